@@ -1,0 +1,101 @@
+"""Post-purchase video testimonial requests: the app factory."""
+
+import logging
+import os
+
+from flask import Flask, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from app.extensions import csrf, db, migrate
+
+
+def create_app(config_class=None):
+    from config import config_from_env
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_object(config_class or config_from_env())
+    os.makedirs(app.instance_path, exist_ok=True)
+    app.config.setdefault("UPLOAD_DIR", None)
+    if not app.config["UPLOAD_DIR"]:
+        app.config["UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
+    check_production_config(app)
+    configure_logging(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_commands(app)
+    register_error_handlers(app)
+    return app
+
+
+def check_production_config(app):
+    if not app.config.get("PRODUCTION"):
+        return
+    problems = []
+    if not app.config.get("ORDER_WEBHOOK_SECRET"):
+        problems.append("ORDER_WEBHOOK_SECRET must be set (order webhooks would be unauthenticated)")
+    if app.config["SECRET_KEY"] in ("", "dev-only-insecure-secret-key"):
+        problems.append("SECRET_KEY must be set to a long random value")
+    if problems:
+        raise RuntimeError("refusing to start in production: " + "; ".join(problems))
+
+
+def configure_logging(app):
+    level = os.environ.get("LOG_LEVEL", "INFO").upper()
+    logger = logging.getLogger("app")
+    logger.setLevel(level)
+    if not logger.handlers:
+        handler = logging.StreamHandler()  # stderr: CLI --json output stays clean
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False
+
+
+def register_extensions(app):
+    from app import models  # noqa: F401  (the whole schema, for Alembic)
+    from app.database import configure_engine
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
+    csrf.init_app(app)
+    configure_engine(app)
+
+
+def register_blueprints(app):
+    from app.intake.views import bp as intake_bp
+    from app.public.views import bp as public_bp
+
+    app.register_blueprint(intake_bp)
+    app.register_blueprint(public_bp)
+
+
+def register_commands(app):
+    from app.campaigns.cli import campaigns_cli
+    from app.lifecycle.cli import dispatch_command, outbox_cli, requests_cli, seed_demo_command
+
+    app.cli.add_command(campaigns_cli)
+    app.cli.add_command(requests_cli)
+    app.cli.add_command(outbox_cli)
+    app.cli.add_command(dispatch_command)
+    app.cli.add_command(seed_demo_command)
+
+
+def wants_json():
+    return request.path.startswith("/webhooks/") or (
+        request.accept_mimetypes.best_match(["application/json", "text/html"]) == "application/json"
+    )
+
+
+def register_error_handlers(app):
+    @app.errorhandler(HTTPException)
+    def http_error(exc):
+        if wants_json():
+            return jsonify({"error": exc.description, "status": exc.code}), exc.code
+        return render_template("error.html", error=exc), exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected_error(exc):
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        db.session.rollback()
+        if wants_json():
+            return jsonify({"error": "internal error; the request was not applied"}), 500
+        return render_template("error.html", error=None), 500

@@ -1,0 +1,120 @@
+"""Campaigns (who is asked, when, how often) and the message templates they use."""
+
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.clock import utcnow
+from app.dbtypes import JSONList, UTCDateTime
+from app.extensions import db
+
+CAMPAIGN_STATUSES = ("draft", "active", "paused", "archived")
+TRIGGERS = ("delivered", "fulfilled")
+CHANNELS = ("email", "sms", "both")
+TEMPLATE_KINDS = ("initial", "reminder")
+
+
+class MessageTemplate(db.Model):
+    __tablename__ = "message_templates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    channel: Mapped[str] = mapped_column(String(10))  # email | sms
+    kind: Mapped[str] = mapped_column(String(10))  # initial | reminder
+    subject: Mapped[str | None] = mapped_column(String(255))
+    html: Mapped[str | None] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+    __table_args__ = (
+        CheckConstraint("channel IN ('email', 'sms')", name="ck_template_channel"),
+        CheckConstraint("kind IN ('initial', 'reminder')", name="ck_template_kind"),
+    )
+
+    def to_dict(self):
+        return {
+            "id": self.id,
+            "name": self.name,
+            "channel": self.channel,
+            "kind": self.kind,
+            "subject": self.subject,
+            "html": self.html,
+            "text": self.text,
+            "is_default": self.is_default,
+        }
+
+
+class Campaign(db.Model):
+    __tablename__ = "campaigns"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    status: Mapped[str] = mapped_column(String(10), default="active", index=True)
+    trigger: Mapped[str] = mapped_column(String(10), default="delivered")
+    delay_days: Mapped[int] = mapped_column(default=3)
+    channel: Mapped[str] = mapped_column(String(5), default="email")
+    reminder_enabled: Mapped[bool] = mapped_column(default=True)
+    reminder_delay_days: Mapped[int] = mapped_column(default=4)
+    max_reminders: Mapped[int] = mapped_column(default=2)
+    expire_after_days: Mapped[int] = mapped_column(default=30)
+    # Eligibility rules: product ids or SKUs; customer tags.
+    include_products = mapped_column(JSONList, default=list, nullable=False)
+    exclude_products = mapped_column(JSONList, default=list, nullable=False)
+    exclude_tags = mapped_column(JSONList, default=list, nullable=False)
+    min_order_total: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+
+    email_initial_template_id: Mapped[int | None] = mapped_column(ForeignKey("message_templates.id"))
+    email_reminder_template_id: Mapped[int | None] = mapped_column(ForeignKey("message_templates.id"))
+    sms_initial_template_id: Mapped[int | None] = mapped_column(ForeignKey("message_templates.id"))
+    sms_reminder_template_id: Mapped[int | None] = mapped_column(ForeignKey("message_templates.id"))
+
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+    updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+
+    email_initial_template = relationship(MessageTemplate, foreign_keys=[email_initial_template_id])
+    email_reminder_template = relationship(MessageTemplate, foreign_keys=[email_reminder_template_id])
+    sms_initial_template = relationship(MessageTemplate, foreign_keys=[sms_initial_template_id])
+    sms_reminder_template = relationship(MessageTemplate, foreign_keys=[sms_reminder_template_id])
+
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'active', 'paused', 'archived')", name="ck_campaign_status"),
+        CheckConstraint("trigger IN ('delivered', 'fulfilled')", name="ck_campaign_trigger"),
+        CheckConstraint("channel IN ('email', 'sms', 'both')", name="ck_campaign_channel"),
+        CheckConstraint("delay_days >= 0", name="ck_campaign_delay"),
+        CheckConstraint("max_reminders >= 0 AND max_reminders <= 10", name="ck_campaign_max_reminders"),
+        CheckConstraint("expire_after_days >= 1", name="ck_campaign_expiry"),
+    )
+
+    def template_for(self, channel, kind):
+        return getattr(self, f"{channel}_{kind}_template")
+
+    @property
+    def channels(self):
+        return ("email", "sms") if self.channel == "both" else (self.channel,)
+
+    def to_dict(self):
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "trigger": self.trigger,
+            "delay_days": self.delay_days,
+            "channel": self.channel,
+            "reminder_enabled": self.reminder_enabled,
+            "reminder_delay_days": self.reminder_delay_days,
+            "max_reminders": self.max_reminders,
+            "expire_after_days": self.expire_after_days,
+            "include_products": self.include_products,
+            "exclude_products": self.exclude_products,
+            "exclude_tags": self.exclude_tags,
+            "min_order_total": str(self.min_order_total) if self.min_order_total is not None else None,
+            "templates": {
+                f"{ch}_{kind}": getattr(self, f"{ch}_{kind}_template_id")
+                for ch in ("email", "sms")
+                for kind in TEMPLATE_KINDS
+            },
+            "created_at": self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.created_at else None,
+        }

@@ -1,0 +1,166 @@
+"""Campaign settings and status changes. Flushes, never commits."""
+
+import logging
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+
+from app.campaigns.models import CAMPAIGN_STATUSES, CHANNELS, TRIGGERS, Campaign, MessageTemplate
+from app.extensions import db
+from app.lifecycle import policy
+from app.lifecycle.models import TestimonialRequest
+from app.lifecycle.services import cancel_request
+from app.lifecycle.states import CANCELLABLE, CLICKED, SCHEDULED, SENT
+
+log = logging.getLogger("app.campaigns")
+
+DEFAULTS = {
+    "trigger": "delivered",
+    "delay_days": 3,
+    "channel": "email",
+    "reminder_enabled": True,
+    "reminder_delay_days": 4,
+    "max_reminders": 2,
+    "expire_after_days": 30,
+    "status": "active",
+}
+EDITABLE = set(DEFAULTS) | {
+    "name", "include_products", "exclude_products", "exclude_tags", "min_order_total",
+    "email_initial_template_id", "email_reminder_template_id",
+    "sms_initial_template_id", "sms_reminder_template_id",
+}
+
+
+class CampaignInvalid(ValueError):
+    def __init__(self, message, field):
+        super().__init__(message)
+        self.field = field
+
+
+def validate(values):
+    """Check a full set of campaign settings; raises CampaignInvalid naming the field."""
+    name = (values.get("name") or "").strip()
+    if not name or len(name) > 120:
+        raise CampaignInvalid("name is required (at most 120 characters)", "name")
+    values["name"] = name
+    for field, allowed in (("trigger", TRIGGERS), ("channel", CHANNELS), ("status", CAMPAIGN_STATUSES)):
+        if values.get(field) not in allowed:
+            raise CampaignInvalid(f"{field} must be one of {', '.join(allowed)}", field)
+    for field, low, high in (("delay_days", 0, 365), ("expire_after_days", 1, 365),
+                             ("max_reminders", 0, 10), ("reminder_delay_days", 0, 365)):
+        value = values.get(field)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise CampaignInvalid(f"{field} must be a whole number from {low} to {high}", field)
+    if values["reminder_enabled"] and values["reminder_delay_days"] < 1:
+        raise CampaignInvalid("reminder delay must be at least 1 day when reminders are on", "reminder_delay_days")
+    total = values.get("min_order_total")
+    if total not in (None, ""):
+        try:
+            total = Decimal(str(total))
+        except InvalidOperation:
+            raise CampaignInvalid("minimum order total must be a number such as 25.00", "min_order_total") from None
+        if not total.is_finite() or total < 0:
+            raise CampaignInvalid("minimum order total must not be negative", "min_order_total")
+        values["min_order_total"] = total
+    else:
+        values["min_order_total"] = None
+    for field in ("include_products", "exclude_products", "exclude_tags"):
+        cleaned = [str(v).strip() for v in values.get(field) or [] if str(v).strip()]
+        values[field] = cleaned
+    for channel in ("email", "sms"):
+        for kind in ("initial", "reminder"):
+            field = f"{channel}_{kind}_template_id"
+            template_id = values.get(field)
+            if template_id is None:
+                continue
+            template = db.session.get(MessageTemplate, template_id)
+            if template is None or template.channel != channel:
+                raise CampaignInvalid(f"{field}: no {channel} template with id {template_id}", field)
+    return values
+
+
+def default_template_ids():
+    ids = {}
+    for template in db.session.scalars(select(MessageTemplate).where(MessageTemplate.is_default)):
+        ids.setdefault(f"{template.channel}_{template.kind}_template_id", template.id)
+    return ids
+
+
+def create_campaign(now, **values):
+    unknown = set(values) - EDITABLE
+    if unknown:
+        raise CampaignInvalid(f"unknown setting {sorted(unknown)[0]}", sorted(unknown)[0])
+    merged = {**DEFAULTS, **default_template_ids(), **{k: v for k, v in values.items() if v is not None}}
+    merged = validate(merged)
+    campaign = Campaign(**merged, created_at=now, updated_at=now)
+    db.session.add(campaign)
+    db.session.flush()
+    log.info("campaign=%s created (%s)", campaign.id, campaign.name)
+    return campaign
+
+
+def update_campaign(campaign, now, **changes):
+    """Apply changed settings; they take effect on slots not yet sent."""
+    unknown = set(changes) - EDITABLE - {"status"}
+    if unknown:
+        raise CampaignInvalid(f"unknown setting {sorted(unknown)[0]}", sorted(unknown)[0])
+    current = {field: getattr(campaign, field) for field in EDITABLE}
+    merged = validate({**current, **{k: v for k, v in changes.items() if v is not None}})
+    for field, value in merged.items():
+        setattr(campaign, field, value)
+    campaign.updated_at = now
+    db.session.flush()
+    replanned = reschedule_pending(campaign, now)
+    log.info("campaign=%s updated; %s pending slots replanned", campaign.id, replanned)
+    return campaign
+
+
+def reschedule_pending(campaign, now):
+    """Recompute due times of slots not yet sent from the campaign's current settings."""
+    settings = policy.ReminderSettings.of(campaign)
+    count = 0
+    pending = db.session.scalars(
+        select(TestimonialRequest).where(
+            TestimonialRequest.campaign_id == campaign.id,
+            TestimonialRequest.status.in_((SCHEDULED, SENT, CLICKED)),
+            TestimonialRequest.claimed_at.is_(None),
+            TestimonialRequest.attempts == 0,  # a slot waiting on a retry keeps its backoff
+        )
+    ).all()
+    for req in pending:
+        if req.status == SCHEDULED:
+            due = max(policy.initial_due_at(req.trigger_at, campaign.delay_days), now)
+        elif req.sent_at is not None and policy.reminder_allowed(settings, req.next_slot - 1, submitted=False):
+            due = policy.reminder_due_at(req.sent_at, req.next_slot, settings.reminder_delay_days)
+        else:
+            due = None
+        if due != req.next_send_at:
+            req.next_send_at = due
+            count += 1
+    db.session.flush()
+    return count
+
+
+def set_status(campaign, status, now):
+    """Pause holds pending sends; resume releases them; archive stops them for good."""
+    allowed = {
+        "pause": ("active",),
+        "resume": ("paused", "draft"),
+        "archive": ("draft", "active", "paused"),
+    }
+    target = {"pause": "paused", "resume": "active", "archive": "archived"}[status]
+    if campaign.status not in allowed[status]:
+        raise CampaignInvalid(f"campaign {campaign.id} is {campaign.status}; cannot {status} it", "status")
+    campaign.status = target
+    campaign.updated_at = now
+    cancelled = 0
+    if target == "archived":
+        for req in db.session.scalars(
+            select(TestimonialRequest).where(
+                TestimonialRequest.campaign_id == campaign.id, TestimonialRequest.status.in_(CANCELLABLE)
+            )
+        ):
+            cancelled += cancel_request(req, now, f"campaign {campaign.id} archived")
+    db.session.flush()
+    log.info("campaign=%s %s (%s pending requests cancelled)", campaign.id, target, cancelled)
+    return cancelled

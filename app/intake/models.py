@@ -1,0 +1,67 @@
+"""Every order webhook we received, with what became of each of its items."""
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.clock import isoformat, utcnow
+from app.dbtypes import UTCDateTime
+from app.extensions import db
+
+
+class OrderEvent(db.Model):
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20), default="generic")  # generic | shopify
+    event_id: Mapped[str] = mapped_column(String(255), unique=True)
+    event_type: Mapped[str] = mapped_column(String(40))
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    occurred_at = mapped_column(UTCDateTime, nullable=False)
+    received_at = mapped_column(UTCDateTime, nullable=False, index=True)
+    processed_at = mapped_column(UTCDateTime)
+    processing_ms: Mapped[float | None] = mapped_column()
+    summary: Mapped[str | None] = mapped_column(String(255))
+    payload: Mapped[str] = mapped_column(Text)
+
+    items = relationship("OrderEventItem", order_by="OrderEventItem.id", back_populates="order_event")
+
+    def outcome(self):
+        return {
+            "created": [i.request_id for i in self.items if i.outcome == "created"],
+            "skipped": [
+                {"item_id": i.item_id, "product_id": i.product_id, "reason": i.reason}
+                for i in self.items
+                if i.outcome == "skipped"
+            ],
+            "cancelled": [i.request_id for i in self.items if i.outcome == "cancelled"],
+        }
+
+    def to_dict(self):
+        return {
+            "id": self.id,
+            "source": self.source,
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "order_id": self.order_id,
+            "occurred_at": isoformat(self.occurred_at),
+            "received_at": isoformat(self.received_at),
+            "summary": self.summary,
+            **self.outcome(),
+        }
+
+
+class OrderEventItem(db.Model):
+    """Outcome per item: created, skipped (and why) or cancelled."""
+
+    __tablename__ = "order_event_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_event_id: Mapped[int] = mapped_column(ForeignKey("order_events.id"), index=True)
+    item_id: Mapped[str | None] = mapped_column(String(64))
+    product_id: Mapped[str | None] = mapped_column(String(64))
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id"))
+    outcome: Mapped[str] = mapped_column(String(10))  # created | skipped | cancelled
+    reason: Mapped[str | None] = mapped_column(String(255))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("testimonial_requests.id"))
+
+    order_event = relationship(OrderEvent, back_populates="items")

@@ -1,0 +1,227 @@
+"""Steps 1–4: an order event becomes per-product testimonial requests (or cancels them).
+
+``ingest_order_event`` is the one intake path: the generic webhook and the Shopify
+webhook both end here, so one set of rules decides.
+"""
+
+import json
+import logging
+import secrets
+import time
+
+from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
+
+from app.campaigns.models import Campaign
+from app.extensions import db
+from app.intake.eligibility import CampaignRules, evaluate_item
+from app.intake.models import OrderEvent, OrderEventItem
+from app.lifecycle import policy
+from app.lifecycle.models import TestimonialRequest
+from app.lifecycle.services import cancel_request
+from app.lifecycle.states import SUBMITTED, TERMINAL
+from app.optouts.models import opted_out_channels
+
+log = logging.getLogger("app.intake")
+
+
+def new_token():
+    """192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+def ingest_with_retry(event, raw_payload, now, *, source="generic", cancel_item_ids=None):
+    """Ingest and commit. A unique-constraint race (a concurrent delivery of the same event
+    or order) is rolled back and evaluated again: the second pass sees the winner's rows."""
+    for attempt in range(3):
+        try:
+            record, duplicate = ingest_order_event(
+                event, raw_payload, now, source=source, cancel_item_ids=cancel_item_ids
+            )
+            db.session.commit()
+            return record, duplicate
+        except IntegrityError:
+            db.session.rollback()
+            if attempt == 2:
+                raise
+            log.info("intake race on event %s, evaluating again", event.event_id)
+
+
+def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item_ids=None):
+    """Record the event and act on it. Returns (OrderEvent, duplicate). Flushes only."""
+    started = time.perf_counter()
+    existing = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event.event_id))
+    if existing is not None:
+        log.info("step=1 duplicate event %s for order %s ignored", event.event_id, event.order_id)
+        return existing, True
+    record = OrderEvent(
+        source=source,
+        event_id=event.event_id,
+        event_type=event.event_type,
+        order_id=event.order_id,
+        occurred_at=event.occurred_at,
+        received_at=now,
+        payload=raw_payload if isinstance(raw_payload, str) else json.dumps(raw_payload),
+    )
+    db.session.add(record)
+    db.session.flush()
+    log.info("step=1 order event %s (%s) for order %s received", event.event_id, event.event_type, event.order_id)
+    if event.event_type in ("order.cancelled", "order.refunded"):
+        _cancel_order(record, event, now, cancel_item_ids)
+    else:
+        _create_requests(record, event, now)
+    record.processed_at = now
+    record.processing_ms = round((time.perf_counter() - started) * 1000, 2)
+    db.session.flush()
+    return record, False
+
+
+def _outcome(record, item, outcome, reason=None, campaign_id=None, request_id=None):
+    db.session.add(
+        OrderEventItem(
+            order_event_id=record.id,
+            item_id=item.id if item else None,
+            product_id=item.product_id if item else None,
+            campaign_id=campaign_id,
+            outcome=outcome,
+            reason=reason,
+            request_id=request_id,
+        )
+    )
+
+
+def _create_requests(record, event, now):
+    campaigns = db.session.scalars(
+        select(Campaign)
+        .where(Campaign.status == "active", Campaign.trigger == event.trigger)
+        .order_by(Campaign.created_at, Campaign.id)  # the oldest campaign wins
+    ).all()
+    opted_out = opted_out_channels(event.customer.email, event.customer.phone)
+    first_item_of_product = {}
+    created, skipped = 0, 0
+    for item in event.items:
+        # Step 3: one request per product; quantity and repeated lines do not multiply.
+        if item.product_id in first_item_of_product:
+            _outcome(record, item, "skipped",
+                     f"same product as item {first_item_of_product[item.product_id]} (one request per product)")
+            skipped += 1
+            continue
+        first_item_of_product[item.product_id] = item.id
+        if not campaigns:
+            _outcome(record, item, "skipped", f"no active campaign with trigger '{event.trigger}'")
+            skipped += 1
+            continue
+        earlier = db.session.scalar(
+            select(TestimonialRequest).where(
+                TestimonialRequest.order_id == event.order_id,
+                TestimonialRequest.product_id == item.product_id,
+            )
+        )
+        if earlier is not None:
+            _outcome(record, item, "skipped", f"already requested by campaign {earlier.campaign_id} "
+                     f"(request {earlier.id})", campaign_id=earlier.campaign_id, request_id=earlier.id)
+            skipped += 1
+            continue
+        winner = None
+        for campaign in campaigns:
+            if winner is not None:
+                _outcome(record, item, "skipped", f"already requested by campaign {winner.campaign_id}",
+                         campaign_id=campaign.id)
+                continue
+            verdict = evaluate_item(
+                CampaignRules.of(campaign), event, item,
+                opted_out=opted_out,
+                already_asked=_already_asked(campaign.id, event, item),
+            )
+            if not verdict.eligible:
+                _outcome(record, item, "skipped", verdict.reason, campaign_id=campaign.id)
+                log.info("step=2 skipped order=%s item=%s campaign=%s: %s",
+                         event.order_id, item.id, campaign.id, verdict.reason)
+                continue
+            winner = _new_request(record, event, item, campaign, verdict.channel, now)
+            _outcome(record, item, "created", campaign_id=campaign.id, request_id=winner.id)
+        if winner:
+            created += 1
+        else:
+            skipped += 1
+    record.summary = f"{created} created, {skipped} skipped"
+
+
+def _already_asked(campaign_id, event, item):
+    contact = []
+    if event.customer.email:
+        contact.append(TestimonialRequest.customer_email == event.customer.email)
+    if event.customer.phone:
+        contact.append(TestimonialRequest.customer_phone == event.customer.phone)
+    if not contact:
+        return False
+    return db.session.scalar(
+        select(TestimonialRequest.id).where(
+            TestimonialRequest.campaign_id == campaign_id,
+            TestimonialRequest.product_id == item.product_id,
+            TestimonialRequest.order_id != event.order_id,
+            or_(*contact),
+        ).limit(1)
+    ) is not None
+
+
+def _new_request(record, event, item, campaign, channel, now):
+    due = policy.initial_due_at(event.occurred_at, campaign.delay_days)
+    customer = event.customer
+    req = TestimonialRequest(
+        campaign_id=campaign.id,
+        order_event_id=record.id,
+        order_id=event.order_id,
+        item_id=item.id,
+        product_id=item.product_id,
+        sku=item.sku,
+        product_title=item.title,
+        product_image_url=item.image_url,
+        customer_email=customer.email,
+        customer_phone=customer.phone,
+        customer_first_name=customer.first_name,
+        customer_last_name=customer.last_name,
+        channel=channel,
+        token=new_token(),
+        status="scheduled",
+        trigger_at=event.occurred_at,
+        # A send time already past is due at the next tick.
+        next_send_at=max(due, now),
+        next_slot=0,
+        created_at=now,
+        updated_at=now,
+    )
+    db.session.add(req)
+    db.session.flush()
+    log.info("step=4 created request=%s campaign=%s order=%s product=%s due=%s",
+             req.id, campaign.id, event.order_id, item.product_id, req.next_send_at.isoformat())
+    return req
+
+
+def _cancel_order(record, event, now, cancel_item_ids):
+    """order.cancelled / order.refunded: stop the order's requests not yet submitted.
+
+    With ``cancel_item_ids`` (a partial refund) only those items' requests stop.
+    """
+    query = select(TestimonialRequest).where(TestimonialRequest.order_id == event.order_id)
+    requests = db.session.scalars(query.order_by(TestimonialRequest.id)).all()
+    if cancel_item_ids is not None:
+        wanted = set(cancel_item_ids)
+        requests = [r for r in requests if r.item_id in wanted or r.product_id in wanted]
+    reason = f"order {event.trigger}"
+    cancelled = 0
+    for req in requests:
+        if req.status in TERMINAL:
+            why = "already submitted" if req.status == SUBMITTED else f"already {req.status}"
+            db.session.add(OrderEventItem(order_event_id=record.id, item_id=req.item_id, product_id=req.product_id,
+                                          campaign_id=req.campaign_id, outcome="skipped",
+                                          reason=f"not cancelled: {why}", request_id=req.id))
+            continue
+        if cancel_request(req, now, f"{reason} (event {event.event_id})"):
+            cancelled += 1
+            db.session.add(OrderEventItem(order_event_id=record.id, item_id=req.item_id, product_id=req.product_id,
+                                          campaign_id=req.campaign_id, outcome="cancelled",
+                                          reason=reason, request_id=req.id))
+    if not requests:
+        _outcome(record, None, "skipped", "no requests for this order")
+    record.summary = f"{cancelled} cancelled"

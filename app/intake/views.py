@@ -1,0 +1,78 @@
+"""``POST /webhooks/orders``: the generic order webhook (step 1).
+
+Answers are JSON, always. An error writes nothing: validation happens before the single
+transaction that records the event and its requests.
+"""
+
+import hashlib
+import hmac
+import json
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app.clock import now
+from app.extensions import csrf
+from app.intake.schema import SchemaError, parse_order_event
+from app.intake.services import ingest_with_retry
+
+bp = Blueprint("intake", __name__)
+
+
+def problem(status, message, field=None, **extra):
+    body = {"error": message, **extra}
+    if field is not None:
+        body["field"] = field
+    return jsonify(body), status
+
+
+def signature_valid(secret, raw_body, header):
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header[len("sha256="):].strip().lower())
+
+
+def read_limited_body():
+    """The raw body, or None when it is over the webhook size limit."""
+    limit = current_app.config["WEBHOOK_MAX_BYTES"]
+    if request.content_length is not None and request.content_length > limit:
+        return None
+    raw = request.stream.read(limit + 1)
+    return None if len(raw) > limit else raw
+
+
+@bp.post("/webhooks/orders")
+@csrf.exempt
+def order_webhook():
+    raw = read_limited_body()
+    if raw is None:
+        return problem(413, f"body larger than {current_app.config['WEBHOOK_MAX_BYTES']} bytes")
+    secret = current_app.config.get("ORDER_WEBHOOK_SECRET")
+    if secret and not signature_valid(secret, raw, request.headers.get("X-Webhook-Signature")):
+        return problem(401, "missing or invalid X-Webhook-Signature (expected sha256=<hex HMAC-SHA256 of the body>)")
+    if request.mimetype != "application/json":
+        return problem(415, "Content-Type must be application/json")
+    try:
+        body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        return problem(400, f"malformed JSON: {exc}")
+    try:
+        event = parse_order_event(body)
+    except SchemaError as exc:
+        return problem(400, exc.message, exc.field)
+    cancel_items = None
+    if event.event_type == "order.refunded" and event.items:
+        cancel_items = [item.id for item in event.items]  # a partial refund names its items
+    record, duplicate = ingest_with_retry(event, raw.decode("utf-8"), now(), cancel_item_ids=cancel_items)
+    answer = {
+        "status": "accepted",
+        "duplicate": duplicate,
+        "event_id": record.event_id,
+        "order_id": record.order_id,
+        **record.outcome(),
+    }
+    return jsonify(answer), 200 if duplicate else 202
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")

@@ -1,0 +1,68 @@
+"""The customer's pages: their personal link ``/r/<token>`` and unsubscribe ``/u/<token>``."""
+
+import logging
+
+from flask import Blueprint, abort, current_app, render_template, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from app.clock import now
+from app.extensions import csrf, db
+from app.lifecycle.services import find_by_token, record_click
+from app.lifecycle.states import CANCELLED, EXPIRED, SUBMITTED
+from app.public.services import SubmissionRefused, submit_testimonial, unsubscribe
+
+bp = Blueprint("public", __name__, template_folder="templates")
+log = logging.getLogger("app.public")
+
+
+def request_or_404(token):
+    req = find_by_token(token) if len(token) <= 64 else None
+    if req is None:
+        abort(404, description="This link is not valid. Please check that you copied the whole address.")
+    return req
+
+
+@bp.get("/r/<token>")
+def testimonial_page(token):
+    req = request_or_404(token)
+    if req.status in (EXPIRED, CANCELLED):
+        return render_template("public/closed.html", req=req), 410
+    if req.status != SUBMITTED:
+        record_click(req, now())
+        db.session.commit()
+    return render_template("public/record.html", req=req, errors=[], max_mb=current_app.config["VIDEO_MAX_MB"])
+
+
+@bp.post("/r/<token>")
+def submit(token):
+    req = request_or_404(token)
+    if req.status in (EXPIRED, CANCELLED):
+        return render_template("public/closed.html", req=req), 410
+    max_mb = current_app.config["VIDEO_MAX_MB"]
+    request.max_content_length = max_mb * 1024 * 1024 + 64 * 1024
+    try:
+        form, files = request.form, request.files
+    except RequestEntityTooLarge:
+        return render_template("public/record.html", req=req, max_mb=max_mb,
+                               errors=[f"The video is larger than {max_mb} MB."]), 413
+    try:
+        submit_testimonial(req, text=form.get("text", ""), consent=form.get("consent") == "yes",
+                           video=files.get("video"), now=now())
+    except SubmissionRefused as exc:
+        db.session.rollback()
+        status = 409 if exc.already else 400
+        return render_template("public/record.html", req=req, max_mb=max_mb, errors=[str(exc)],
+                               already=exc.already), status
+    db.session.commit()
+    return render_template("public/thanks.html", req=req)
+
+
+@bp.route("/u/<token>", methods=["GET", "POST"])
+@csrf.exempt  # RFC 8058 one-click: mail clients POST without a form token
+def unsubscribe_page(token):
+    req = request_or_404(token)
+    if request.method == "GET":
+        return render_template("public/unsubscribe.html", req=req, done=False)
+    unsubscribe(req, now(), source="link")
+    db.session.commit()
+    return render_template("public/unsubscribe.html", req=req, done=True)

@@ -1,0 +1,56 @@
+"""The in-process scheduler: a declarative job table, each job a thin shell over a service.
+
+Every process that starts a scheduler runs its jobs (each gunicorn worker; both sides of
+the debug reloader), so the start is guarded and the dispatch job is safe to run
+concurrently anyway: it claims slots in the database.
+"""
+
+import logging
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from werkzeug.serving import is_running_from_reloader
+
+from app.clock import now
+
+log = logging.getLogger("app.scheduler")
+_scheduler = None
+
+
+def dispatch_job(app):
+    from app.lifecycle.dispatch import dispatch_due
+    from app.lifecycle.heartbeat import record_tick
+
+    with app.app_context():
+        started = now()
+        report = dispatch_due(started)
+        record_tick(started, now(), report)
+        if report.claimed or report.expired or report.recovered:
+            log.info("tick: %s", report.to_dict())
+
+
+JOBS = [
+    # (id, function, interval config key)
+    ("dispatch", dispatch_job, "SCHEDULER_INTERVAL_SECONDS"),
+]
+
+
+def start_scheduler(app):
+    """Start the jobs unless disabled, already started, or this is the reloader's parent."""
+    global _scheduler
+    if not app.config["SCHEDULER_ENABLED"]:
+        log.info("scheduler disabled (SCHEDULER_ENABLED=false)")
+        return None
+    if _scheduler is not None:
+        return _scheduler
+    if app.debug and not is_running_from_reloader():
+        return None  # the reloader's watcher process: the serving child starts it
+    scheduler = BackgroundScheduler(
+        timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+    )
+    for job_id, func, interval_key in JOBS:
+        scheduler.add_job(func, "interval", seconds=app.config[interval_key], args=[app], id=job_id,
+                          next_run_time=now())
+    scheduler.start()
+    _scheduler = scheduler
+    log.info("scheduler started: dispatch every %ss", app.config["SCHEDULER_INTERVAL_SECONDS"])
+    return scheduler

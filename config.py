@@ -1,0 +1,66 @@
+"""Configuration read from environment variables.
+
+With no variable set at all the app runs on the embedded defaults: a SQLite file under
+``instance/``, the ``outbox`` message provider and the in-process scheduler.
+"""
+
+import os
+
+
+def _bool(name, default):
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name, default):
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+class Config:
+    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-secret-key")
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "sqlite:///testimonials.db")
+    SQLALCHEMY_ENGINE_OPTIONS = {}
+
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    SHOP_NAME = os.environ.get("SHOP_NAME", "Demo Shop")
+    SHOP_TIMEZONE = os.environ.get("SHOP_TIMEZONE", "UTC")
+
+    ORDER_WEBHOOK_SECRET = os.environ.get("ORDER_WEBHOOK_SECRET") or None
+    WEBHOOK_MAX_BYTES = 1024 * 1024
+
+    EMAIL_PROVIDER = os.environ.get("EMAIL_PROVIDER", "outbox")
+    SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "outbox")
+    EMAIL_FROM = os.environ.get("EMAIL_FROM", "reviews@shop.example")
+
+    SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
+    SCHEDULER_INTERVAL_SECONDS = _int("SCHEDULER_INTERVAL_SECONDS", 60)
+    DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 200)
+    # A claim older than this belongs to a process that died mid-send.
+    SEND_LEASE_SECONDS = _int("SEND_LEASE_SECONDS", 600)
+    RETRY_BASE_SECONDS = _int("RETRY_BASE_SECONDS", 300)
+    MAX_SEND_ATTEMPTS = _int("MAX_SEND_ATTEMPTS", 3)
+
+    VIDEO_MAX_MB = _int("VIDEO_MAX_MB", 200)
+    UPLOAD_DIR = os.environ.get("UPLOAD_DIR") or None  # default: instance/uploads
+
+    WTF_CSRF_TIME_LIMIT = None
+
+
+class ProductionConfig(Config):
+    """Refuses to start on insecure defaults (checked in ``create_app``)."""
+
+    PRODUCTION = True
+
+
+class TestConfig(Config):
+    TESTING = True
+    SCHEDULER_ENABLED = False
+    SECRET_KEY = "test-secret"
+    PUBLIC_BASE_URL = "http://testserver.local"
+
+
+def config_from_env():
+    return ProductionConfig if os.environ.get("APP_ENV") == "production" else Config

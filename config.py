@@ -47,6 +47,9 @@ class Config:
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR") or None  # default: instance/uploads
 
     WTF_CSRF_TIME_LIMIT = None
+    BOOTSTRAP_SERVE_LOCAL = True  # no CDN: the dashboard works offline
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
 
 
 class ProductionConfig(Config):

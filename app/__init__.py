@@ -6,7 +6,7 @@ import os
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from app.extensions import csrf, db, migrate
+from app.extensions import bootstrap, csrf, db, login_manager, migrate
 
 
 def create_app(config_class=None):
@@ -57,21 +57,39 @@ def register_extensions(app):
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     csrf.init_app(app)
+    bootstrap.init_app(app)
+    login_manager.init_app(app)
     configure_engine(app)
+
+    from app.auth.models import Admin
+
+    @login_manager.user_loader
+    def load_admin(admin_id):
+        return db.session.get(Admin, int(admin_id)) if str(admin_id).isdigit() else None
+
+    from app.dashboard.nav import nav_context
+
+    app.context_processor(nav_context)
 
 
 def register_blueprints(app):
+    from app.auth.views import bp as auth_bp
+    from app.dashboard.views import bp as dashboard_bp
     from app.intake.views import bp as intake_bp
     from app.public.views import bp as public_bp
 
     app.register_blueprint(intake_bp)
     app.register_blueprint(public_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(dashboard_bp)
 
 
 def register_commands(app):
+    from app.auth.cli import admins_cli
     from app.campaigns.cli import campaigns_cli
     from app.lifecycle.cli import dispatch_command, outbox_cli, requests_cli, seed_demo_command
 
+    app.cli.add_command(admins_cli)
     app.cli.add_command(campaigns_cli)
     app.cli.add_command(requests_cli)
     app.cli.add_command(outbox_cli)

@@ -4,11 +4,15 @@ History is made by the real code paths (intake, dispatch ticks at past times, cl
 submissions), so every row the demo shows is one the product could have produced.
 """
 
+import os
 import random
+import secrets
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from app.auth.models import Admin
+from app.auth.services import create_admin
 from app.campaigns.models import Campaign
 from app.campaigns.services import create_campaign
 from app.extensions import db
@@ -32,6 +36,26 @@ def _email(i, name):
     # The outbox provider simulates failures for these domains (see README).
     domain = {7: "fail.test", 11: "flaky.test", 13: "down.test"}.get(i % 17, "example.com")
     return f"{name.lower()}.{i}@{domain}"
+
+
+DEMO_ADMIN = "demo@shop.example"
+
+
+def seed_demo_admin(now, instance_path):
+    """A demo login with a random password, written to instance/demo-login.txt.
+
+    Only ``flask seed-demo`` (``make run``) calls this; production creates its admins with
+    ``flask admins create`` and never has a default password.
+    """
+    path = os.path.join(instance_path, "demo-login.txt")
+    if db.session.scalar(select(Admin.id).where(Admin.email == DEMO_ADMIN)):
+        return path
+    password = secrets.token_urlsafe(9)
+    create_admin(DEMO_ADMIN, password, now)
+    db.session.commit()
+    with open(path, "w") as f:
+        f.write(f"Dashboard login (demo): {DEMO_ADMIN} / {password}\n")
+    return path
 
 
 def seed_demo(now, orders=60, days=30):
@@ -80,8 +104,8 @@ def _customers_respond(tick, rng):
     ).all()
     for req in sent:
         roll = rng.random()
-        if req.status == "sent" and roll < 0.12:
+        if req.status == "sent" and roll < 0.025:
             record_click(req, tick + timedelta(minutes=rng.randint(5, 300)))
-        elif req.status == "clicked" and roll < 0.25:
+        elif req.status == "clicked" and roll < 0.06:
             record_submission(req, tick + timedelta(minutes=rng.randint(5, 300)))
     db.session.commit()

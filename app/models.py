@@ -1,5 +1,6 @@
 """Imports every model so that Alembic and the app see the whole schema."""
 
+from app.auth.models import Admin  # noqa: F401
 from app.campaigns.models import Campaign, MessageTemplate  # noqa: F401
 from app.intake.models import OrderEvent, OrderEventItem  # noqa: F401
 from app.lifecycle.heartbeat import DispatchTick  # noqa: F401

@@ -108,3 +108,63 @@ def cli(runner):
         return json.loads(result.stdout)
 
     return run
+
+
+CSRF_RE = __import__("re").compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(client, url):
+    """The CSRF token of the form on ``url`` (tests post forms like a browser would)."""
+    page = client.get(url)
+    match = CSRF_RE.search(page.get_data(as_text=True))
+    assert match, f"no csrf_token on {url} ({page.status_code})"
+    return match.group(1)
+
+
+class AuthActions:
+    """Log in and out through the real login form (flask tutorial style)."""
+
+    def __init__(self, client, app):
+        self.client, self.app = client, app
+
+    def create(self, email="merchant@shop.example", password="correct horse battery"):
+        from app.auth.services import create_admin
+        from app.clock import now
+
+        with self.app.app_context():
+            create_admin(email, password, now())
+            db.session.commit()
+        return email, password
+
+    def login(self, email="merchant@shop.example", password="correct horse battery"):
+        token = csrf_from(self.client, "/login")
+        return self.client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+    def logout(self):
+        token = csrf_from(self.client, "/")
+        return self.client.post("/logout", data={"csrf_token": token})
+
+
+@pytest.fixture
+def auth(client, app):
+    return AuthActions(client, app)
+
+
+@pytest.fixture
+def logged_in(auth):
+    """A client logged in as a merchant admin."""
+    auth.create()
+    response = auth.login()
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return auth.client
+
+
+@pytest.fixture
+def form_post(client):
+    """Post a dashboard form with the CSRF token taken from the page that shows it."""
+
+    def post(page_url, action_url=None, data=None, **kwargs):
+        token = csrf_from(client, page_url)
+        return client.post(action_url or page_url, data={**(data or {}), "csrf_token": token}, **kwargs)
+
+    return post

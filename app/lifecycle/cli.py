@@ -136,6 +136,11 @@ def dispatch_command(now_text, as_json):
 @with_appcontext
 def seed_demo_command():
     """Seed a demo campaign and history unless the database already has campaigns."""
-    from app.demo import seed_demo
+    from flask import current_app
+
+    from app.demo import seed_demo, seed_demo_admin
 
     click.echo(seed_demo(clock_now()))
+    login_file = seed_demo_admin(clock_now(), current_app.instance_path)
+    with open(login_file) as f:
+        click.echo(f.read().strip())

@@ -13,8 +13,17 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    op.create_table(
+        'admins',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('email', sa.String(length=254), nullable=False),
+        sa.Column('password_hash', sa.String(length=255), nullable=False),
+        sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.Column('last_login_at', sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint('id'),
+        sa.UniqueConstraint('email'),
+    )
 
 
 def downgrade():
-    pass
+    op.drop_table('admins')

@@ -1,0 +1,16 @@
+"""Shared plumbing for the merchant dashboard's blueprints."""
+
+from flask import Blueprint
+from flask_login import login_required
+
+
+def dashboard_blueprint(name, import_name, **kwargs):
+    """A blueprint whose every route needs a logged-in admin."""
+    bp = Blueprint(name, import_name, template_folder="templates", **kwargs)
+
+    @bp.before_request
+    @login_required
+    def require_login():
+        return None
+
+    return bp

@@ -21,9 +21,13 @@ def dispatch_job(app):
     from app.lifecycle.heartbeat import record_tick
 
     with app.app_context():
-        started = now()
-        report = dispatch_due(started)
-        record_tick(started, now(), report)
+        try:
+            started = now()
+            report = dispatch_due(started)
+            record_tick(started, now(), report)
+        except Exception:  # logged, and the next tick tries again; the heartbeat shows the gap
+            log.exception("dispatch tick failed")
+            return
         if report.claimed or report.expired or report.recovered:
             log.info("tick: %s", report.to_dict())
 

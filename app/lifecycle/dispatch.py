@@ -89,7 +89,12 @@ def dispatch_due(now, *, limit=None):
     db.session.commit()
     report.due = len(due)
     for request_id in due:
-        send_due_slot(request_id, now, report)
+        try:
+            send_due_slot(request_id, now, report)
+        except Exception as exc:  # one bad request must not stop the others' sends
+            db.session.rollback()
+            log.exception("step=5 dispatch error request=%s", request_id)
+            report.errors.append({"request_id": request_id, "error": repr(exc)})
     return report
 
 

@@ -140,7 +140,15 @@ def seed_demo_command():
 
     from app.demo import seed_demo, seed_demo_admin
 
-    click.echo(seed_demo(clock_now()))
+    import logging
+
+    app_log = logging.getLogger("app")
+    level = app_log.level
+    app_log.setLevel(logging.WARNING)  # the history is hundreds of step lines; keep make run readable
+    try:
+        click.echo(seed_demo(clock_now()))
+    finally:
+        app_log.setLevel(level)
     login_file = seed_demo_admin(clock_now(), current_app.instance_path)
     with open(login_file) as f:
         click.echo(f.read().strip())

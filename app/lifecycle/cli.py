@@ -136,11 +136,11 @@ def dispatch_command(now_text, as_json):
 @with_appcontext
 def seed_demo_command():
     """Seed a demo campaign and history unless the database already has campaigns."""
+    import logging
+
     from flask import current_app
 
     from app.demo import seed_demo, seed_demo_admin
-
-    import logging
 
     app_log = logging.getLogger("app")
     level = app_log.level

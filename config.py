@@ -67,3 +67,22 @@ class TestConfig(Config):
 
 def config_from_env():
     return ProductionConfig if os.environ.get("APP_ENV") == "production" else Config
+
+
+def check_shop_timezone(config):
+    """Refuse to start on a SHOP_TIMEZONE that is not an IANA time zone name.
+
+    Send windows ("SMS 09:00-20:00 shop time") are read in this zone; guessing UTC for a
+    typo would text customers in the middle of their night.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = config.get("SHOP_TIMEZONE") or "UTC"
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RuntimeError(
+            f"refusing to start: SHOP_TIMEZONE={name!r} is not a time zone name; use an IANA "
+            "name such as Europe/Berlin, America/New_York or UTC"
+        ) from None
+    config["SHOP_TIMEZONE"] = name

@@ -10,7 +10,7 @@ from app.extensions import bootstrap, csrf, db, login_manager, migrate
 
 
 def create_app(config_class=None):
-    from config import config_from_env
+    from config import check_shop_timezone, config_from_env
 
     app = Flask(__name__, instance_relative_config=True)
     app.config.from_object(config_class or config_from_env())
@@ -19,6 +19,7 @@ def create_app(config_class=None):
     if not app.config["UPLOAD_DIR"]:
         app.config["UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
     check_production_config(app)
+    check_shop_timezone(app.config)
     configure_logging(app)
     register_extensions(app)
     register_blueprints(app)

@@ -4,8 +4,9 @@ Nothing here touches the database or the clock; the dispatcher and the services 
 functions and then write what they answered.
 """
 
+import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 
 @dataclass(frozen=True)
@@ -90,3 +91,124 @@ def decide_slot(
     if not reminder_allowed(settings, reminder_count, submitted=False):
         return SlotDecision("stop", "no reminder allowed by the campaign's settings")
     return SlotDecision("send")
+
+
+# -- send windows (quiet hours) ---------------------------------------------------------
+#
+# A window is the part of the day, in the shop's time zone, when a channel may send:
+# "09:00-20:00". One whose end is earlier than its start crosses midnight ("22:00-06:00").
+# No window (None) means any time. Times are wall-clock times, so a window keeps opening
+# at 09:00 local time across daylight-saving changes; everything stored stays UTC.
+
+WINDOW_PATTERN = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})\s*$")
+ANY_TIME = ("", "any", "anytime", "any time", "always", "none")
+
+
+class WindowInvalid(ValueError):
+    """A send window that cannot be read; the message says what is expected."""
+
+
+@dataclass(frozen=True)
+class SendWindow:
+    start: int  # minutes after local midnight, 0–1439: the window opens
+    end: int  # minutes after local midnight, 1–1440: the window closes (exclusive)
+
+    @classmethod
+    def parse(cls, text):
+        """``"09:00-20:00"`` → SendWindow; ``None``/``"any"`` → None (no restriction)."""
+        if text is None or str(text).strip().lower() in ANY_TIME:
+            return None
+        match = WINDOW_PATTERN.match(str(text))
+        if not match:
+            raise WindowInvalid(f"{text!r} is not a window: use HH:MM-HH:MM (e.g. 09:00-20:00) or 'any'")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):
+            raise WindowInvalid(f"{text!r} has a time that does not exist (00:00 to 23:59; 24:00 only as an end)")
+        start, end = h1 * 60 + m1, h2 * 60 + m2
+        if end % 1440 == start:
+            raise WindowInvalid(f"{text!r} opens and closes at the same time: use 'any' to send at any time")
+        return cls(start, end)
+
+    def contains(self, minute_of_day):
+        if self.start < self.end:
+            return self.start <= minute_of_day < self.end
+        return minute_of_day >= self.start or minute_of_day < self.end  # crosses midnight
+
+    def text(self, dash="-"):
+        return f"{_hhmm(self.start)}{dash}{_hhmm(self.end)}"
+
+    def quiet_hours(self):
+        """The hours outside the window, for people: "20:00–09:00"."""
+        return f"{_hhmm(self.end % 1440)}–{_hhmm(self.start)}"
+
+    def __str__(self):
+        return self.text()
+
+
+def _hhmm(minutes):
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def normalize_window(text):
+    """The canonical stored form of a window setting: "09:00-20:00", or None for any time."""
+    window = SendWindow.parse(text)
+    return window.text() if window else None
+
+
+def windows_overlap(a, b):
+    """True when two windows share at least one minute of the day (None is all day)."""
+    if a is None or b is None:
+        return True
+    return any(a.contains(m) and b.contains(m) for m in range(1440))
+
+
+def _opening_on(day, window, tz):
+    """The UTC instant the window opens on local date ``day`` (the earliest one if the
+    wall time is repeated when clocks go back; just after the jump if it is skipped)."""
+    local = datetime.combine(day, time(window.start // 60, window.start % 60), tzinfo=tz)
+    return local.astimezone(UTC)
+
+
+def in_window(moment_utc, window, tz):
+    if window is None:
+        return True
+    local = moment_utc.astimezone(tz)
+    return window.contains(local.hour * 60 + local.minute)
+
+
+def defer_to_window(due_utc, window, tz):
+    """The earliest instant at or after ``due_utc`` inside ``window`` (shop time ``tz``).
+
+    A time inside the window is returned unchanged; one inside quiet hours moves to the
+    window's next opening. Works for windows that cross midnight and on the days clocks
+    change: a window whose opening wall time is skipped opens when the clock jumps into
+    it; a repeated wall time opens at its first occurrence.
+    """
+    if window is None or in_window(due_utc, window, tz):
+        return due_utc
+    day = due_utc.astimezone(tz).date()
+    # Today's opening or tomorrow's; one day more when a window vanishes in a DST jump.
+    for offset in range(3):
+        opening = _opening_on(day + timedelta(days=offset), window, tz)
+        if opening < due_utc or not in_window(opening, window, tz):
+            continue
+        # A skipped wall time maps past the jump: step back to the jump itself.
+        while opening - timedelta(minutes=1) >= due_utc and in_window(opening - timedelta(minutes=1), window, tz):
+            opening -= timedelta(minutes=1)
+        return opening
+    raise AssertionError(f"no opening of window {window} after {due_utc}")  # unreachable
+
+
+def defer_to_windows(due_utc, windows, tz):
+    """The earliest instant at or after ``due_utc`` inside every window at once.
+
+    A slot sent on several channels together (channel "both") waits until all of its
+    channels may send. Returns None when the windows never overlap.
+    """
+    moment = due_utc
+    for _ in range(8):
+        later = max(defer_to_window(moment, w, tz) for w in windows) if windows else moment
+        if later == moment:
+            return moment
+        moment = later
+    return None

@@ -65,6 +65,9 @@ class Campaign(db.Model):
     exclude_products = mapped_column(JSONList, default=list, nullable=False)
     exclude_tags = mapped_column(JSONList, default=list, nullable=False)
     min_order_total: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    # Send windows in shop time (SHOP_TIMEZONE), "HH:MM-HH:MM"; None = any time.
+    email_send_window: Mapped[str | None] = mapped_column(String(11))
+    sms_send_window: Mapped[str | None] = mapped_column(String(11), default="09:00-20:00")
 
     email_initial_template_id: Mapped[int | None] = mapped_column(ForeignKey("message_templates.id"))
     email_reminder_template_id: Mapped[int | None] = mapped_column(ForeignKey("message_templates.id"))
@@ -95,6 +98,10 @@ class Campaign(db.Model):
     def channels(self):
         return ("email", "sms") if self.channel == "both" else (self.channel,)
 
+    def send_window(self, channel):
+        """The channel's send window as stored ("09:00-20:00"), or None for any time."""
+        return getattr(self, f"{channel}_send_window")
+
     def to_dict(self):
         return {
             "id": self.id,
@@ -111,6 +118,8 @@ class Campaign(db.Model):
             "exclude_products": self.exclude_products,
             "exclude_tags": self.exclude_tags,
             "min_order_total": str(self.min_order_total) if self.min_order_total is not None else None,
+            "email_send_window": self.email_send_window,
+            "sms_send_window": self.sms_send_window,
             "templates": {
                 f"{ch}_{kind}": getattr(self, f"{ch}_{kind}_template_id")
                 for ch in ("email", "sms")

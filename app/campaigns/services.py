@@ -23,6 +23,9 @@ DEFAULTS = {
     "max_reminders": 2,
     "expire_after_days": 30,
     "status": "active",
+    # Shop time; texts at night annoy customers and break carrier rules in many places.
+    "email_send_window": None,
+    "sms_send_window": "09:00-20:00",
 }
 EDITABLE = set(DEFAULTS) | {
     "name", "include_products", "exclude_products", "exclude_tags", "min_order_total",
@@ -67,6 +70,7 @@ def validate(values):
     for field in ("include_products", "exclude_products", "exclude_tags"):
         cleaned = [str(v).strip() for v in values.get(field) or [] if str(v).strip()]
         values[field] = cleaned
+    _validate_send_windows(values)
     for channel in ("email", "sms"):
         for kind in ("initial", "reminder"):
             field = f"{channel}_{kind}_template_id"
@@ -77,6 +81,24 @@ def validate(values):
             if template is None or template.channel != channel:
                 raise CampaignInvalid(f"{field}: no {channel} template with id {template_id}", field)
     return values
+
+
+def _validate_send_windows(values):
+    """Normalise "9:00-20:00" to "09:00-20:00" and "any" to None; a "both" campaign sends
+    its two channels together, so their windows must share some time of day."""
+    windows = {}
+    for channel in ("email", "sms"):
+        field = f"{channel}_send_window"
+        try:
+            windows[channel] = policy.SendWindow.parse(values.get(field))
+        except policy.WindowInvalid as exc:
+            raise CampaignInvalid(f"{channel} send window: {exc}", field) from None
+        values[field] = windows[channel].text() if windows[channel] else None
+    if values.get("channel") == "both" and not policy.windows_overlap(windows["email"], windows["sms"]):
+        raise CampaignInvalid(
+            f"the email window {windows['email']} and the SMS window {windows['sms']} never overlap; a campaign "
+            "on both channels sends them together, so give them some common time", "sms_send_window",
+        )
 
 
 def default_template_ids():

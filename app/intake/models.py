@@ -3,7 +3,7 @@
 from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.clock import isoformat, utcnow
+from app.clock import isoformat
 from app.dbtypes import UTCDateTime
 from app.extensions import db
 
@@ -22,6 +22,11 @@ class OrderEvent(db.Model):
     processing_ms: Mapped[float | None] = mapped_column()
     summary: Mapped[str | None] = mapped_column(String(255))
     payload: Mapped[str] = mapped_column(Text)
+    # Where a platform webhook came from (Shopify: X-Shopify-Topic, X-Shopify-Event-Id,
+    # X-Shopify-Shop-Domain). event_id holds the per-delivery id we de-duplicate on.
+    topic: Mapped[str | None] = mapped_column(String(60))
+    source_event_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    shop_domain: Mapped[str | None] = mapped_column(String(255))
 
     items = relationship("OrderEventItem", order_by="OrderEventItem.id", back_populates="order_event")
 
@@ -46,6 +51,9 @@ class OrderEvent(db.Model):
             "occurred_at": isoformat(self.occurred_at),
             "received_at": isoformat(self.received_at),
             "summary": self.summary,
+            "topic": self.topic,
+            "source_event_id": self.source_event_id,
+            "shop_domain": self.shop_domain,
             **self.outcome(),
         }
 

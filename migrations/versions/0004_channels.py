@@ -13,8 +13,28 @@ depends_on = None
 
 
 def upgrade():
-    pass
+    # -- Shopify order source and send windows (issue 4) ----------------------------------
+    with op.batch_alter_table('order_events', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('topic', sa.String(length=60), nullable=True))
+        batch_op.add_column(sa.Column('source_event_id', sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column('shop_domain', sa.String(length=255), nullable=True))
+        batch_op.create_index(batch_op.f('ix_order_events_source_event_id'), ['source_event_id'], unique=False)
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('email_send_window', sa.String(length=11), nullable=True))
+        batch_op.add_column(sa.Column('sms_send_window', sa.String(length=11), nullable=True))
+    # Existing campaigns get the SMS default too: no texts at night after an upgrade.
+    op.execute("UPDATE campaigns SET sms_send_window = '09:00-20:00'")
+    # -- end Shopify order source and send windows ----------------------------------------
 
 
 def downgrade():
-    pass
+    # -- Shopify order source and send windows (issue 4) ----------------------------------
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.drop_column('sms_send_window')
+        batch_op.drop_column('email_send_window')
+    with op.batch_alter_table('order_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_order_events_source_event_id'))
+        batch_op.drop_column('shop_domain')
+        batch_op.drop_column('source_event_id')
+        batch_op.drop_column('topic')
+    # -- end Shopify order source and send windows ----------------------------------------

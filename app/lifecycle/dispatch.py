@@ -18,6 +18,7 @@ import logging
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -59,6 +60,7 @@ class TickReport:
     cancelled: int = 0
     recovered: int = 0
     lost_claims: int = 0
+    deferred: int = 0  # due inside quiet hours: moved to the send window's opening
     messages: int = 0
     errors: list = field(default_factory=list)
 
@@ -182,6 +184,8 @@ def claim_slot(request_id, now, report):
             log.info("step=5 cancelled request=%s campaign=%s: opted out", req.id, campaign.id)
         db.session.commit()
         return None
+    if defer_to_send_window(req, campaign, channels, slot, unchanged, now, report):
+        return None
 
     claim_id = uuid.uuid4().hex
     target = QUEUED if status == SCHEDULED else status
@@ -251,6 +255,43 @@ def claim_slot(request_id, now, report):
     for channel, error in render_failures:
         record_send_result(claim, channel, None, now, error=ProviderError(error, retryable=False, code="template"))
     return claim
+
+
+def defer_to_send_window(req, campaign, channels, slot, unchanged, now, report):
+    """Quiet hours: a slot due while a channel's send window is closed is not claimed; it
+    moves to the moment all its channels may send, with a ``deferred`` event saying why.
+
+    Channel "both" sends its channels together, so it waits until both windows are open
+    (campaign validation keeps them overlapping). Returns True when the slot was deferred.
+    """
+    tz_name = current_app.config["SHOP_TIMEZONE"]
+    tz = ZoneInfo(tz_name)
+    windows = {}
+    for channel in channels:
+        try:
+            windows[channel] = policy.SendWindow.parse(campaign.send_window(channel))
+        except policy.WindowInvalid as exc:
+            log.warning("campaign=%s has an unreadable %s send window, ignored: %s", campaign.id, channel, exc)
+    restricting = [w for w in windows.values() if w is not None]
+    opening = policy.defer_to_windows(now, restricting, tz)
+    if opening is None:  # windows that never overlap (edited outside the app): follow the first
+        opening = policy.defer_to_window(now, restricting[0], tz)
+    if opening == now:
+        return False
+    closed = [f"{'SMS' if ch == 'sms' else 'email'} quiet hours {w.quiet_hours()}"
+              for ch, w in windows.items() if w is not None and not policy.in_window(now, w, tz)]
+    local = opening.astimezone(tz)
+    detail = (f"{', '.join(closed)} {tz_name}; deferred to {local:%Y-%m-%d %H:%M} {local.tzname()} "
+              f"({opening:%Y-%m-%d %H:%M} UTC)")
+    moved = db.session.execute(
+        update(TestimonialRequest).where(TestimonialRequest.id == req.id, *unchanged).values(next_send_at=opening)
+    ).rowcount
+    if moved:
+        add_event(req.id, "deferred", now, slot=slot, detail=detail)
+        report.deferred += 1
+        log.info("step=5 deferred request=%s campaign=%s slot=%s: %s", req.id, campaign.id, slot, detail)
+    db.session.commit()
+    return True
 
 
 # -- recording and settling -------------------------------------------------------------

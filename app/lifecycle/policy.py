@@ -125,7 +125,7 @@ class SendWindow:
         if h1 > 23 or m1 > 59 or m2 > 59 or h2 > 24 or (h2 == 24 and m2):
             raise WindowInvalid(f"{text!r} has a time that does not exist (00:00 to 23:59; 24:00 only as an end)")
         start, end = h1 * 60 + m1, h2 * 60 + m2
-        if end % 1440 == start:
+        if end == start:
             raise WindowInvalid(f"{text!r} opens and closes at the same time: use 'any' to send at any time")
         return cls(start, end)
 

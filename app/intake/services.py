@@ -30,14 +30,20 @@ def new_token():
     return secrets.token_urlsafe(24)
 
 
-def ingest_with_retry(event, raw_payload, now, *, source="generic", cancel_item_ids=None):
+def ingest_with_retry(event, raw_payload, now, *, source="generic", cancel_item_ids=None, on_recorded=None):
     """Ingest and commit. A unique-constraint race (a concurrent delivery of the same event
-    or order) is rolled back and evaluated again: the second pass sees the winner's rows."""
+    or order) is rolled back and evaluated again: the second pass sees the winner's rows.
+
+    ``on_recorded(record)`` runs on a new (not duplicate) event inside the same transaction:
+    a source adds what only it knows (Shopify: topic, shop, line items it left out)."""
     for attempt in range(3):
         try:
             record, duplicate = ingest_order_event(
                 event, raw_payload, now, source=source, cancel_item_ids=cancel_item_ids
             )
+            if on_recorded is not None and not duplicate:
+                on_recorded(record)
+                db.session.flush()
             db.session.commit()
             return record, duplicate
         except IntegrityError:

@@ -19,6 +19,14 @@ def _int(name, default):
     return int(value) if value not in (None, "") else default
 
 
+def _float(name, default):
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
+DEFAULT_EMAIL_FROM = "reviews@shop.example"
+
+
 class Config:
     SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-secret-key")
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "sqlite:///testimonials.db")
@@ -33,7 +41,24 @@ class Config:
 
     EMAIL_PROVIDER = os.environ.get("EMAIL_PROVIDER", "outbox")
     SMS_PROVIDER = os.environ.get("SMS_PROVIDER", "outbox")
-    EMAIL_FROM = os.environ.get("EMAIL_FROM", "reviews@shop.example")
+    EMAIL_FROM = os.environ.get("EMAIL_FROM", DEFAULT_EMAIL_FROM)
+
+    # SendGrid (EMAIL_PROVIDER=sendgrid); docs/providers.md
+    SENDGRID_API_KEY = os.environ.get("SENDGRID_API_KEY") or None
+    SENDGRID_API_HOST = os.environ.get("SENDGRID_API_HOST") or "https://api.sendgrid.com"
+    SENDGRID_TIMEOUT_SECONDS = _float("SENDGRID_TIMEOUT_SECONDS", 10.0)
+    # SendGrid accepts and validates the mail but delivers nothing (staging).
+    SENDGRID_SANDBOX = _bool("SENDGRID_SANDBOX", False)
+    # The mailto: half of List-Unsubscribe; default: the address in EMAIL_FROM.
+    EMAIL_UNSUBSCRIBE_MAILTO = os.environ.get("EMAIL_UNSUBSCRIBE_MAILTO") or None
+
+    # Twilio (SMS_PROVIDER=twilio); docs/providers.md
+    TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID") or None
+    TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN") or None
+    TWILIO_FROM = os.environ.get("TWILIO_FROM") or None
+    TWILIO_MESSAGING_SERVICE_SID = os.environ.get("TWILIO_MESSAGING_SERVICE_SID") or None
+    TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL") or None  # default: the SDK's
+    TWILIO_TIMEOUT_SECONDS = _float("TWILIO_TIMEOUT_SECONDS", 10.0)
 
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
     SCHEDULER_INTERVAL_SECONDS = _int("SCHEDULER_INTERVAL_SECONDS", 60)
@@ -86,3 +111,28 @@ def check_shop_timezone(config):
             "name such as Europe/Berlin, America/New_York or UTC"
         ) from None
     config["SHOP_TIMEZONE"] = name
+
+
+def provider_config_problems(config):
+    """What stops the configured message providers from working (empty list: fine).
+
+    Production refuses to start on any of these: a provider without credentials would
+    only show up as every request failing, hours later.
+    """
+    problems = []
+    email, sms = config.get("EMAIL_PROVIDER"), config.get("SMS_PROVIDER")
+    if email not in ("outbox", "sendgrid"):
+        problems.append(f"EMAIL_PROVIDER={email!r} is not a known email provider (outbox, sendgrid)")
+    if sms not in ("outbox", "twilio"):
+        problems.append(f"SMS_PROVIDER={sms!r} is not a known SMS provider (outbox, twilio)")
+    if email == "sendgrid":
+        if not config.get("SENDGRID_API_KEY"):
+            problems.append("EMAIL_PROVIDER=sendgrid needs SENDGRID_API_KEY")
+        if not config.get("EMAIL_FROM") or config.get("EMAIL_FROM") == DEFAULT_EMAIL_FROM:
+            problems.append("EMAIL_PROVIDER=sendgrid needs EMAIL_FROM (a sender verified in SendGrid)")
+    if sms == "twilio":
+        if not (config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN")):
+            problems.append("SMS_PROVIDER=twilio needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN")
+        if not (config.get("TWILIO_FROM") or config.get("TWILIO_MESSAGING_SERVICE_SID")):
+            problems.append("SMS_PROVIDER=twilio needs TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID")
+    return problems

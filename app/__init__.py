@@ -36,6 +36,9 @@ def check_production_config(app):
         problems.append("ORDER_WEBHOOK_SECRET must be set (order webhooks would be unauthenticated)")
     if app.config["SECRET_KEY"] in ("", "dev-only-insecure-secret-key"):
         problems.append("SECRET_KEY must be set to a long random value")
+    from config import provider_config_problems
+
+    problems.extend(provider_config_problems(app.config))
     if problems:
         raise RuntimeError("refusing to start in production: " + "; ".join(problems))
 
@@ -89,6 +92,7 @@ def register_commands(app):
     from app.auth.cli import admins_cli
     from app.campaigns.cli import campaigns_cli
     from app.lifecycle.cli import dispatch_command, outbox_cli, requests_cli, seed_demo_command
+    from app.providers.cli import providers_cli
 
     app.cli.add_command(admins_cli)
     app.cli.add_command(campaigns_cli)
@@ -96,6 +100,7 @@ def register_commands(app):
     app.cli.add_command(outbox_cli)
     app.cli.add_command(dispatch_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(providers_cli)
 
 
 def wants_json():

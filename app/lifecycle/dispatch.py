@@ -42,6 +42,7 @@ from app.lifecycle.states import (
 )
 from app.optouts.models import opted_out_channels
 from app.providers import OutgoingMessage, ProviderError, get_provider
+from app.public.services import opt_out
 
 log = logging.getLogger("app.lifecycle")
 
@@ -336,6 +337,11 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
                   detail=str(error))
         log.warning("step=5 failed request=%s campaign=%s slot=%s channel=%s provider=%s: %s",
                     claim.request_id, claim.campaign_id, claim.slot, channel, provider_name, error)
+        if error.opt_out:
+            # The provider knows the recipient unsubscribed (Twilio 21610): suppress the
+            # contact for every campaign, atomically with the failure it explains.
+            to = next(m.to for m, _ in claim.messages if m.channel == channel)
+            opt_out(channel, to, now, source=f"{provider_name}_{error.code}", detail=f"request {claim.request_id}")
     db.session.commit()
 
 

@@ -1,5 +1,6 @@
 """The provider interface."""
 
+import importlib
 from dataclasses import dataclass
 
 from flask import current_app
@@ -23,13 +24,17 @@ class ProviderError(Exception):
 
     ``retryable`` says whether trying again later may succeed (rate limits, outages,
     timeouts) or not (invalid address, rejected content, bad credentials).
+    ``opt_out`` says the provider knows the recipient unsubscribed (Twilio 21610): the
+    dispatcher then adds the contact to the suppression list in the same transaction as
+    the failed event. Providers never touch the database themselves.
     """
 
-    def __init__(self, message, *, retryable, code=None):
+    def __init__(self, message, *, retryable, code=None, opt_out=False):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.code = code
+        self.opt_out = opt_out
 
     def __str__(self):
         kind = "retryable" if self.retryable else "permanent"
@@ -41,16 +46,25 @@ class MessageProvider:
     """Sends one message; returns the provider's message id or raises ProviderError."""
 
     name = "base"
+    channels = ("email", "sms")  # the channels this provider can carry
 
     def send(self, message: OutgoingMessage) -> str:  # pragma: no cover - interface
         raise NotImplementedError
 
     def check(self) -> str:
-        """A harmless call that proves the credentials work; returns a short report."""
+        """A harmless call that proves the credentials work; returns a short report or
+        raises ProviderError (``retryable`` then means "transient: try the check again")."""
         return "ok"
 
 
 _REGISTRY = {}
+# Imported on first use only, so an unused SDK costs nothing and a provider that is not
+# configured never breaks start-up.
+PROVIDER_MODULES = {
+    "outbox": "app.providers.outbox",
+    "sendgrid": "app.providers.sendgrid",
+    "twilio": "app.providers.twilio",
+}
 
 
 def register(name):
@@ -69,10 +83,11 @@ def get_provider(channel, app=None):
     cache = app.extensions.setdefault("providers", {})
     key = (channel, name)
     if key not in cache:
-        # Import provider modules lazily so an unused SDK is never a start-up cost.
-        from app.providers import outbox  # noqa: F401
-
+        if name in PROVIDER_MODULES:
+            importlib.import_module(PROVIDER_MODULES[name])
         if name not in _REGISTRY:
             raise ValueError(f"unknown {channel} provider {name!r}")
+        if channel not in _REGISTRY[name].channels:
+            raise ValueError(f"provider {name!r} cannot send {channel}")
         cache[key] = _REGISTRY[name](app)
     return cache[key]

@@ -1,0 +1,198 @@
+"""SendGrid email (``EMAIL_PROVIDER=sendgrid``) through the official SDK.
+
+Every message carries our request id, campaign id and slot as custom args (SendGrid
+echoes them on every event, so the event webhook maps events back without relying on
+``sg_message_id``), both content parts, and the RFC 2369 / RFC 8058 unsubscribe headers.
+
+Errors (docs/providers.md): 408, 429 and 5xx answers, timeouts and network failures are
+retryable; any other 4xx (400 bad request, 401 bad key, 403 unverified sender or missing
+permission, 413 too large) is permanent. The error text keeps SendGrid's own message;
+the HTTP status is the error code.
+"""
+
+import http.client
+import json
+import logging
+import urllib.error
+from datetime import UTC, datetime
+from email.utils import parseaddr
+from urllib.parse import quote
+
+from python_http_client.exceptions import HTTPError
+from sendgrid import SendGridAPIClient
+from sendgrid.helpers.mail import CustomArg, Email, Header, Mail, MailSettings, SandBoxMode
+
+from app.providers.base import MessageProvider, ProviderError, register
+
+log = logging.getLogger("app.providers")
+
+MAIL_SEND_SCOPE = "mail.send"
+
+
+@register("sendgrid")
+class SendGridProvider(MessageProvider):
+    channels = ("email",)
+
+    def __init__(self, app):
+        config = app.config
+        self.api_key = config.get("SENDGRID_API_KEY")
+        self.host = (config.get("SENDGRID_API_HOST") or "https://api.sendgrid.com").rstrip("/")
+        self.timeout = float(config.get("SENDGRID_TIMEOUT_SECONDS") or 10)
+        self.sandbox = bool(config.get("SENDGRID_SANDBOX"))
+        self.email_from = config.get("EMAIL_FROM") or ""
+        self.shop_name = config.get("SHOP_NAME")
+        self.mailto = config.get("EMAIL_UNSUBSCRIBE_MAILTO") or parseaddr(self.email_from)[1]
+
+    # -- sending ---------------------------------------------------------------------
+
+    def send(self, message):
+        client = self._client()
+        try:
+            response = client.send(self.build_mail(message))
+        except Exception as exc:
+            raise classify(exc, "send") from exc
+        # SendGrid's id for the message; its events carry it as the prefix of sg_message_id.
+        return response.headers.get("X-Message-Id")
+
+    def build_mail(self, message):
+        """The v3 mail/send body for one message (a dict, as SendGrid will receive it)."""
+        mail = Mail(
+            from_email=self.sender(),
+            to_emails=message.to,
+            subject=message.subject or self.shop_name or "A quick favour",
+            plain_text_content=message.text,
+            html_content=message.html or None,
+        )
+        # A list of CustomArg: a dict would keep only its first item.
+        mail.custom_arg = [
+            CustomArg("request_id", str(message.request_id)),
+            CustomArg("campaign_id", str(message.campaign_id)),
+            CustomArg("slot", str(message.slot)),
+        ]
+        mail.header = unsubscribe_headers(message.unsubscribe_url, self.mailto)
+        if self.sandbox:
+            mail.mail_settings = MailSettings(sandbox_mode=SandBoxMode(True))
+        return mail.get()
+
+    def sender(self):
+        name, address = parseaddr(self.email_from)
+        return Email(address, name or self.shop_name or None)
+
+    # -- checking --------------------------------------------------------------------
+
+    def check(self):
+        """``GET /v3/scopes``: proves the key works and may send mail; sends nothing."""
+        client = self._client()
+        if not self.email_from or self.email_from == _default_email_from():
+            raise ProviderError("EMAIL_FROM is not set: use a sender verified in SendGrid",
+                                retryable=False, code="config")
+        try:
+            response = client.client.scopes.get()
+        except Exception as exc:
+            raise classify(exc, "check") from exc
+        try:
+            scopes = json.loads(response.body or b"{}").get("scopes") or []
+        except (ValueError, AttributeError):
+            raise ProviderError("SendGrid answered /v3/scopes with something that is not JSON",
+                                retryable=True, code=response.status_code) from None
+        if MAIL_SEND_SCOPE not in scopes:
+            raise ProviderError(
+                f"the API key works but lacks the {MAIL_SEND_SCOPE} scope; give it \"Mail Send\" "
+                "access in SendGrid (Settings → API Keys)",
+                retryable=False, code="scope",
+            )
+        report = f"API key accepted with the {MAIL_SEND_SCOPE} scope; sending as {self.email_from}"
+        if self.sandbox:
+            report += " (sandbox mode: SendGrid validates but delivers nothing)"
+        return report
+
+    def _client(self):
+        if not self.api_key:
+            raise ProviderError("SENDGRID_API_KEY is not set", retryable=False, code="config")
+        client = SendGridAPIClient(api_key=self.api_key, host=self.host)
+        # The SDK waits forever by default; child clients inherit this.
+        client.client.timeout = self.timeout
+        return client
+
+
+def unsubscribe_headers(unsubscribe_url, mailto):
+    """List-Unsubscribe (link + mailto) and, with a link, RFC 8058 one-click."""
+    targets = []
+    if unsubscribe_url:
+        targets.append(f"<{unsubscribe_url}>")
+    if mailto:
+        targets.append(f"<mailto:{mailto}?subject={quote('unsubscribe')}>")
+    if not targets:
+        return []
+    headers = [Header("List-Unsubscribe", ", ".join(targets))]
+    if unsubscribe_url:
+        headers.append(Header("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"))
+    return headers
+
+
+def classify(exc, action):
+    """A ProviderError for anything the SDK raised (see the module docstring)."""
+    if isinstance(exc, HTTPError):
+        status = exc.status_code
+        text = error_text(exc.body) or exc.reason or "no details"
+        if status == 429:
+            return ProviderError(f"SendGrid rate limit reached (429): {text}{reset_hint(exc.headers)}",
+                                 retryable=True, code=429)
+        if status == 408 or status >= 500:
+            return ProviderError(f"SendGrid is unavailable ({status}): {text}", retryable=True, code=status)
+        what = {
+            401: "SendGrid rejected the API key",
+            403: "SendGrid refused the request (unverified sender or missing permission)",
+            413: "the message is too large for SendGrid",
+        }.get(status, f"SendGrid refused the {'check' if action == 'check' else 'message'}")
+        return ProviderError(f"{what} ({status}): {text}", retryable=False, code=status)
+    if _is_timeout(exc):
+        return ProviderError("SendGrid did not answer in time (timeout)", retryable=True, code="timeout")
+    if isinstance(exc, (OSError, http.client.HTTPException)):
+        reason = getattr(exc, "reason", None) or exc
+        return ProviderError(f"could not reach SendGrid: {reason}", retryable=True, code="connection")
+    if isinstance(exc, ProviderError):
+        return exc
+    log.exception("sendgrid %s raised unexpectedly", action)
+    return ProviderError(f"unexpected SendGrid client error: {exc!r}", retryable=True, code="unexpected")
+
+
+def error_text(body):
+    """SendGrid's messages from an error body ``{"errors": [{"message", "field"}]}``."""
+    if not body:
+        return ""
+    raw = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+    try:
+        errors = json.loads(raw).get("errors") or []
+    except (ValueError, AttributeError):
+        return raw.strip()[:300]
+    parts = []
+    for error in errors:
+        if not isinstance(error, dict):
+            continue
+        text = str(error.get("message") or "").strip()
+        if error.get("field"):
+            text = f"{text} (field {error['field']})"
+        if text:
+            parts.append(text)
+    return "; ".join(parts) or raw.strip()[:300]
+
+
+def reset_hint(headers):
+    value = headers.get("X-RateLimit-Reset") if headers is not None else None
+    try:
+        return f"; the limit resets at {datetime.fromtimestamp(int(value), UTC):%Y-%m-%d %H:%M:%S} UTC"
+    except (TypeError, ValueError, OverflowError, OSError):
+        return ""
+
+
+def _is_timeout(exc):
+    if isinstance(exc, TimeoutError):
+        return True
+    return isinstance(exc, urllib.error.URLError) and isinstance(exc.reason, TimeoutError)
+
+
+def _default_email_from():
+    from config import DEFAULT_EMAIL_FROM
+
+    return DEFAULT_EMAIL_FROM

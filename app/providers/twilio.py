@@ -1,0 +1,170 @@
+"""Twilio SMS (``SMS_PROVIDER=twilio``) through the official SDK.
+
+Sends from ``TWILIO_MESSAGING_SERVICE_SID`` when set, else from ``TWILIO_FROM``; asks
+Twilio to report delivery to ``PUBLIC_BASE_URL/webhooks/twilio/status``; keeps the
+message SID as the provider message id.
+
+Errors (docs/providers.md): Twilio codes 21211, 21408, 21606, 21610, 21612, 21614 and any
+other 4xx are permanent; 21610 (the recipient replied STOP) also puts the number on our
+suppression list — the dispatcher does that, in the transaction that records the failure,
+because a provider is called with no database transaction open and never writes to the
+database. 429 / 20429 and 5xx answers, timeouts and network failures are retryable.
+"""
+
+import ipaddress
+import logging
+import threading
+from urllib.parse import urlsplit
+
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.rest import Client
+
+from app.providers.base import MessageProvider, ProviderError, register
+
+log = logging.getLogger("app.providers")
+
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+UNSUBSCRIBED = 21610
+PERMANENT_CODES = {
+    21211: "invalid 'To' phone number",
+    21408: "sending to this region is not enabled on the Twilio account",
+    21606: "the 'From' number cannot send this message",
+    UNSUBSCRIBED: "the recipient unsubscribed (replied STOP)",
+    21612: "Twilio cannot route a message to this number",
+    21614: "the 'To' number is not a mobile number",
+}
+RATE_LIMITED = 20429
+
+
+@register("twilio")
+class TwilioProvider(MessageProvider):
+    channels = ("sms",)
+
+    def __init__(self, app):
+        config = app.config
+        self.account_sid = config.get("TWILIO_ACCOUNT_SID")
+        self.auth_token = config.get("TWILIO_AUTH_TOKEN")
+        self.from_number = config.get("TWILIO_FROM")
+        self.messaging_service_sid = config.get("TWILIO_MESSAGING_SERVICE_SID")
+        self.api_base_url = config.get("TWILIO_API_BASE_URL")
+        self.timeout = float(config.get("TWILIO_TIMEOUT_SECONDS") or 10)
+        self.status_callback = status_callback_url(config.get("PUBLIC_BASE_URL"))
+        # One SDK client (and its connection pool) per thread: requests sessions are not
+        # documented as thread-safe, and the scheduler and the CLI may both send.
+        self._local = threading.local()
+
+    def send(self, message):
+        client = self._client()
+        params = {"to": message.to, "body": message.text}
+        if self.messaging_service_sid:
+            params["messaging_service_sid"] = self.messaging_service_sid
+        else:
+            params["from_"] = self.from_number
+        if self.status_callback:
+            params["status_callback"] = self.status_callback
+        try:
+            created = client.messages.create(**params)
+        except Exception as exc:
+            raise classify(exc) from exc
+        return created.sid
+
+    def check(self):
+        """Fetch our own account record: proves the credentials and that it is active."""
+        client = self._client()
+        if not (self.from_number or self.messaging_service_sid):
+            raise ProviderError("set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID", retryable=False, code="config")
+        try:
+            account = client.api.v2010.accounts(self.account_sid).fetch()
+        except Exception as exc:
+            error = classify(exc)
+            if getattr(exc, "status", None) == 401 or getattr(exc, "code", None) == 20003:
+                error = ProviderError(f"Twilio rejected the account SID / auth token: {error.message}",
+                                      retryable=False, code=error.code)
+            raise error from exc
+        if account.status != "active":
+            raise ProviderError(f"the Twilio account {self.account_sid} is {account.status}; it cannot send",
+                                retryable=False, code=f"account-{account.status}")
+        sender = (f"messaging service {self.messaging_service_sid}" if self.messaging_service_sid
+                  else f"from {self.from_number}")
+        parts = [f"account {account.friendly_name or self.account_sid} is active; sending {sender}"]
+        if str(account.type).lower() == "trial":
+            parts.append("trial account: messages reach verified numbers only")
+        parts.append(f"status callbacks to {self.status_callback}" if self.status_callback
+                     else "no status callbacks: PUBLIC_BASE_URL is not reachable from the internet")
+        return "; ".join(parts)
+
+    def _client(self):
+        if not (self.account_sid and self.auth_token):
+            raise ProviderError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set", retryable=False,
+                                code="config")
+        client = getattr(self._local, "client", None)
+        if client is None:
+            # The SDK's HTTP client has no timeout and no retries by default.
+            client = Client(self.account_sid, self.auth_token, http_client=TwilioHttpClient(timeout=self.timeout))
+            if self.api_base_url:
+                client.api.base_url = self.api_base_url.rstrip("/")
+            self._local.client = client
+        return client
+
+
+def status_callback_url(public_base_url):
+    """Where Twilio reports delivery; None when Twilio could never reach it (localhost)."""
+    if not public_base_url:
+        return None
+    host = urlsplit(public_base_url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return None
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        if address.is_loopback or address.is_private or address.is_link_local or address.is_unspecified:
+            return None
+    return public_base_url.rstrip("/") + STATUS_CALLBACK_PATH
+
+
+def classify(exc):
+    """A ProviderError for anything the SDK raised (see the module docstring)."""
+    if isinstance(exc, TwilioException) and hasattr(exc, "status"):
+        status, code = _int(exc.status), _int(exc.code)
+        text = _error_text(exc)
+        if code in PERMANENT_CODES:
+            return ProviderError(f"{PERMANENT_CODES[code]}: {text}", retryable=False, code=code,
+                                 opt_out=code == UNSUBSCRIBED)
+        if status == 429 or code == RATE_LIMITED:
+            return ProviderError(f"Twilio rate limit reached: {text}", retryable=True, code=code or status)
+        if status is not None and status >= 500:
+            return ProviderError(f"Twilio is unavailable: {text}", retryable=True, code=code or status)
+        if status is not None and 400 <= status < 500:
+            return ProviderError(f"Twilio refused the request: {text}", retryable=False, code=code or status)
+        return ProviderError(f"unexpected Twilio answer: {text}", retryable=True, code=code or status)
+    if isinstance(exc, requests.Timeout):
+        return ProviderError("Twilio did not answer in time (timeout)", retryable=True, code="timeout")
+    if isinstance(exc, requests.ConnectionError):
+        return ProviderError(f"could not reach Twilio: {str(exc)[:300]}", retryable=True, code="connection")
+    if isinstance(exc, requests.RequestException):
+        return ProviderError(f"network error talking to Twilio: {str(exc)[:300]}", retryable=True, code="network")
+    if isinstance(exc, ProviderError):
+        return exc
+    log.exception("twilio client raised unexpectedly")
+    return ProviderError(f"unexpected Twilio client error: {exc!r}", retryable=True, code="unexpected")
+
+
+def _error_text(exc):
+    if isinstance(exc, TwilioServiceException):
+        text = exc.title + (f" - {exc.detail}" if exc.detail else "")
+    elif isinstance(exc, TwilioRestException):
+        text = exc.msg or "no details"
+    else:  # pragma: no cover - every TwilioException with a status is one of the two
+        text = repr(exc)
+    return f"{text} (HTTP {exc.status})"
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

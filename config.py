@@ -37,6 +37,9 @@ class Config:
     SHOP_TIMEZONE = os.environ.get("SHOP_TIMEZONE", "UTC")
 
     ORDER_WEBHOOK_SECRET = os.environ.get("ORDER_WEBHOOK_SECRET") or None
+    # Shopify webhooks (docs/shopify.md): the signing secret shown in Shopify admin, or the
+    # app's client secret. Unset: /webhooks/shopify answers 503 and accepts nothing.
+    SHOPIFY_WEBHOOK_SECRET = os.environ.get("SHOPIFY_WEBHOOK_SECRET") or None
     WEBHOOK_MAX_BYTES = 1024 * 1024
 
     EMAIL_PROVIDER = os.environ.get("EMAIL_PROVIDER", "outbox")

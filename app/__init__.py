@@ -81,8 +81,10 @@ def register_blueprints(app):
     from app.dashboard.views import bp as dashboard_bp
     from app.intake.views import bp as intake_bp
     from app.public.views import bp as public_bp
+    from app.shopify.views import bp as shopify_bp
 
     app.register_blueprint(intake_bp)
+    app.register_blueprint(shopify_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)

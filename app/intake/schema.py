@@ -6,6 +6,7 @@ Every problem is reported with the path of the offending field, e.g.
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from app.clock import parse_rfc3339
@@ -15,6 +16,8 @@ E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_ID_LENGTH = 64
 MAX_ITEMS = 500
+EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 class SchemaError(ValueError):
@@ -120,10 +123,16 @@ def parse_order_event(body):
         raise SchemaError(
             f"event_type {event_type!r} is not supported; allowed: {', '.join(EVENT_TYPES)}", "event_type"
         )
+    occurred_text = _require(body, "occurred_at", "occurred_at")
     try:
-        occurred_at = parse_rfc3339(_require(body, "occurred_at", "occurred_at"))
-    except ValueError as exc:
+        occurred_at = parse_rfc3339(occurred_text)
+    except (ValueError, OverflowError) as exc:  # year 1 with an offset overflows in UTC
         raise SchemaError(f"occurred_at {exc}", "occurred_at") from None
+    # Far-off years are a sender's bug, and adding delay days to year 9999 overflows.
+    if not EARLIEST_EVENT <= occurred_at < LATEST_EVENT:
+        raise SchemaError(
+            f"occurred_at must lie between {EARLIEST_EVENT:%Y} and {LATEST_EVENT:%Y}", "occurred_at"
+        )
     order = _object(_require(body, "order", "order"), "order")
     order_id = _identifier(_require(order, "id", "order.id"), "order.id")
     total = _money(order.get("total"), "order.total")

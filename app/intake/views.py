@@ -54,7 +54,11 @@ def order_webhook():
         return problem(415, "Content-Type must be application/json")
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError) as exc:
+        # "\ud800" escapes decode to lone surrogates, which no UTF-8 column can store.
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        return problem(400, "malformed JSON: nested too deeply")
+    except (UnicodeError, ValueError) as exc:
         return problem(400, f"malformed JSON: {exc}")
     try:
         event = parse_order_event(body)

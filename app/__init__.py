@@ -77,6 +77,12 @@ def register_extensions(app):
 
 
 def register_blueprints(app):
+    # Dashboard pages: campaigns, message templates, testimonials, intake log, outbox, opt-outs.
+    from app.campaigns.views import bp as campaigns_bp
+
+    for page_bp in (campaigns_bp,):
+        app.register_blueprint(page_bp)
+
     from app.auth.views import bp as auth_bp
     from app.dashboard.views import bp as dashboard_bp
     from app.intake.views import bp as intake_bp

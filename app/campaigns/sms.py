@@ -32,8 +32,12 @@ class SmsCount:
 
     def to_dict(self):
         return {
-            "encoding": self.encoding, "characters": self.characters, "units": self.units,
-            "segments": self.segments, "per_segment": self.per_segment, "remaining": self.remaining,
+            "encoding": self.encoding,
+            "characters": self.characters,
+            "units": self.units,
+            "segments": self.segments,
+            "per_segment": self.per_segment,
+            "remaining": self.remaining,
             "non_gsm": list(self.non_gsm),
         }
 

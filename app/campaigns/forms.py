@@ -1,0 +1,239 @@
+"""Dashboard forms for campaigns and message templates.
+
+Field names match the settings ``app.campaigns.services`` takes, so a CampaignInvalid's
+``field`` names the form field that shows the message.
+"""
+
+import re
+
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import (
+    BooleanField,
+    DecimalField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
+
+from app.campaigns.models import MessageTemplate
+from app.extensions import db
+
+TEMPLATE_FIELDS = tuple(
+    f"{channel}_{kind}_template_id" for channel in ("email", "sms") for kind in ("initial", "reminder")
+)
+LIST_FIELDS = ("include_products", "exclude_products", "exclude_tags")
+SETTINGS = (
+    "name",
+    "trigger",
+    "delay_days",
+    "channel",
+    "reminder_enabled",
+    "reminder_delay_days",
+    "max_reminders",
+    "expire_after_days",
+    *LIST_FIELDS,
+    "min_order_total",
+    "email_send_window",
+    "sms_send_window",
+    *TEMPLATE_FIELDS,
+)
+
+
+def whole_number(label, low, high):
+    message = f"{label} must be a whole number from {low} to {high}."
+    return [InputRequired(message=message), NumberRange(min=low, max=high, message=message)]
+
+
+def optional_int(value):
+    return int(value) if value not in (None, "", "None") else None
+
+
+def split_list(text):
+    """Comma- or newline-separated values, blanks dropped, order and case kept."""
+    return [part.strip() for part in re.split(r"[,\n\r]+", text or "") if part.strip()]
+
+
+class CampaignForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[DataRequired(message="Give the campaign a name."), Length(max=120)],
+        description="For you only; customers never see it.",
+    )
+    status = SelectField(
+        "Start as",
+        choices={
+            "active": "Active — schedules requests for new orders",
+            "draft": "Draft — saved, sends nothing until you activate it",
+        },
+    )
+    trigger = SelectField(
+        "Start counting when the order is",
+        choices={"delivered": "Delivered", "fulfilled": "Fulfilled (shipped)"},
+        description="The order event the delay counts from.",
+    )
+    delay_days = IntegerField(
+        "Days after that to ask",
+        validators=whole_number("The delay", 0, 365),
+        description="0 sends at the next tick after the order event.",
+    )
+    channel = SelectField(
+        "Channel",
+        choices={"email": "Email", "sms": "SMS", "both": "Email and SMS"},
+        description="A customer without an address or phone for a channel is asked on the other.",
+    )
+    reminder_enabled = BooleanField("Send reminders to customers who have not recorded yet")
+    reminder_delay_days = IntegerField(
+        "Days between reminders",
+        validators=whole_number("The reminder delay", 0, 365),
+        description="At least 1 day when reminders are on; counted from the previous send.",
+    )
+    max_reminders = IntegerField(
+        "Maximum reminders",
+        validators=whole_number("Maximum reminders", 0, 10),
+        description="0 to 10. Reminders stop as soon as the customer records.",
+    )
+    expire_after_days = IntegerField(
+        "Link expires after (days)",
+        validators=whole_number("The expiry", 1, 365),
+        description="Days after the first send; after that the link is closed.",
+    )
+    include_products = TextAreaField(
+        "Only these products",
+        render_kw={"rows": 2},
+        description="Product ids or SKUs, separated by commas or new lines. Empty: every product.",
+    )
+    exclude_products = TextAreaField(
+        "Never these products", render_kw={"rows": 2}, description="Product ids or SKUs that are never asked about."
+    )
+    min_order_total = DecimalField(
+        "Minimum order total",
+        places=2,
+        validators=[Optional(), NumberRange(min=0, message="The minimum order total must not be negative.")],
+        description="In the order's currency. Empty: any total.",
+    )
+    exclude_tags = TextAreaField(
+        "Skip customers tagged",
+        render_kw={"rows": 2},
+        description="Customer or order tags, e.g. wholesale, no-marketing.",
+    )
+    email_send_window = StringField(
+        "Email send window",
+        validators=[Length(max=20)],
+        description="Shop time, HH:MM-HH:MM (e.g. 08:00-21:00). Empty or 'any': any time.",
+    )
+    sms_send_window = StringField(
+        "SMS send window",
+        validators=[Length(max=20)],
+        description="Shop time. Texts outside it wait for the window to open.",
+    )
+    email_initial_template_id = SelectField("Email: first message", coerce=optional_int, validate_choice=False)
+    email_reminder_template_id = SelectField("Email: reminders", coerce=optional_int, validate_choice=False)
+    sms_initial_template_id = SelectField("SMS: first message", coerce=optional_int, validate_choice=False)
+    sms_reminder_template_id = SelectField("SMS: reminders", coerce=optional_int, validate_choice=False)
+    submit = SubmitField("Save campaign")
+
+    def __init__(self, *args, creating=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not creating:
+            del self.status
+        for channel in ("email", "sms"):
+            templates = db.session.scalars(
+                select(MessageTemplate)
+                .where(MessageTemplate.channel == channel)
+                .order_by(MessageTemplate.kind, MessageTemplate.name)
+            ).all()
+            for kind in ("initial", "reminder"):
+                field = self[f"{channel}_{kind}_template_id"]
+                # The templates written for this kind first, then the others of the channel.
+                ordered = sorted(templates, key=lambda t: (t.kind != kind, t.name.lower()))
+                field.choices = [SelectChoice(t.id, f"{t.name} ({t.kind})") for t in ordered] or [
+                    SelectChoice("", f"— no {channel} templates yet —")
+                ]
+
+    def validate_reminder_delay_days(self, field):
+        if self.reminder_enabled.data and field.data is not None and field.data < 1:
+            raise ValidationError("The reminder delay must be at least 1 day when reminders are on.")
+
+    def _needs(self, channel, kind):
+        if self.channel.data not in (channel, "both"):
+            return False
+        return kind == "initial" or (self.reminder_enabled.data and (self.max_reminders.data or 0) > 0)
+
+    def validate(self, extra_validators=None):
+        ok = super().validate(extra_validators)
+        for name in TEMPLATE_FIELDS:
+            field = self[name]
+            channel, kind = name.split("_")[:2]
+            valid_ids = {choice.value for choice in field.choices if choice.value != ""}
+            if field.data is not None and field.data not in valid_ids:
+                field.errors.append(f"Choose one of the {channel} templates.")
+                ok = False
+            elif field.data is None and self._needs(channel, kind):
+                what = "first message" if kind == "initial" else "reminders"
+                field.errors.append(
+                    f"This campaign sends {channel}: choose a template for its {what} (create one under Templates)."
+                )
+                ok = False
+        return ok
+
+    def settings(self):
+        """The form's values as the campaign services take them."""
+        values = {name: self[name].data for name in SETTINGS}
+        for name in LIST_FIELDS:
+            values[name] = split_list(values[name])
+        # "" clears the minimum / window (the services drop None as "unchanged").
+        values["min_order_total"] = values["min_order_total"] if values["min_order_total"] is not None else ""
+        for name in ("email_send_window", "sms_send_window"):
+            values[name] = (values[name] or "").strip()
+        if "status" in self:
+            values["status"] = self.status.data
+        return values
+
+    def fill_from(self, campaign):
+        for name in SETTINGS:
+            value = getattr(campaign, name)
+            if name in LIST_FIELDS:
+                value = "\n".join(value or [])
+            self[name].data = value
+
+
+class TemplateForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(message="Give the template a name."), Length(max=120)])
+    channel = SelectField("Channel", choices={"email": "Email", "sms": "SMS"})
+    kind = SelectField("Used for", choices={"initial": "The first message", "reminder": "Reminders"})
+    subject = StringField("Subject", validators=[Length(max=255)], description="Email only. Variables work here too.")
+    html = TextAreaField(
+        "HTML body",
+        render_kw={"rows": 12, "class": "mono"},
+        description="Email only. Values are HTML-escaped for you. Empty: the text body is sent alone.",
+    )
+    text = TextAreaField(
+        "Text body", render_kw={"rows": 8, "class": "mono"}, description="The plain-text email part, or the SMS itself."
+    )
+    is_default = BooleanField("Use for new campaigns on this channel and kind")
+    submit = SubmitField("Save template")
+    preview = SubmitField("Preview", render_kw={"formnovalidate": True})
+
+    def validate_subject(self, field):
+        if self.channel.data == "email" and not (field.data or "").strip():
+            raise ValidationError("An email needs a subject.")
+
+    def validate_text(self, field):
+        if not (field.data or "").strip():
+            raise ValidationError("The text body is required (for SMS it is the message).")
+
+
+class TestSendForm(FlaskForm):
+    to = StringField(
+        "Send a test to", validators=[DataRequired(message="Enter an address or phone number."), Length(max=254)]
+    )
+    send = SubmitField("Send test")
+
+
+class ConfirmForm(FlaskForm):
+    """A form with only the CSRF token (status buttons, deletions)."""

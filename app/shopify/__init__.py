@@ -1,0 +1,1 @@
+"""Shopify as an order source: ``POST /webhooks/shopify`` (see docs/shopify.md)."""

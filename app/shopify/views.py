@@ -1,0 +1,108 @@
+"""``POST /webhooks/shopify``: Shopify's order, fulfillment and refund webhooks.
+
+Verify (HMAC of the raw body), record, answer: Shopify counts anything but a 2xx within
+five seconds as a failure and retries the same payload for hours. An unverified request
+writes nothing.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+
+from flask import Blueprint, current_app, jsonify, request
+
+from app.clock import now, parse_rfc3339
+from app.extensions import csrf, db
+from app.intake.views import problem, read_limited_body
+from app.shopify.mapping import PayloadProblem, WebhookMeta
+from app.shopify.services import IGNORED, receive
+
+bp = Blueprint("shopify", __name__)
+log = logging.getLogger("app.shopify")
+
+
+def hmac_valid(secret, raw_body, header):
+    """X-Shopify-Hmac-Sha256 is the base64 HMAC-SHA256 of the raw body (constant-time check)."""
+    if not header:
+        return False
+    expected = base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest())
+    return hmac.compare_digest(expected, header.strip().encode("utf-8", "replace"))
+
+
+@bp.post("/webhooks/shopify")
+@csrf.exempt
+def shopify_webhook():
+    raw = read_limited_body()
+    if raw is None:
+        return problem(413, f"body larger than {current_app.config['WEBHOOK_MAX_BYTES']} bytes")
+    secret = current_app.config.get("SHOPIFY_WEBHOOK_SECRET")
+    if not secret:
+        log.error("Shopify webhook refused: SHOPIFY_WEBHOOK_SECRET is not set")
+        return problem(503, "Shopify webhooks are not configured on this server: set SHOPIFY_WEBHOOK_SECRET "
+                            "(see docs/shopify.md); unverified order data is never accepted")
+    if not hmac_valid(secret, raw, request.headers.get("X-Shopify-Hmac-Sha256")):
+        log.warning("Shopify webhook refused: missing or wrong X-Shopify-Hmac-Sha256 (topic %s, shop %s)",
+                    request.headers.get("X-Shopify-Topic"), request.headers.get("X-Shopify-Shop-Domain"))
+        return problem(401, "missing or invalid X-Shopify-Hmac-Sha256 (base64 HMAC-SHA256 of the raw body "
+                            "with the webhook secret)")
+    meta, missing = _meta()
+    if missing:
+        return _refuse(f"header {missing} is required")
+    try:
+        payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except (UnicodeDecodeError, ValueError) as exc:
+        # Shopify will retry the same bytes, which will not parse any better: say so loudly.
+        return _refuse(f"malformed JSON: {exc}", meta)
+    try:
+        record, duplicate = receive(meta, payload, raw.decode("utf-8"))
+    except PayloadProblem as exc:
+        db.session.rollback()
+        return _refuse(f"{meta.topic} payload: {exc.message}", meta, field=exc.field)
+    return _answer(record, duplicate)
+
+
+def _meta():
+    headers = request.headers
+    for name in ("X-Shopify-Topic", "X-Shopify-Webhook-Id"):
+        value = (headers.get(name) or "").strip()
+        if not value or len(value) > 200:
+            return None, name
+    triggered = headers.get("X-Shopify-Triggered-At")
+    try:
+        triggered_at = parse_rfc3339(triggered) if triggered else None
+    except ValueError:
+        triggered_at = None
+    return WebhookMeta(
+        topic=headers["X-Shopify-Topic"].strip().lower(),
+        webhook_id=headers["X-Shopify-Webhook-Id"].strip(),
+        event_id=(headers.get("X-Shopify-Event-Id") or "").strip()[:255] or None,
+        shop_domain=(headers.get("X-Shopify-Shop-Domain") or "").strip().lower()[:255] or None,
+        triggered_at=triggered_at,
+        received_at=now(),
+    ), None
+
+
+def _refuse(message, meta=None, field=None):
+    log.warning("Shopify webhook refused (400, nothing recorded; Shopify will retry and fail again): %s "
+                "[topic %s, webhook %s, shop %s]", message, meta and meta.topic, meta and meta.webhook_id,
+                meta and meta.shop_domain)
+    return problem(400, message, field)
+
+
+def _answer(record, duplicate):
+    answer = {
+        "duplicate": duplicate,
+        "event_id": record.event_id,
+        "topic": record.topic,
+        "order_id": record.order_id or None,
+        "summary": record.summary,
+    }
+    if record.event_type == IGNORED:
+        return jsonify({"status": "ignored", "reason": record.summary, **answer}), 200
+    return jsonify({"status": "accepted", **answer, **record.outcome()}), 200 if duplicate else 202
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")

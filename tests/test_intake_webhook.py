@@ -60,7 +60,7 @@ def test_order_with_no_active_campaign_is_accepted_and_every_item_skipped_with_t
     assert response.status_code == 202
     answer = response.get_json()
     assert answer["created"] == []
-    assert answer["skipped"] == [{"item_id": "li_1", "product_id": "p_1",
+    assert answer["skipped"] == [{"item_id": "li_1", "product_id": "p_1", "campaign_id": None,
                                   "reason": "no active campaign with trigger 'delivered'"}]
     assert row_counts()["order_events"] == 1  # kept, so "why nothing?" has an answer
 
@@ -393,7 +393,7 @@ def test_partial_refund_cancels_only_the_refunded_items(client, clock):
 def test_cancelling_an_order_never_seen_is_accepted_and_recorded(client):
     response = post_order(client, order_body("evt_c", order_id="404", event_type="order.cancelled", items=[]))
     assert response.status_code == 202
-    assert response.get_json()["skipped"] == [{"item_id": None, "product_id": None,
+    assert response.get_json()["skipped"] == [{"item_id": None, "product_id": None, "campaign_id": None,
                                                "reason": "no requests for this order"}]
 
 

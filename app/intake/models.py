@@ -34,7 +34,9 @@ class OrderEvent(db.Model):
         return {
             "created": [i.request_id for i in self.items if i.outcome == "created"],
             "skipped": [
-                {"item_id": i.item_id, "product_id": i.product_id, "reason": i.reason}
+                # campaign_id: which campaign skipped it (an item one campaign skips
+                # may still be created by another); None when no campaign was asked.
+                {"item_id": i.item_id, "product_id": i.product_id, "campaign_id": i.campaign_id, "reason": i.reason}
                 for i in self.items
                 if i.outcome == "skipped"
             ],

@@ -71,6 +71,13 @@ class Config:
     RETRY_BASE_SECONDS = _int("RETRY_BASE_SECONDS", 300)
     MAX_SEND_ATTEMPTS = _int("MAX_SEND_ATTEMPTS", 3)
 
+    # Monitoring (spec §10): the SLO limits behind the dashboard's banner and the alert email.
+    SLO_CREATION_SECONDS = _float("SLO_CREATION_SECONDS", 10.0)  # webhook → request creation, p95
+    SLO_DUE_SEND_SECONDS = _int("SLO_DUE_SEND_SECONDS", 300)  # due time → provider accepted, p95
+    # Failure rate of the last hour's sends (0.20 = 20 %; "20" is read as 20 % too).
+    ALERT_FAILURE_RATE = _float("ALERT_FAILURE_RATE", 0.20)
+    ALERT_EMAIL = os.environ.get("ALERT_EMAIL") or None  # one email per breach, via the email provider
+
     VIDEO_MAX_MB = _int("VIDEO_MAX_MB", 200)
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR") or None  # default: instance/uploads
 

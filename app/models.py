@@ -5,5 +5,6 @@ from app.campaigns.models import Campaign, MessageTemplate  # noqa: F401
 from app.intake.models import OrderEvent, OrderEventItem  # noqa: F401
 from app.lifecycle.heartbeat import DispatchTick  # noqa: F401
 from app.lifecycle.models import SlotSend, Testimonial, TestimonialRequest, TestimonialRequestEvent  # noqa: F401
+from app.monitoring.models import Alert  # noqa: F401
 from app.optouts.models import OptOut  # noqa: F401
 from app.providers.outbox import OutboxMessage  # noqa: F401

@@ -32,9 +32,21 @@ def dispatch_job(app):
             log.info("tick: %s", report.to_dict())
 
 
+def alerts_job(app):
+    from app.monitoring.alerts import evaluate_alerts
+
+    with app.app_context():
+        try:
+            evaluate_alerts(now())
+        except Exception:  # logged; the next interval evaluates again
+            log.exception("alert evaluation failed")
+
+
 JOBS = [
     # (id, function, interval config key)
     ("dispatch", dispatch_job, "SCHEDULER_INTERVAL_SECONDS"),
+    # SLO breaches (spec §10): opens/resolves alerts, one email per breach.
+    ("alerts", alerts_job, "SCHEDULER_INTERVAL_SECONDS"),
 ]
 
 

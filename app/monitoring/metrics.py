@@ -1,0 +1,348 @@
+"""Monitoring figures (spec §8, §10): aggregate SQL over a period, bucketed by UTC day.
+
+Every query is one GROUP BY over a covering index (see models.py), so the home page stays
+fast with hundreds of thousands of requests: no row is loaded into Python.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from flask import current_app
+from sqlalchemy import and_, case, func, literal, select
+
+from app.campaigns.models import Campaign
+from app.extensions import db
+from app.intake.models import OrderEvent
+from app.lifecycle.heartbeat import DispatchTick
+from app.lifecycle.models import SlotSend, TestimonialRequest
+from app.monitoring import slo
+
+PRESETS = {"7": 7, "30": 30, "90": 90}
+DEFAULT_PRESET = "30"
+MAX_CUSTOM_DAYS = 366
+ALERT_WINDOW = timedelta(hours=1)
+
+
+class PeriodInvalid(ValueError):
+    """A period the merchant asked for that cannot be shown (a 400 with this message)."""
+
+
+@dataclass(frozen=True)
+class Period:
+    start: datetime  # inclusive, aware UTC
+    end: datetime  # exclusive
+    key: str  # "7" | "30" | "90" | "custom"
+    first_day: date
+    last_day: date
+
+    @property
+    def days(self):
+        return [self.first_day + timedelta(days=i) for i in range((self.last_day - self.first_day).days + 1)]
+
+    @property
+    def label(self):
+        if self.key in PRESETS:
+            return f"last {PRESETS[self.key]} days"
+        return f"{self.first_day:%d %b %Y} – {self.last_day:%d %b %Y}"
+
+
+def _midnight(day):
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def parse_period(args, now):
+    """The period from query arguments: ``period=7|30|90`` (calendar days up to today,
+    UTC) or ``from``/``to`` dates (YYYY-MM-DD, both included). Raises PeriodInvalid."""
+    key = (args.get("period") or "").strip()
+    start_text, end_text = (args.get("from") or "").strip(), (args.get("to") or "").strip()
+    if not key:
+        key = "custom" if start_text or end_text else DEFAULT_PRESET
+    today = now.astimezone(UTC).date()
+    if key in PRESETS:
+        first = today - timedelta(days=PRESETS[key] - 1)
+        return Period(_midnight(first), now, key, first, today)
+    if key != "custom":
+        raise PeriodInvalid("Choose a period of 7, 30 or 90 days, or a custom range.")
+    try:
+        first = date.fromisoformat(start_text)
+        last = date.fromisoformat(end_text) if end_text else today
+    except ValueError:
+        raise PeriodInvalid("Dates must look like 2026-11-01 (year-month-day).") from None
+    if last < first:
+        raise PeriodInvalid("The period's end date is before its start date.")
+    if first > today:
+        raise PeriodInvalid("The period starts in the future; there is nothing to show yet.")
+    if (last - first).days + 1 > MAX_CUSTOM_DAYS:
+        raise PeriodInvalid(f"Choose at most {MAX_CUSTOM_DAYS} days.")
+    return Period(_midnight(first), _midnight(last + timedelta(days=1)), "custom", first, last)
+
+
+def parse_campaign(value):
+    """``all`` / empty → None; a campaign id → int. Raises PeriodInvalid for anything else."""
+    value = (value or "").strip()
+    if value in ("", "all"):
+        return None
+    if not value.isdigit():
+        raise PeriodInvalid("Unknown campaign.")
+    if db.session.get(Campaign, int(value)) is None:
+        raise PeriodInvalid(f"There is no campaign {value}.")
+    return int(value)
+
+
+# -- the period's figures ---------------------------------------------------------------
+
+
+@dataclass
+class DayRow:
+    day: date
+    scheduled: int = 0  # requests created (scheduled) that day
+    sent: int = 0  # messages accepted by a provider, initial + reminders
+    reminders: int = 0  # of which reminders
+    failed: int = 0  # messages a provider refused
+
+
+@dataclass
+class ChannelRow:
+    provider: str
+    channel: str
+    sent: int = 0
+    failed: int = 0
+
+    @property
+    def total(self):
+        return self.sent + self.failed
+
+    @property
+    def failure_rate(self):
+        return slo.rate(self.failed, self.total)
+
+
+@dataclass
+class PeriodMetrics:
+    period: Period
+    campaign_id: int | None
+    days: list = field(default_factory=list)
+    by_status: dict = field(default_factory=dict)  # requests created in the period, by status
+    channels: list = field(default_factory=list)
+    requests_sent: int = 0  # requests whose first message went out in the period
+    clicked: int = 0  # … of which the customer opened the link
+    submitted: int = 0  # … of which the customer submitted
+
+    @property
+    def scheduled(self):
+        return sum(d.scheduled for d in self.days)
+
+    @property
+    def sent(self):
+        return sum(c.sent for c in self.channels)
+
+    @property
+    def failed(self):
+        return sum(c.failed for c in self.channels)
+
+    @property
+    def reminders(self):
+        return sum(d.reminders for d in self.days)
+
+    @property
+    def success_rate(self):
+        return slo.rate(self.sent, self.sent + self.failed)
+
+    @property
+    def click_rate(self):
+        return slo.rate(self.clicked, self.requests_sent)
+
+    @property
+    def submission_rate(self):
+        return slo.rate(self.submitted, self.requests_sent)
+
+
+def _day(value):
+    """SQLite's date() gives text, PostgreSQL's a date."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def period_metrics(period, campaign_id=None):
+    by_day = {d: DayRow(d) for d in period.days}
+    metrics = PeriodMetrics(period, campaign_id, days=list(by_day.values()))
+    req = TestimonialRequest
+    of_campaign = [req.campaign_id == campaign_id] if campaign_id is not None else []
+
+    # Requests scheduled per day, and the period's requests by status: one pass.
+    created_day = func.date(req.created_at)
+    for day, status, count in db.session.execute(
+        select(created_day, req.status, func.count())
+        .where(req.created_at >= period.start, req.created_at < period.end, *of_campaign)
+        .group_by(created_day, req.status)
+    ):
+        row = by_day.get(_day(day))
+        if row is not None:
+            row.scheduled += count
+        metrics.by_status[status] = metrics.by_status.get(status, 0) + count
+
+    # Send outcomes per slot and channel (a slot retried until it went out counts once, as sent).
+    finished_day = func.date(SlotSend.finished_at)
+    is_reminder = case((SlotSend.slot > 0, literal(1)), else_=literal(0))
+    query = (
+        select(finished_day, SlotSend.status, SlotSend.provider, SlotSend.channel, is_reminder, func.count())
+        .where(SlotSend.finished_at >= period.start, SlotSend.finished_at < period.end,
+               SlotSend.status.in_(("sent", "failed")))
+        .group_by(finished_day, SlotSend.status, SlotSend.provider, SlotSend.channel, is_reminder)
+    )
+    if campaign_id is not None:
+        query = query.join(req, and_(req.id == SlotSend.request_id, req.campaign_id == campaign_id))
+    channels = {}
+    for day, status, provider, channel, reminder, count in db.session.execute(query):
+        key = (provider or "-", channel)
+        row = channels.setdefault(key, ChannelRow(*key))
+        day_row = by_day.get(_day(day)) or DayRow(_day(day))
+        if status == "sent":
+            row.sent += count
+            day_row.sent += count
+            day_row.reminders += count if reminder else 0
+        else:
+            row.failed += count
+            day_row.failed += count
+    metrics.channels = sorted(channels.values(), key=lambda c: (c.channel, c.provider))
+
+    # Engagement of the requests first sent in the period.
+    total, clicked, submitted = db.session.execute(
+        select(func.count(), func.count(req.clicked_at), func.count(req.submitted_at))
+        .where(req.sent_at >= period.start, req.sent_at < period.end, *of_campaign)
+    ).one()
+    metrics.requests_sent, metrics.clicked, metrics.submitted = total, clicked, submitted
+    return metrics
+
+
+# -- the SLO observations ---------------------------------------------------------------
+
+
+def _seconds_between(later, earlier):
+    if db.engine.dialect.name == "sqlite":
+        return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+    return func.extract("epoch", later - earlier)
+
+
+def _p95(value, *where):
+    """Exact nearest-rank p95 in SQL: a count, then one ORDER BY … OFFSET over the window."""
+    count = db.session.scalar(select(func.count()).where(*where))
+    if not count:
+        return None, 0
+    offset = slo.nearest_rank_index(count, 0.95)
+    return float(db.session.scalar(select(value).where(*where).order_by(value).offset(offset).limit(1))), count
+
+
+def creation_p95_ms(since, until):
+    return _p95(OrderEvent.processing_ms, OrderEvent.received_at > since, OrderEvent.received_at <= until,
+                OrderEvent.processing_ms.is_not(None))
+
+
+def due_send_p95_seconds(since, until):
+    """p95 of (provider accepted − slot due) for slots sent at their first attempt.
+
+    Retried slots are left out on purpose: their wait is the retry back-off the policy
+    chose, not the scheduler being late.
+    """
+    latency = _seconds_between(SlotSend.finished_at, SlotSend.due_at)
+    return _p95(latency, SlotSend.finished_at > since, SlotSend.finished_at <= until, SlotSend.status == "sent",
+                SlotSend.attempts == 1, SlotSend.due_at.is_not(None))
+
+
+def send_outcomes(since, until):
+    """(sends, failures) finished in the window."""
+    counts = dict(db.session.execute(
+        select(SlotSend.status, func.count())
+        .where(SlotSend.finished_at > since, SlotSend.finished_at <= until, SlotSend.status.in_(("sent", "failed")))
+        .group_by(SlotSend.status)
+    ).all())
+    return counts.get("sent", 0) + counts.get("failed", 0), counts.get("failed", 0)
+
+
+def last_tick_at():
+    return db.session.scalar(select(DispatchTick.started_at).order_by(DispatchTick.started_at.desc()).limit(1))
+
+
+def watching_since(now):
+    """When this process first looked at the heartbeat (the reference before any tick)."""
+    state = current_app.extensions.setdefault("monitoring", {})
+    return state.setdefault("watching_since", now)
+
+
+def observe(now, window=ALERT_WINDOW):
+    since = now - window
+    sends, failures = send_outcomes(since, now)
+    tick = last_tick_at()
+    return slo.Observations(
+        creation_p95_ms=creation_p95_ms(since, now)[0],
+        due_send_p95_seconds=due_send_p95_seconds(since, now)[0],
+        sends=sends,
+        failures=failures,
+        last_tick_at=tick,
+        watching_since=watching_since(now),
+    )
+
+
+@dataclass(frozen=True)
+class SloRow:
+    name: str
+    target: str
+    last_hour: str
+    last_day: str
+    state: str  # ok | breached | no data | disabled
+    detail: str = ""
+
+
+def slo_panel(now, limits, breached_kinds):
+    """The SLO panel's rows: the alerting window (last hour) and the last 24 hours."""
+    hour, day = now - ALERT_WINDOW, now - timedelta(days=1)
+    fmt = slo.format_seconds
+
+    def state(kind, measured):
+        if kind in breached_kinds:
+            return "breached"
+        return "ok" if measured else "no data"
+
+    c_hour, c_hour_n = creation_p95_ms(hour, now)
+    c_day, c_day_n = creation_p95_ms(day, now)
+    d_hour, d_hour_n = due_send_p95_seconds(hour, now)
+    d_day, d_day_n = due_send_p95_seconds(day, now)
+    s_hour, f_hour = send_outcomes(hour, now)
+    s_day, f_day = send_outcomes(day, now)
+
+    def p95_text(value, n, to_seconds=1.0):
+        return f"{fmt(value * to_seconds)} (n={n})" if n else "no data"
+
+    def rate_text(sends, failures):
+        return f"{failures / sends:.0%} ({failures} of {sends})" if sends else "no sends"
+
+    rows = [
+        SloRow("Webhook → request creation, p95", f"≤ {fmt(limits.creation_p95_seconds)}",
+               p95_text(c_hour, c_hour_n, 0.001), p95_text(c_day, c_day_n, 0.001), state(slo.CREATION, c_hour_n)),
+        SloRow("Due → sent latency, p95", f"≤ {fmt(limits.due_send_p95_seconds)}",
+               p95_text(d_hour, d_hour_n), p95_text(d_day, d_day_n), state(slo.DUE_SEND, d_hour_n),
+               "first attempts only; retries wait their back-off"),
+        SloRow("Send failure rate", f"≤ {limits.failure_rate:.0%} (at least {limits.min_sends} sends)",
+               rate_text(s_hour, f_hour), rate_text(s_day, f_day),
+               "breached" if slo.FAILURE_RATE in breached_kinds else ("ok" if s_hour else "no data")),
+    ]
+    tick = last_tick_at()
+    if not limits.scheduler_enabled:
+        rows.append(SloRow("Scheduler heartbeat", "scheduler disabled", "—", "—", "disabled",
+                           "SCHEDULER_ENABLED is off: run `flask dispatch` from cron, or turn it on"
+                           + (f"; last tick {fmt((now - tick).total_seconds())} ago" if tick else "")))
+    else:
+        last = f"last tick {fmt(max(0.0, (now - tick).total_seconds()))} ago" if tick else "no tick recorded yet"
+        rows.append(SloRow("Scheduler heartbeat", f"a tick every {fmt(limits.scheduler_interval_seconds)} "
+                           f"(alert after {slo.MISSED_INTERVALS} missed)", last, "",
+                           "breached" if slo.HEARTBEAT in breached_kinds else ("ok" if tick else "no data"),
+                           f"at {tick:%Y-%m-%d %H:%M:%S} UTC" if tick else ""))
+    return rows
+
+
+def campaign_choices():
+    return db.session.execute(select(Campaign.id, Campaign.name, Campaign.status).order_by(Campaign.name)).all()
+
+
+def status_counts_text(by_status):
+    return ", ".join(f"{n} {s}" for s, n in sorted(by_status.items(), key=lambda kv: -kv[1]))
+

@@ -1,0 +1,54 @@
+"""Alert state: one row per SLO breach, from the moment it opens until it resolves.
+
+The row is what makes "one alert email per breach" hold: the email is sent for a row
+whose ``notified_at`` is empty, and at most one open row exists per kind (a partial unique
+index), even with several processes evaluating at once.
+"""
+
+from sqlalchemy import Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.clock import isoformat
+from app.dbtypes import UTCDateTime
+from app.extensions import db
+from app.lifecycle.models import SlotSend, TestimonialRequest
+
+
+class Alert(db.Model):
+    __tablename__ = "alerts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30))  # one of app.monitoring.slo.KINDS
+    message: Mapped[str] = mapped_column(Text)  # as first seen
+    opened_at = mapped_column(UTCDateTime, nullable=False)
+    resolved_at = mapped_column(UTCDateTime)
+    # Set when the alert email was handed to the provider (claimed just before the send).
+    notified_at = mapped_column(UTCDateTime)
+    notify_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("uq_alerts_open_kind", "kind", unique=True, sqlite_where=text("resolved_at IS NULL"),
+              postgresql_where=text("resolved_at IS NULL")),
+        Index("ix_alerts_opened", "opened_at"),
+    )
+
+    def to_dict(self):
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "message": self.message,
+            "opened_at": isoformat(self.opened_at),
+            "resolved_at": isoformat(self.resolved_at),
+            "notified_at": isoformat(self.notified_at),
+            "notify_error": self.notify_error,
+        }
+
+
+# Covering indexes for the home page's aggregates (created in migration 0003): each
+# period query reads only the index, never the table, so 200,000 rows stay fast.
+Index("ix_requests_created_campaign_status", TestimonialRequest.created_at, TestimonialRequest.campaign_id,
+      TestimonialRequest.status)
+Index("ix_requests_sent_engagement", TestimonialRequest.sent_at, TestimonialRequest.campaign_id,
+      TestimonialRequest.clicked_at, TestimonialRequest.submitted_at)
+Index("ix_slot_sends_finished_outcome", SlotSend.finished_at, SlotSend.status, SlotSend.provider,
+      SlotSend.channel, SlotSend.slot)

@@ -1,0 +1,154 @@
+"""SLO breach decisions (spec §10): pure functions of what was observed, the limits and now.
+
+Nothing here reads the database or the clock; ``metrics.observe`` gathers the figures and
+``alerts.evaluate_alerts`` acts on the decisions.
+"""
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+CREATION = "creation_latency"
+DUE_SEND = "due_send_latency"
+HEARTBEAT = "scheduler_heartbeat"
+FAILURE_RATE = "failure_rate"
+KINDS = (CREATION, DUE_SEND, HEARTBEAT, FAILURE_RATE)
+
+# How many missed scheduler intervals make the heartbeat a breach.
+MISSED_INTERVALS = 3
+# Fewer sends than this in the window say nothing about the provider: no failure-rate alert.
+MIN_SENDS_FOR_RATE = 10
+
+
+@dataclass(frozen=True)
+class Limits:
+    creation_p95_seconds: float = 10.0
+    due_send_p95_seconds: float = 300.0
+    failure_rate: float = 0.20
+    min_sends: int = MIN_SENDS_FOR_RATE
+    scheduler_enabled: bool = True
+    scheduler_interval_seconds: float = 60.0
+
+    @classmethod
+    def from_config(cls, config):
+        rate = float(config.get("ALERT_FAILURE_RATE", 0.20))
+        return cls(
+            creation_p95_seconds=float(config.get("SLO_CREATION_SECONDS", 10.0)),
+            due_send_p95_seconds=float(config.get("SLO_DUE_SEND_SECONDS", 300)),
+            failure_rate=rate / 100 if rate > 1 else rate,  # "20" means 20 %
+            scheduler_enabled=bool(config.get("SCHEDULER_ENABLED", True)),
+            scheduler_interval_seconds=float(config.get("SCHEDULER_INTERVAL_SECONDS", 60)),
+        )
+
+    @property
+    def heartbeat_max_age(self):
+        return timedelta(seconds=MISSED_INTERVALS * self.scheduler_interval_seconds)
+
+
+@dataclass(frozen=True)
+class Observations:
+    """The alerting window's figures (the last hour), as ``metrics.observe`` measured them."""
+
+    creation_p95_ms: float | None = None  # None: no webhook in the window
+    due_send_p95_seconds: float | None = None  # None: nothing sent in the window
+    sends: int = 0  # sent + failed in the window
+    failures: int = 0
+    last_tick_at: datetime | None = None
+    # When this process started watching: the reference while no tick was ever recorded.
+    watching_since: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Breach:
+    kind: str
+    message: str
+
+
+def nearest_rank_index(count, q):
+    """0-based index of the q-quantile in a sorted list of ``count`` values (nearest rank)."""
+    if count <= 0:
+        raise ValueError("no values")
+    return max(0, math.ceil(q * count) - 1)
+
+
+def percentile(values, q=0.95):
+    """Nearest-rank percentile (the value at least q of the samples are ≤ to); None if empty."""
+    ordered = sorted(values)
+    return ordered[nearest_rank_index(len(ordered), q)] if ordered else None
+
+
+def rate(part, whole):
+    return part / whole if whole else None
+
+
+def creation_breach(p95_ms, limits):
+    if p95_ms is None or p95_ms <= limits.creation_p95_seconds * 1000:
+        return None
+    return Breach(CREATION, f"Webhook → request creation is slow: p95 {p95_ms / 1000:.1f} s over the last "
+                            f"hour (limit {limits.creation_p95_seconds:g} s).")
+
+
+def due_send_breach(p95_seconds, limits):
+    if p95_seconds is None or p95_seconds <= limits.due_send_p95_seconds:
+        return None
+    return Breach(DUE_SEND, f"Messages go out late: due-send p95 {format_seconds(p95_seconds)} over the last "
+                            f"hour (limit {format_seconds(limits.due_send_p95_seconds)}).")
+
+
+def heartbeat_breach(last_tick_at, watching_since, now, limits):
+    """No dispatch tick for MISSED_INTERVALS intervals (only when the scheduler is enabled)."""
+    if not limits.scheduler_enabled:
+        return None
+    reference = last_tick_at or watching_since
+    if reference is None or now - reference <= limits.heartbeat_max_age:
+        return None
+    if last_tick_at is None:
+        return Breach(HEARTBEAT, f"The scheduler has not run a dispatch tick in {format_seconds((now - reference).total_seconds())}"
+                                 " since start-up: no messages are being sent. Is the scheduler running?")
+    return Breach(HEARTBEAT, f"No dispatch tick for {format_seconds((now - last_tick_at).total_seconds())} "
+                             f"(expected every {format_seconds(limits.scheduler_interval_seconds)}): "
+                             "no messages are being sent. Is the scheduler running?")
+
+
+def failure_rate_breach(sends, failures, limits):
+    if sends < limits.min_sends:
+        return None
+    observed = failures / sends
+    if observed <= limits.failure_rate:
+        return None
+    return Breach(FAILURE_RATE, f"{observed:.0%} of the last hour's sends failed ({failures} of {sends}; "
+                                f"limit {limits.failure_rate:.0%}). Check the provider's credentials and quota.")
+
+
+def breaches(obs, limits, now):
+    """Every SLO breached by these observations, in a fixed order."""
+    found = (
+        creation_breach(obs.creation_p95_ms, limits),
+        due_send_breach(obs.due_send_p95_seconds, limits),
+        heartbeat_breach(obs.last_tick_at, obs.watching_since, now, limits),
+        failure_rate_breach(obs.sends, obs.failures, limits),
+    )
+    return [b for b in found if b is not None]
+
+
+def alert_changes(open_kinds, breached_kinds):
+    """(kinds to open, kinds to resolve): an alert opens once per breach and stays open while
+    the breach lasts, so repeated evaluations of one breach never notify twice."""
+    open_kinds, breached_kinds = set(open_kinds), set(breached_kinds)
+    return (
+        [k for k in KINDS if k in breached_kinds - open_kinds],
+        [k for k in KINDS if k in open_kinds - breached_kinds],
+    )
+
+
+def format_seconds(seconds):
+    seconds = float(seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"

@@ -95,6 +95,10 @@ def register_blueprints(app):
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
 
+    from app.lifecycle.views import bp as requests_bp
+
+    app.register_blueprint(requests_bp)
+
 
 def register_commands(app):
     from app.auth.cli import admins_cli

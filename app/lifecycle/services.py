@@ -104,3 +104,74 @@ def link_for(req):
     from flask import current_app
 
     return f"{current_app.config['PUBLIC_BASE_URL']}/r/{req.token}"
+
+
+# -- explicit resend (Requests Log) ----------------------------------------------------
+
+RESENDABLE = (SENT, CLICKED, FAILED)
+
+
+def last_sent_slot(request_id):
+    """The highest slot a provider accepted for this request (None: nothing sent yet)."""
+    from sqlalchemy import func
+
+    return db.session.scalar(
+        select(func.max(SlotSend.slot)).where(SlotSend.request_id == request_id, SlotSend.status == "sent")
+    )
+
+
+def slot_name(slot):
+    return "the initial message" if slot == 0 else f"reminder {slot}"
+
+
+def resend_request(req, now, *, by="merchant"):
+    """A person's explicit Resend: the last message the customer was sent goes out again
+    at the next tick (spec §7: a re-send only through an explicit action).
+
+    How it fits the at-most-once machinery: ``resend_count`` is part of the slot_sends key,
+    so incrementing it gives slot k fresh rows, and ``next_slot``/``next_send_at`` point
+    the dispatcher at slot k, due now. The reminder plan is kept: when the resend
+    settles, ``settle_slot`` computes the following slot from the *first* ``sent_at`` as
+    it always does, so a pending reminder k+1 is due again at its planned time (one
+    already past due — e.g. the failed reminder of a failed request — goes at the tick
+    after). ``reminder_count`` counts settled reminders: while reminder k is being sent
+    again it reads k-1, so the campaign's maximum is not held against the resend, and
+    settling puts it back to k.
+    """
+    from app.lifecycle import policy
+
+    db.session.refresh(req)
+    if req.status not in RESENDABLE:
+        raise ActionRefused(f"request {req.id} is {req.status}; only sent, clicked or failed requests can be resent")
+    if req.submitted_at is not None:
+        raise ActionRefused(f"request {req.id} was already submitted")
+    if req.claimed_at is not None:
+        raise ActionRefused(f"a send for request {req.id} is in progress; try again in a minute")
+    slot = last_sent_slot(req.id)
+    if slot is None:
+        raise ActionRefused(f"nothing was sent for request {req.id} yet, so there is nothing to resend"
+                            + ("; use Retry" if req.status == FAILED else ""))
+    if req.expires_at is not None and req.expires_at <= now:
+        raise ActionRefused(f"request {req.id} expired at {req.expires_at:%Y-%m-%d %H:%M} UTC; it cannot be resent")
+    target = CLICKED if req.clicked_at else SENT
+    reminder_count = max(slot - 1, 0)
+    campaign = req.campaign
+    decision = policy.decide_slot(
+        slot=slot, status=target, campaign_status=campaign.status, settings=policy.ReminderSettings.of(campaign),
+        reminder_count=reminder_count, request_expires_at=req.expires_at, now=now,
+    )
+    if decision.action != "send":
+        raise ActionRefused(f"{slot_name(slot)} of request {req.id} cannot be resent: {decision.reason}")
+    moved = transition(
+        req.id, req.status, target,
+        where=(TestimonialRequest.claimed_at.is_(None), TestimonialRequest.resend_count == req.resend_count),
+        next_slot=slot, next_send_at=now, attempts=0, resend_count=req.resend_count + 1,
+        reminder_count=reminder_count,
+    )
+    if not moved:
+        raise ActionRefused(f"request {req.id} changed meanwhile; reload and try again")
+    add_event(req.id, "resend_requested", now, slot=slot,
+              detail=f"resend of {slot_name(slot)} requested by {by} (resend #{req.resend_count + 1})")
+    log.info("step=5 resend requested request=%s campaign=%s slot=%s by=%s", req.id, req.campaign_id, slot, by)
+    db.session.refresh(req)
+    return req

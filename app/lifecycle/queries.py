@@ -1,0 +1,228 @@
+"""Read-side queries behind the Requests Log: the filter, one page, a capped count, the
+export stream and the detail page's related rows.
+
+Written for a log of hundreds of thousands of requests on SQLite:
+- pages are ``ORDER BY id DESC`` (ids grow with creation, so newest first walks the
+  primary key backwards and stops after one page);
+- the count is capped (``COUNT(*)`` over a sub-select with ``LIMIT``), and skipped
+  entirely when the first page is not full;
+- an e-mail search is an index range, not a ``LIKE`` over the table;
+- the export walks the table in keyset chunks (``id < last``), never ``OFFSET``.
+"""
+
+import re
+from dataclasses import dataclass, fields
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import and_, func, or_, select
+
+from app.campaigns.models import Campaign
+from app.extensions import db
+from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
+from app.lifecycle.states import FAILED
+
+PAGE_SIZE = 50
+COUNT_CAP = 5000
+EXPORT_CHUNK = 1000
+
+R = TestimonialRequest
+PHONE_LIKE = re.compile(r"^\+?[\d\s().-]{6,}$")
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """What the merchant narrowed the log to (all optional; dates are UTC days, inclusive)."""
+
+    status: str | None = None
+    campaign_id: int | None = None
+    channel: str | None = None
+    created_from: date | None = None
+    created_to: date | None = None
+    sent_from: date | None = None
+    sent_to: date | None = None
+    has_error: bool = False
+    q: str | None = None
+
+    def to_args(self):
+        """The filter as query-string arguments (for links, hidden fields and the export)."""
+        args = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value in (None, "", False):
+                continue
+            args[f.name] = "1" if value is True else value.isoformat() if isinstance(value, date) else str(value)
+        return args
+
+    def is_empty(self):
+        return not self.to_args()
+
+    def conditions(self):
+        where = []
+        if self.status:
+            where.append(R.status == self.status)
+        if self.campaign_id:
+            where.append(R.campaign_id == self.campaign_id)
+        if self.channel:
+            where.append(R.channel == self.channel)
+        where += _day_range(R.created_at, self.created_from, self.created_to)
+        where += _day_range(R.sent_at, self.sent_from, self.sent_to)
+        if self.has_error:
+            where.append(R.last_error.is_not(None))
+        if self.q:
+            where.append(search_condition(self.q))
+        return where
+
+
+def _day_range(column, first, last):
+    where = []
+    if first:
+        where.append(column >= datetime.combine(first, time.min, tzinfo=UTC))
+    if last:
+        where.append(column < datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC))
+    return where
+
+
+def _prefix(column, text):
+    # An index range instead of LIKE 'text%': SQLite's LIKE is case-insensitive and so
+    # cannot use an ordinary index; stored e-mails are lower case already.
+    return and_(column >= text, column < text + "\U0010ffff")
+
+
+def _escape_like(text):
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_condition(q):
+    """One search box for order id, e-mail, phone and product (id, SKU or title)."""
+    q = q.strip()
+    if "@" in q:
+        return _prefix(R.customer_email, q.lower())
+    order_id = q.lstrip("#")
+    terms = [
+        R.order_id == order_id,
+        R.product_id == q,
+        R.sku == q,
+        _prefix(R.customer_email, q.lower()),
+        R.product_title.like(f"%{_escape_like(q)}%", escape="\\"),
+    ]
+    if PHONE_LIKE.match(q):
+        digits = re.sub(r"\D", "", q)
+        # Stored phones are E.164; the merchant may type a national number without
+        # the country code, so match the trailing digits.
+        terms.append(R.customer_phone.like(f"%{digits}"))
+    return or_(*terms)
+
+
+@dataclass
+class Page:
+    rows: list
+    number: int
+    has_next: bool
+    total: int  # exact when not capped
+    capped: bool  # True: there are at least ``total`` matching rows
+
+    @property
+    def has_prev(self):
+        return self.number > 1
+
+    @property
+    def pages(self):
+        return max(1, -(-self.total // PAGE_SIZE))
+
+    @property
+    def first_index(self):
+        return (self.number - 1) * PAGE_SIZE + 1 if self.rows else 0
+
+    @property
+    def last_index(self):
+        return (self.number - 1) * PAGE_SIZE + len(self.rows)
+
+
+def requests_page(flt, number=1, *, per_page=PAGE_SIZE):
+    """One page of the log, newest first, with a cheap count."""
+    number = max(1, number)
+    where = flt.conditions()
+    offset = (number - 1) * per_page
+    rows = db.session.scalars(
+        select(R).where(*where).order_by(R.id.desc()).limit(per_page + 1).offset(offset)
+    ).all()
+    has_next = len(rows) > per_page
+    rows = rows[:per_page]
+    if number == 1 and not has_next:
+        total, capped = len(rows), False  # the whole result is on this page
+    else:
+        total = capped_count(where)
+        capped = total > COUNT_CAP
+        total = min(total, COUNT_CAP) if capped else total
+    return Page(rows, number, has_next, total, capped)
+
+
+def capped_count(where, cap=COUNT_CAP):
+    """``min(count, cap + 1)``: a count that stops reading after ``cap`` rows."""
+    inner = select(R.id).where(*where).limit(cap + 1).subquery()
+    return db.session.scalar(select(func.count()).select_from(inner))
+
+
+def failed_ids(flt):
+    """Ids of the failed requests the filter matches (what a bulk retry retries)."""
+    if flt.status and flt.status != FAILED:
+        return []
+    where = [*flt.conditions(), R.status == FAILED]
+    return db.session.scalars(select(R.id).where(*where).order_by(R.id)).all()
+
+
+def count_failed(flt, cap=COUNT_CAP):
+    if flt.status and flt.status != FAILED:
+        return 0
+    return capped_count([*flt.conditions(), R.status == FAILED], cap)
+
+
+def iter_requests(flt, chunk=EXPORT_CHUNK):
+    """Every matching request, newest first, read in keyset chunks (for the export)."""
+    where = flt.conditions()
+    last_id = None
+    while True:
+        query = select(R).where(*where).order_by(R.id.desc()).limit(chunk)
+        if last_id is not None:
+            query = query.where(R.id < last_id)
+        rows = db.session.scalars(query).all()
+        if not rows:
+            return
+        yield from rows
+        last_id = rows[-1].id
+        db.session.expunge_all()  # keep memory flat over a long export
+
+
+def campaign_names():
+    return dict(db.session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.name)).all())
+
+
+def request_events(request_id):
+    return db.session.scalars(
+        select(TestimonialRequestEvent)
+        .where(TestimonialRequestEvent.request_id == request_id)
+        .order_by(TestimonialRequestEvent.occurred_at, TestimonialRequestEvent.id)
+    ).all()
+
+
+def request_slot_sends(request_id):
+    return db.session.scalars(
+        select(SlotSend).where(SlotSend.request_id == request_id).order_by(SlotSend.slot, SlotSend.resend, SlotSend.id)
+    ).all()
+
+
+def request_outbox_messages(request_id):
+    from app.providers.outbox import OutboxMessage
+
+    return db.session.scalars(
+        select(OutboxMessage).where(OutboxMessage.request_id == request_id).order_by(OutboxMessage.id)
+    ).all()
+
+
+def mask_phone(phone):
+    """+15551234567 → +1•••••4567: enough to recognise, not enough to copy."""
+    if not phone:
+        return ""
+    if len(phone) <= 6:
+        return "•" * len(phone)
+    return f"{phone[:2]}•••••{phone[-4:]}"

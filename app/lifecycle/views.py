@@ -1,0 +1,274 @@
+"""The Requests Log (spec §6.3 dead-letter visibility, §9 runbook): list, detail, the
+merchant's actions (retry, resend, cancel, bulk retry) and the CSV export.
+
+Actions are POST forms with a CSRF token. A browser with JavaScript confirms with
+``confirm()`` and posts ``confirmed=yes``; without JavaScript the first post answers with
+a confirmation page whose button posts again with ``confirmed=yes``.
+"""
+
+import csv
+import io
+
+from flask import (
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from werkzeug.routing import BuildError
+
+from app.clock import now as clock_now
+from app.dashboard import dashboard_blueprint
+from app.extensions import db
+from app.lifecycle import queries
+from app.lifecycle.forms import RequestFilterForm
+from app.lifecycle.models import TestimonialRequest
+from app.lifecycle.services import (
+    RESENDABLE,
+    ActionRefused,
+    cancel_request,
+    last_sent_slot,
+    link_for,
+    resend_request,
+    retry_request,
+    slot_name,
+)
+from app.lifecycle.states import CANCELLABLE, FAILED
+
+bp = dashboard_blueprint("requests", __name__, url_prefix="/requests")
+
+ACTIONS = {
+    "retry": "Retry",
+    "resend": "Resend",
+    "cancel": "Cancel",
+}
+
+
+def read_filter():
+    """The filter in the query string (GET) or in the posted form (bulk retry)."""
+    campaigns = queries.campaign_names()
+    source = request.form if request.method == "POST" else request.args
+    form = RequestFilterForm(source, campaigns)
+    if form.validate():
+        return form, form.to_filter(), campaigns
+    return form, None, campaigns
+
+
+@bp.get("/")
+def index():
+    form, flt, campaigns = read_filter()
+    if flt is None:
+        return render_template("requests/index.html", form=form, flt=None, page=None, campaigns=campaigns,
+                               failed_in_filter=0, filter_args={}), 400
+    number = request.args.get("page", 1, type=int) or 1
+    page = queries.requests_page(flt, number)
+    failed_in_filter = queries.count_failed(flt) if page.rows or number == 1 else 0
+    return render_template(
+        "requests/index.html", form=form, flt=flt, page=page, campaigns=campaigns,
+        failed_in_filter=failed_in_filter, filter_args=flt.to_args(), mask_phone=queries.mask_phone,
+        cap=queries.COUNT_CAP,
+    )
+
+
+@bp.get("/<int:request_id>")
+def detail(request_id):
+    return render_detail(load(request_id))
+
+
+def load(request_id):
+    req = db.session.get(TestimonialRequest, request_id)
+    if req is None:
+        abort(404, description=f"There is no request #{request_id}.")
+    return req
+
+
+def render_detail(req, status=200):
+    config = current_app.config
+    outbox_in_use = "outbox" in (config["EMAIL_PROVIDER"], config["SMS_PROVIDER"])
+    context = {
+        "req": req,
+        "campaign": req.campaign,
+        "events": queries.request_events(req.id),
+        "slot_sends": queries.request_slot_sends(req.id),
+        "messages": queries.request_outbox_messages(req.id) if outbox_in_use else [],
+        "outbox_in_use": outbox_in_use,
+        "link": link_for(req),
+        "mask_phone": queries.mask_phone,
+        "available": available_actions(req),
+        "last_sent": last_sent_slot(req.id),
+        "slot_name": slot_name,
+        "campaign_url": optional_url("campaigns.edit", campaign_id=req.campaign_id),
+    }
+    return render_template("requests/detail.html", **context), status
+
+
+def optional_url(endpoint, **values):
+    """A link to another screen when that screen exists in this build (else None)."""
+    try:
+        return url_for(endpoint, **values)
+    except BuildError:
+        return None
+
+
+def available_actions(req):
+    """Which buttons the detail page offers (the services decide for real)."""
+    actions = []
+    if req.status == FAILED and req.submitted_at is None:
+        actions.append("retry")
+    if req.status in RESENDABLE and req.sent_at is not None and req.submitted_at is None:
+        actions.append("resend")
+    if req.status in CANCELLABLE:
+        actions.append("cancel")
+    return actions
+
+
+def confirmation_text(req, action):
+    if action == "retry":
+        return (f"Retry request #{req.id}? Its failed {slot_name(req.next_slot)} is sent again at the next "
+                "dispatch tick, on every channel, including ones the provider refused before.")
+    if action == "resend":
+        slot = last_sent_slot(req.id)
+        what = slot_name(slot) if slot is not None else "the last message"
+        return (f"Resend {what} of request #{req.id} to the customer? It goes out again at the next dispatch "
+                "tick. Reminders still to come stay at their planned times.")
+    return (f"Cancel request #{req.id}? No further messages are sent for it and its link stops accepting "
+            "a testimonial. This cannot be undone.")
+
+
+@bp.post("/<int:request_id>/<action>")
+def act(request_id, action):
+    if action not in ACTIONS:
+        abort(404)
+    req = load(request_id)
+    if request.form.get("confirmed") != "yes":
+        return render_template(
+            "requests/confirm.html", title=f"{ACTIONS[action]} request #{req.id}",
+            question=confirmation_text(req, action), action_url=url_for(".act", request_id=req.id, action=action),
+            button=ACTIONS[action], danger=action == "cancel", hidden={}, back=url_for(".detail", request_id=req.id),
+        )
+    now, by = clock_now(), current_user.email
+    try:
+        message = perform(req, action, now, by)
+    except ActionRefused as exc:
+        db.session.rollback()
+        flash(f"Nothing was changed: {exc}.", "danger")
+        return render_detail(load(request_id), status=409)
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(".detail", request_id=request_id))
+
+
+def perform(req, action, now, by):
+    if action == "retry":
+        retry_request(req, now, by=by)
+        return f"Request #{req.id}: retry scheduled; {slot_name(req.next_slot)} goes out at the next dispatch tick."
+    if action == "resend":
+        resend_request(req, now, by=by)
+        paused = req.campaign.status == "paused"
+        return (f"Request #{req.id}: resend of {slot_name(req.next_slot)} scheduled"
+                + ("; the campaign is paused, so it goes out when the campaign is resumed." if paused
+                   else "; it goes out at the next dispatch tick."))
+    status = req.status
+    if not cancel_request(req, now, f"cancelled by {by} from the Requests Log"):
+        raise ActionRefused(f"request {req.id} is {status}, so it cannot be cancelled (only scheduled, queued, "
+                            "sent, clicked or failed requests can)")
+    return f"Request #{req.id} cancelled: nothing more will be sent for it."
+
+
+@bp.post("/retry-failed")
+def retry_failed():
+    form, flt, _campaigns = read_filter()
+    if flt is None:
+        flash("Nothing was retried: the filter is not valid.", "danger")
+        return redirect(url_for(".index"))
+    ids = queries.failed_ids(flt)
+    if request.form.get("confirmed") != "yes":
+        return render_template(
+            "requests/confirm.html", title="Retry failed requests",
+            question=(f"Retry all {len(ids)} failed request{'s' if len(ids) != 1 else ''} in this filter? "
+                      "Each one's failed message is sent again at the next dispatch tick."),
+            action_url=url_for(".retry_failed"), button=f"Retry {len(ids)}", danger=False,
+            hidden=flt.to_args(), back=url_for(".index", **flt.to_args()),
+        )
+    now, by = clock_now(), current_user.email
+    retried, refused = 0, 0
+    for request_id in ids:
+        try:
+            retry_request(db.session.get(TestimonialRequest, request_id), now, by=by)
+            retried += 1
+        except ActionRefused:
+            refused += 1  # changed since the page was shown (e.g. submitted meanwhile)
+    db.session.commit()
+    message = f"Retry scheduled for {retried} failed request{'s' if retried != 1 else ''}."
+    if refused:
+        message += f" {refused} had changed meanwhile and were left alone."
+    flash(message, "success" if retried else "info")
+    return redirect(url_for(".index", **flt.to_args()))
+
+
+EXPORT_COLUMNS = (
+    "request_id", "campaign_id", "campaign", "order_id", "item_id", "product_id", "sku", "product_title",
+    "customer_first_name", "customer_last_name", "customer_email", "customer_phone", "channel", "status",
+    "created_at", "sent_at", "last_sent_at", "next_send_at", "next_slot", "reminders_sent", "resend_count",
+    "clicked_at", "submitted_at", "expires_at", "cancelled_at", "last_event_at", "last_error",
+)
+
+
+@bp.get("/export.csv")
+def export():
+    """Every request matching the filter, with full phone numbers (the merchant's own data)."""
+    _form, flt, campaigns = read_filter()
+    if flt is None:
+        abort(400, description="The filter is not valid; fix it on the Requests Log page first.")
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(EXPORT_COLUMNS)
+        for req in queries.iter_requests(flt):
+            writer.writerow([_cell(v) for v in export_row(req, campaigns)])
+            if buffer.tell() > 64 * 1024:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    stamp = clock_now().strftime("%Y%m%d-%H%M")
+    return Response(
+        stream_with_context(rows()), mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="requests-{stamp}.csv"'},
+    )
+
+
+def export_row(req, campaigns):
+    def t(value):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+
+    return (
+        req.id, req.campaign_id, campaigns.get(req.campaign_id, ""), req.order_id, req.item_id, req.product_id,
+        req.sku or "", req.product_title, req.customer_first_name or "", req.customer_last_name or "",
+        req.customer_email or "", req.customer_phone or "", req.channel, req.status,
+        t(req.created_at), t(req.sent_at), t(req.last_sent_at), t(req.next_send_at),
+        req.next_slot if req.next_send_at else "", req.reminder_count, req.resend_count,
+        t(req.clicked_at), t(req.submitted_at), t(req.expires_at), t(req.cancelled_at), t(req.last_event_at),
+        req.last_error or "",
+    )
+
+
+def _cell(value):
+    """Neutralise spreadsheet formulas in text that came from outside (names, titles).
+
+    A leading ``=``, ``@``, tab or CR — or ``+``/``-`` not starting a number — makes a
+    spreadsheet evaluate the cell; a quote in front keeps it text. Phones (+1555…) stay.
+    """
+    if not isinstance(value, str) or not value:
+        return value
+    if value[0] in "=@\t\r" or (value[0] in "+-" and not value[1:].replace(" ", "").isdigit()):
+        return "'" + value
+    return value

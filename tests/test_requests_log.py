@@ -1,0 +1,481 @@
+"""The Requests Log (spec §6.3, §9): list, filters, search, pagination, detail, retry /
+resend / cancel, bulk retry and the CSV export — through the real webhook, the real
+dispatch tick and the outbox provider's test addresses."""
+
+import csv
+import io
+import re
+
+import pytest
+
+from app.extensions import db
+from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
+from app.providers.outbox import OutboxMessage
+from tests.conftest import csrf_from
+from tests.factories import campaign, item, order_body
+
+
+@pytest.fixture
+def app(app_factory):
+    # Two attempts per slot: a flaky.test address fails twice (→ failed), then succeeds
+    # on the third attempt, which only a person's Retry can start.
+    app = app_factory(MAX_SEND_ATTEMPTS=2, RETRY_BASE_SECONDS=60)
+    with app.app_context():
+        yield app
+
+
+ORDER_SEQ = iter(range(5000, 100000))
+
+
+def order(client, *, email=None, phone=None, product="p_1", sku=None, title=None, order_id=None, first_name="Ada"):
+    """Post one delivered order with one item; returns the created request's id.
+
+    Each order comes from a new customer unless told (a campaign asks a customer about a
+    product once)."""
+    seq = next(ORDER_SEQ)
+    order_id = order_id or str(seq)
+    email = email or f"c{seq}@example.com"
+    phone = phone or f"+1555{seq:06d}1"  # never ends 9997-9999 (the outbox's failing numbers)
+    customer = {"email": email, "phone": phone, "first_name": first_name, "last_name": "L"}
+    extra = {"sku": sku} if sku else {}
+    body = order_body(f"evt_{order_id}", order_id=order_id, customer=customer,
+                      items=[item("li_1", product, title=title or f"Product {product}", **extra)])
+    response = client.post("/webhooks/orders", json=body)
+    assert response.status_code == 202, response.get_json()
+    [request_id] = response.get_json()["created"]
+    return request_id
+
+
+def get(request_id):
+    db.session.expire_all()
+    return db.session.get(TestimonialRequest, request_id)
+
+
+def events(request_id):
+    db.session.expire_all()
+    return [e.type for e in db.session.query(TestimonialRequestEvent).filter_by(request_id=request_id)
+            .order_by(TestimonialRequestEvent.id)]
+
+
+def outbox(request_id):
+    db.session.expire_all()
+    return db.session.query(OutboxMessage).filter_by(request_id=request_id).order_by(OutboxMessage.id).all()
+
+
+def row_ids(html):
+    return [int(x) for x in re.findall(r'data-request-id="(\d+)"', html)]
+
+
+def page(client, **args):
+    response = client.get("/requests/", query_string=args)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    return response.get_data(as_text=True)
+
+
+def act(client, request_id, action, confirmed=True):
+    token = csrf_from(client, f"/requests/{request_id}")
+    data = {"csrf_token": token, **({"confirmed": "yes"} if confirmed else {})}
+    return client.post(f"/requests/{request_id}/{action}", data=data)
+
+
+def fail_permanently(client, cli, **fields):
+    request_id = order(client, email=f"x{next(ORDER_SEQ)}@fail.test", **fields)
+    cli("dispatch")
+    assert get(request_id).status == "failed"
+    return request_id
+
+
+# -- access ---------------------------------------------------------------------------
+
+URLS = [
+    ("get", "/requests/"),
+    ("get", "/requests/?status=failed&q=ada"),
+    ("get", "/requests/1"),
+    ("get", "/requests/export.csv"),
+    ("post", "/requests/1/retry"),
+    ("post", "/requests/1/resend"),
+    ("post", "/requests/1/cancel"),
+    ("post", "/requests/retry-failed"),
+]
+
+
+@pytest.mark.parametrize(("method", "url"), URLS)
+def test_anonymous_visitor_is_sent_to_login(client, clock, method, url):
+    campaign(clock, delay_days=0)
+    order(client)
+    data = {"csrf_token": csrf_from(client, "/login"), "confirmed": "yes"} if method == "post" else None
+    response = getattr(client, method)(url, data=data)
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_action_without_csrf_token_is_rejected_and_changes_nothing(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    before = events(request_id)
+    response = logged_in.post(f"/requests/{request_id}/retry", data={"confirmed": "yes"})
+    assert response.status_code == 400
+    assert get(request_id).status == "failed"
+    assert events(request_id) == before
+
+
+def test_nav_shows_the_failed_count_and_links_the_log(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    fail_permanently(logged_in, cli)
+    html = page(logged_in)
+    assert 'href="/requests/"' in html
+    assert re.search(r'badge bg-danger" title="failed requests">1<', html)
+
+
+# -- list, filters, search --------------------------------------------------------------
+
+
+def test_empty_log_says_so(logged_in):
+    assert "No testimonial requests yet" in page(logged_in)
+
+
+def test_list_shows_columns_masks_phone_and_marks_failed_rows_with_reason(logged_in, clock, cli):
+    campaign(clock, delay_days=0, channel="both")
+    ok = order(logged_in, email="ada@example.com", phone="+15551234567", sku="MUG-1", title="Blue mug")
+    failed = order(logged_in, email="x@fail.test", phone="+15550009999")
+    cli("dispatch")
+    html = page(logged_in)
+    assert row_ids(html) == [failed, ok]  # newest first
+    assert "+1•••••4567" in html and "+15551234567" not in html
+    assert "ada@example.com" in html and "Blue mug" in html and "MUG-1" in html
+    failed_row = re.search(rf'<tr class="row-failed" data-request-id="{failed}">.*?</tr>', html, re.S).group(0)
+    assert 'data-status="failed"' in failed_row
+    assert 'class="error-reason"' in failed_row and "rejected (simulated permanent failure)" in failed_row
+    ok_row = re.search(rf'<tr class="[^"]*" data-request-id="{ok}">.*?</tr>', html, re.S).group(0)
+    assert "row-failed" not in ok_row and 'data-status="sent"' in ok_row
+    assert "reminder 1" in ok_row  # next send column names the slot
+
+
+def test_filters_each_narrow_the_list(logged_in, clock, cli):
+    email_campaign = campaign(clock, name="Mugs", delay_days=0, include_products=["p_1", "p_2"])
+    sms_campaign = campaign(clock, name="Texts", delay_days=0, channel="sms", include_products=["p_9"])
+    early = order(logged_in, product="p_1", email="ada@example.com")  # sent on day 1
+    cli("dispatch")
+    clock.advance(days=2)
+    failed = order(logged_in, email="x@fail.test", product="p_2")  # a new customer
+    texted = order(logged_in, product="p_9", email="ada@example.com", phone="+15557654321")
+    cli("dispatch")
+    clock.advance(days=2)
+    scheduled = order(logged_in, product="p_1", email="late@example.com")  # not sent yet
+    everything = {early, failed, texted, scheduled}
+    assert set(row_ids(page(logged_in))) == everything
+
+    assert row_ids(page(logged_in, status="failed")) == [failed]
+    assert row_ids(page(logged_in, status="scheduled")) == [scheduled]
+    assert set(row_ids(page(logged_in, campaign_id=email_campaign.id))) == {early, failed, scheduled}
+    assert row_ids(page(logged_in, campaign_id=sms_campaign.id)) == [texted]
+    assert row_ids(page(logged_in, channel="sms")) == [texted]
+    assert row_ids(page(logged_in, has_error="y")) == [failed]
+    assert row_ids(page(logged_in, created_from="2026-11-24")) == [scheduled]
+    assert set(row_ids(page(logged_in, created_from="2026-11-22", created_to="2026-11-22"))) == {failed, texted}
+    assert row_ids(page(logged_in, created_to="2026-11-20")) == [early]
+    assert row_ids(page(logged_in, sent_from="2026-11-20", sent_to="2026-11-21")) == [early]
+    assert row_ids(page(logged_in, sent_from="2026-11-22")) == [texted]  # a failed request was never sent
+    assert row_ids(page(logged_in, status="failed", campaign_id=sms_campaign.id)) == []
+    assert "No request matches this filter" in page(logged_in, status="expired")
+
+
+def test_search_by_order_email_phone_and_product(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    ada = order(logged_in, order_id="A-1001", email="ada@example.com", phone="+15551234567",
+                product="p_1", sku="MUG-1", title="Blue mug")
+    bob = order(logged_in, order_id="B-2002", email="bob@example.org", phone="+447700900123",
+                product="p_2", sku="TEE-9", title="Cotton tee")
+    assert row_ids(page(logged_in, q="A-1001")) == [ada]
+    assert row_ids(page(logged_in, q="#B-2002")) == [bob]
+    assert row_ids(page(logged_in, q="bob@example.org")) == [bob]
+    assert row_ids(page(logged_in, q="ADA@Example.com")) == [ada]  # e-mails are case-insensitive
+    assert row_ids(page(logged_in, q="bob@")) == [bob]
+    assert row_ids(page(logged_in, q="+15551234567")) == [ada]
+    assert row_ids(page(logged_in, q="7700 900123")) == [bob]  # national number, spaces
+    assert row_ids(page(logged_in, q="p_2")) == [bob]
+    assert row_ids(page(logged_in, q="MUG-1")) == [ada]
+    assert row_ids(page(logged_in, q="cotton")) == [bob]  # title, any case, any part
+    assert row_ids(page(logged_in, q="100%_")) == []  # LIKE wildcards are literal
+    assert "No request matches this filter" in page(logged_in, q="nobody@nowhere.example")
+
+
+@pytest.mark.parametrize("args", [
+    {"status": "lost"},
+    {"campaign_id": "999"},
+    {"created_from": "yesterday"},
+    {"sent_from": "2026-11-22", "sent_to": "2026-11-20"},
+    {"q": "x" * 300},
+])
+def test_invalid_filter_is_a_400_with_the_reason(logged_in, args):
+    response = logged_in.get("/requests/", query_string=args)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "invalid-feedback" in html and "fix them to see the requests" in html
+
+
+def test_pagination_fifty_per_page_newest_first(logged_in, clock):
+    campaign(clock, delay_days=3)
+    ids = [order(logged_in) for _ in range(51)]
+    first = page(logged_in)
+    assert row_ids(first) == ids[::-1][:50]
+    assert "Showing 1–50 of 51 requests" in first and "Page 1 of 2" in first
+    assert 'rel="next" href="/requests/?page=2"' in first
+    second = page(logged_in, page=2)
+    assert row_ids(second) == [ids[0]]
+    assert "Showing 51–51 of 51" in second
+    # the filter travels with the page links
+    filtered = page(logged_in, status="scheduled")
+    assert 'href="/requests/?page=2&amp;status=scheduled"' in filtered
+    assert row_ids(page(logged_in, page=9)) == []
+
+
+# -- detail -----------------------------------------------------------------------------
+
+
+def test_detail_page_is_the_runbook_on_one_page(logged_in, clock, cli):
+    campaign(clock, name="Mugs", delay_days=0, reminder_delay_days=4, max_reminders=2)
+    request_id = order(logged_in, email="ada@example.com", phone="+15551234567")
+    cli("dispatch")
+    req = get(request_id)
+    html = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert f"Request #{request_id}" in html and 'data-status="sent"' in html
+    assert f"/r/{req.token}" in html  # the customer's link
+    assert "+15551234567" in html  # the full number on the detail page
+    # event timeline with provider ids
+    assert 'data-event="queued"' in html and 'data-event="sent"' in html
+    assert req.email_message_id in html
+    # slot sends
+    assert "slot-sends-table" in html
+    # campaign status and reminder settings
+    assert "Mugs" in html and 'campaign-status">active' in html
+    assert "Maximum reminders" in html and "4 days" in html
+    # the message as rendered, sandboxed
+    [message] = outbox(request_id)
+    assert re.search(r"<iframe sandbox [^>]*srcdoc=", html)
+    assert message.subject in html
+    # only the actions that fit a sent request
+    assert "/resend" in html and "/cancel" in html and f"/requests/{request_id}/retry" not in html
+
+
+def test_detail_of_a_failed_request_shows_error_code_and_reason(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    html = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "This request failed" in html and "outbox-rejected" in html
+    assert re.search(r"x\d+@fail.test rejected \(simulated permanent failure\)", html)
+    assert f"/requests/{request_id}/retry" in html
+
+
+def test_unknown_request_is_a_404(logged_in):
+    assert logged_in.get("/requests/424242").status_code == 404
+    token = csrf_from(logged_in, "/requests/")
+    assert logged_in.post("/requests/424242/retry", data={"csrf_token": token, "confirmed": "yes"}).status_code == 404
+
+
+def test_unknown_action_is_a_404(logged_in, clock):
+    campaign(clock, delay_days=0)
+    request_id = order(logged_in)
+    token = csrf_from(logged_in, f"/requests/{request_id}")
+    assert logged_in.post(f"/requests/{request_id}/explode", data={"csrf_token": token}).status_code == 404
+
+
+# -- actions --------------------------------------------------------------------------
+
+
+def test_without_javascript_an_action_first_asks_for_confirmation(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    response = act(logged_in, request_id, "retry", confirmed=False)
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200 and "confirm-question" in html and 'name="confirmed" value="yes"' in html
+    assert get(request_id).status == "failed"  # nothing happened yet
+
+
+def test_retry_schedules_the_failed_slot_and_the_next_tick_sends_it(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = order(logged_in, email="ada@flaky.test")
+    cli("dispatch")
+    clock.advance(minutes=2)
+    cli("dispatch")
+    assert get(request_id).status == "failed" and len(outbox(request_id)) == 2
+
+    response = act(logged_in, request_id, "retry")
+    assert response.status_code == 302
+    page_after = logged_in.get(response.headers["Location"]).get_data(as_text=True)
+    assert "retry scheduled" in page_after
+    req = get(request_id)
+    assert req.status == "scheduled" and req.next_send_at == clock() and req.attempts == 0
+    assert events(request_id)[-1] == "retried"
+    assert "retry requested by merchant@shop.example" in page_after
+
+    report = cli("dispatch")
+    assert report["sent"] == 1
+    assert get(request_id).status == "sent"
+    assert [m.outcome for m in outbox(request_id)] == ["rejected", "rejected", "accepted"]
+
+
+def test_retry_of_a_sent_request_is_refused_and_changes_nothing(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = order(logged_in)
+    cli("dispatch")
+    before = (get(request_id).status, get(request_id).next_send_at, events(request_id))
+    response = act(logged_in, request_id, "retry")
+    assert response.status_code == 409
+    assert "Nothing was changed" in response.get_data(as_text=True)
+    assert "only failed requests can be retried" in response.get_data(as_text=True)
+    assert (get(request_id).status, get(request_id).next_send_at, events(request_id)) == before
+
+
+def test_resend_sends_the_last_slot_again_and_keeps_the_reminder_plan(logged_in, clock, cli):
+    campaign(clock, delay_days=0, reminder_delay_days=4, max_reminders=2)
+    request_id = order(logged_in)
+    cli("dispatch")
+    first = get(request_id)
+    planned = first.next_send_at  # reminder 1
+    assert first.next_slot == 1 and planned == first.sent_at.replace() + __import__("datetime").timedelta(days=4)
+
+    clock.advance(hours=3)
+    response = act(logged_in, request_id, "resend")
+    assert response.status_code == 302
+    req = get(request_id)
+    assert req.resend_count == 1 and req.next_slot == 0 and req.next_send_at == clock()
+    assert events(request_id)[-1] == "resend_requested"
+
+    report = cli("dispatch")
+    assert report["sent"] == 1
+    messages = outbox(request_id)
+    assert [(m.slot, m.outcome) for m in messages] == [(0, "accepted"), (0, "accepted")]
+    req = get(request_id)
+    assert req.status == "sent" and req.next_slot == 1 and req.next_send_at == planned  # plan restored
+    assert req.sent_at == first.sent_at and req.expires_at == first.expires_at
+    sends = db.session.query(SlotSend).filter_by(request_id=request_id).order_by(SlotSend.id).all()
+    assert [(s.slot, s.resend, s.status) for s in sends] == [(0, 0, "sent"), (0, 1, "sent")]
+    assert cli("dispatch")["sent"] == 0  # replaying the tick does not send it a third time
+
+
+def test_resend_of_the_last_allowed_reminder(logged_in, clock, cli):
+    campaign(clock, delay_days=0, reminder_delay_days=1, max_reminders=1)
+    request_id = order(logged_in)
+    cli("dispatch")
+    clock.advance(days=1)
+    cli("dispatch")
+    req = get(request_id)
+    assert req.reminder_count == 1 and req.next_send_at is None
+
+    assert act(logged_in, request_id, "resend").status_code == 302
+    assert cli("dispatch")["sent"] == 1
+    assert [m.slot for m in outbox(request_id)] == [0, 1, 1]
+    req = get(request_id)
+    assert req.reminder_count == 1 and req.next_send_at is None and req.status == "sent"
+
+
+@pytest.mark.parametrize("final", ["cancel", "submit"])
+def test_resend_is_refused_once_a_request_is_finished(logged_in, clock, cli, final):
+    campaign(clock, delay_days=0)
+    request_id = order(logged_in)
+    cli("dispatch")
+    if final == "cancel":
+        cli("requests", "cancel", str(request_id))
+    else:
+        from app.lifecycle.services import record_submission
+
+        record_submission(get(request_id), clock())
+        db.session.commit()
+    before = events(request_id)
+    response = act(logged_in, request_id, "resend")
+    assert response.status_code == 409
+    assert "only sent, clicked or failed requests can be resent" in response.get_data(as_text=True)
+    assert events(request_id) == before and get(request_id).resend_count == 0
+
+
+def test_resend_of_a_never_sent_request_is_refused(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    response = act(logged_in, request_id, "resend")
+    assert response.status_code == 409 and "use Retry" in response.get_data(as_text=True)
+    assert get(request_id).status == "failed"
+
+
+def test_cancel_stops_the_request_and_writes_an_event(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = order(logged_in)
+    cli("dispatch")
+    response = act(logged_in, request_id, "cancel")
+    assert response.status_code == 302
+    assert "cancelled" in logged_in.get(response.headers["Location"]).get_data(as_text=True)
+    req = get(request_id)
+    assert req.status == "cancelled" and req.next_send_at is None
+    assert events(request_id)[-1] == "cancelled"
+    clock.advance(days=30)
+    cli("dispatch")
+    assert len(outbox(request_id)) == 1
+    again = act(logged_in, request_id, "cancel")
+    assert again.status_code == 409 and "cannot be cancelled" in again.get_data(as_text=True)
+
+
+# -- bulk retry -----------------------------------------------------------------------
+
+
+def test_bulk_retry_retries_exactly_the_failed_rows_in_the_filter(logged_in, clock, cli, form_post):
+    mugs = campaign(clock, name="Mugs", delay_days=0, include_products=["p_1"])
+    campaign(clock, name="Tees", delay_days=0, include_products=["p_2"])
+    in_filter = [order(logged_in, email=f"m{i}@fail.test", product="p_1") for i in range(3)]
+    other_campaign = order(logged_in, email="t@fail.test", product="p_2")
+    sent = order(logged_in, product="p_1")
+    cli("dispatch")
+    filter_args = {"campaign_id": str(mugs.id)}
+
+    html = page(logged_in, **filter_args)
+    assert "Retry all failed in this filter (3)" in html
+    confirm = form_post("/requests/", "/requests/retry-failed", filter_args)
+    assert confirm.status_code == 200 and "Retry all 3 failed requests in this filter?" in confirm.get_data(as_text=True)
+    assert all(get(i).status == "failed" for i in in_filter)
+
+    response = form_post("/requests/", "/requests/retry-failed", {**filter_args, "confirmed": "yes"})
+    assert response.status_code == 302 and response.headers["Location"] == f"/requests/?campaign_id={mugs.id}"
+    assert "Retry scheduled for 3 failed requests" in logged_in.get(response.headers["Location"]).get_data(as_text=True)
+    assert [get(i).status for i in in_filter] == ["scheduled"] * 3
+    assert all(events(i)[-1] == "retried" for i in in_filter)
+    assert get(other_campaign).status == "failed" and events(other_campaign)[-1] == "failed"
+    assert get(sent).status == "sent"
+
+
+def test_bulk_retry_with_a_non_failed_status_filter_retries_nothing(logged_in, clock, cli, form_post):
+    campaign(clock, delay_days=0)
+    failed = fail_permanently(logged_in, cli)
+    response = form_post("/requests/", "/requests/retry-failed", {"status": "sent", "confirmed": "yes"})
+    assert response.status_code == 302
+    assert get(failed).status == "failed"
+
+
+# -- CSV export -----------------------------------------------------------------------
+
+
+def test_csv_export_matches_the_filter_with_full_contact_details(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    ok = order(logged_in, email="ada@example.com", phone="+15551234567", title="=HYPERLINK(\"x\")")
+    failed = order(logged_in, email="x@fail.test", phone="+15550009999")
+    cli("dispatch")
+
+    response = logged_in.get("/requests/export.csv", query_string={"status": "sent"})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [int(r["request_id"]) for r in rows] == [ok]
+    [row] = rows
+    assert row["customer_phone"] == "+15551234567" and row["customer_email"] == "ada@example.com"
+    assert row["status"] == "sent" and row["reminders_sent"] == "0" and row["next_slot"] == "1"
+    assert row["product_title"].startswith("'=")  # a formula stays text in a spreadsheet
+
+    everything = logged_in.get("/requests/export.csv").get_data(as_text=True)
+    reader = csv.reader(io.StringIO(everything))
+    header = next(reader)
+    assert header[:4] == ["request_id", "campaign_id", "campaign", "order_id"] and "last_error" in header
+    assert [int(r[0]) for r in reader] == [failed, ok]
+    errors = list(csv.DictReader(io.StringIO(logged_in.get("/requests/export.csv?has_error=y").get_data(as_text=True))))
+    assert [int(r["request_id"]) for r in errors] == [failed] and "rejected" in errors[0]["last_error"]
+
+
+def test_csv_export_with_an_invalid_filter_is_a_400(logged_in):
+    assert logged_in.get("/requests/export.csv?created_from=someday").status_code == 400

@@ -105,6 +105,7 @@ def register_commands(app):
     from app.campaigns.cli import campaigns_cli
     from app.lifecycle.cli import dispatch_command, outbox_cli, requests_cli, seed_demo_command
     from app.providers.cli import providers_cli
+    from app.shopify.cli import shopify_cli
 
     app.cli.add_command(admins_cli)
     app.cli.add_command(campaigns_cli)
@@ -113,6 +114,7 @@ def register_commands(app):
     app.cli.add_command(dispatch_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(providers_cli)
+    app.cli.add_command(shopify_cli)
 
 
 def wants_json():

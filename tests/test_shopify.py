@@ -472,3 +472,19 @@ def test_orders_payload_copy_is_not_mutated_by_the_builders():
 
     route(WebhookMeta("orders/fulfilled", "w", None, SHOP, None, None), payload)
     assert payload == snapshot
+
+
+def test_the_shopify_log_lists_every_webhook_with_its_outcome(send, shop_app, clock):
+    campaign(clock, trigger="fulfilled")
+    send("orders/fulfilled", order(lines=(MUG, WRAP)))
+    send("products/update", {"id": 1})
+    runner = shop_app.test_cli_runner()
+    result = runner.invoke(args=["shopify", "log", "--json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert [(r["topic"], r["summary"]) for r in rows] == [
+        ("products/update", rows[0]["summary"]), ("orders/fulfilled", "1 created, 1 skipped")]
+    assert rows[0]["summary"].startswith("topic 'products/update' is not used")
+    text = runner.invoke(args=["shopify", "log", "--order", str(ORDER_ID)]).output
+    assert "orders/fulfilled" in text and "custom line item without a product" in text
+    assert "products/update" not in text

@@ -26,8 +26,15 @@ def check_providers(app, channels=CHANNELS):
 
 def check_channel(app, channel):
     name = app.config["EMAIL_PROVIDER" if channel == "email" else "SMS_PROVIDER"]
-    result = {"channel": channel, "provider": name, "ok": False, "detail": "", "code": None,
-              "transient": False, "checked_at": isoformat(now())}
+    result = {
+        "channel": channel,
+        "provider": name,
+        "ok": False,
+        "detail": "",
+        "code": None,
+        "transient": False,
+        "checked_at": isoformat(now()),
+    }
     try:
         result["detail"] = get_provider(channel, app).check()
         result["ok"] = True

@@ -84,8 +84,9 @@ class SendGridProvider(MessageProvider):
         """``GET /v3/scopes``: proves the key works and may send mail; sends nothing."""
         client = self._client()
         if not self.email_from or self.email_from == _default_email_from():
-            raise ProviderError("EMAIL_FROM is not set: use a sender verified in SendGrid",
-                                retryable=False, code="config")
+            raise ProviderError(
+                "EMAIL_FROM is not set: use a sender verified in SendGrid", retryable=False, code="config"
+            )
         try:
             response = client.client.scopes.get()
         except Exception as exc:
@@ -93,13 +94,17 @@ class SendGridProvider(MessageProvider):
         try:
             scopes = json.loads(response.body or b"{}").get("scopes") or []
         except (ValueError, AttributeError):
-            raise ProviderError("SendGrid answered /v3/scopes with something that is not JSON",
-                                retryable=True, code=response.status_code) from None
+            raise ProviderError(
+                "SendGrid answered /v3/scopes with something that is not JSON",
+                retryable=True,
+                code=response.status_code,
+            ) from None
         if MAIL_SEND_SCOPE not in scopes:
             raise ProviderError(
-                f"the API key works but lacks the {MAIL_SEND_SCOPE} scope; give it \"Mail Send\" "
+                f'the API key works but lacks the {MAIL_SEND_SCOPE} scope; give it "Mail Send" '
                 "access in SendGrid (Settings → API Keys)",
-                retryable=False, code="scope",
+                retryable=False,
+                code="scope",
             )
         report = f"API key accepted with the {MAIL_SEND_SCOPE} scope; sending as {self.email_from}"
         if self.sandbox:
@@ -136,8 +141,9 @@ def classify(exc, action):
         status = exc.status_code
         text = error_text(exc.body) or exc.reason or "no details"
         if status == 429:
-            return ProviderError(f"SendGrid rate limit reached (429): {text}{reset_hint(exc.headers)}",
-                                 retryable=True, code=429)
+            return ProviderError(
+                f"SendGrid rate limit reached (429): {text}{reset_hint(exc.headers)}", retryable=True, code=429
+            )
         if status == 408 or status >= 500:
             return ProviderError(f"SendGrid is unavailable ({status}): {text}", retryable=True, code=status)
         what = {

@@ -80,25 +80,34 @@ class TwilioProvider(MessageProvider):
         except Exception as exc:
             error = classify(exc)
             if getattr(exc, "status", None) == 401 or getattr(exc, "code", None) == 20003:
-                error = ProviderError(f"Twilio rejected the account SID / auth token: {error.message}",
-                                      retryable=False, code=error.code)
+                error = ProviderError(
+                    f"Twilio rejected the account SID / auth token: {error.message}", retryable=False, code=error.code
+                )
             raise error from exc
         if account.status != "active":
-            raise ProviderError(f"the Twilio account {self.account_sid} is {account.status}; it cannot send",
-                                retryable=False, code=f"account-{account.status}")
-        sender = (f"messaging service {self.messaging_service_sid}" if self.messaging_service_sid
-                  else f"from {self.from_number}")
+            raise ProviderError(
+                f"the Twilio account {self.account_sid} is {account.status}; it cannot send",
+                retryable=False,
+                code=f"account-{account.status}",
+            )
+        sender = (
+            f"messaging service {self.messaging_service_sid}"
+            if self.messaging_service_sid
+            else f"from {self.from_number}"
+        )
         parts = [f"account {account.friendly_name or self.account_sid} is active; sending {sender}"]
         if str(account.type).lower() == "trial":
             parts.append("trial account: messages reach verified numbers only")
-        parts.append(f"status callbacks to {self.status_callback}" if self.status_callback
-                     else "no status callbacks: PUBLIC_BASE_URL is not reachable from the internet")
+        parts.append(
+            f"status callbacks to {self.status_callback}"
+            if self.status_callback
+            else "no status callbacks: PUBLIC_BASE_URL is not reachable from the internet"
+        )
         return "; ".join(parts)
 
     def _client(self):
         if not (self.account_sid and self.auth_token):
-            raise ProviderError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set", retryable=False,
-                                code="config")
+            raise ProviderError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set", retryable=False, code="config")
         client = getattr(self._local, "client", None)
         if client is None:
             # The SDK's HTTP client has no timeout and no retries by default.
@@ -132,8 +141,9 @@ def classify(exc):
         status, code = _int(exc.status), _int(exc.code)
         text = _error_text(exc)
         if code in PERMANENT_CODES:
-            return ProviderError(f"{PERMANENT_CODES[code]}: {text}", retryable=False, code=code,
-                                 opt_out=code == UNSUBSCRIBED)
+            return ProviderError(
+                f"{PERMANENT_CODES[code]}: {text}", retryable=False, code=code, opt_out=code == UNSUBSCRIBED
+            )
         if status == 429 or code == RATE_LIMITED:
             return ProviderError(f"Twilio rate limit reached: {text}", retryable=True, code=code or status)
         if status is not None and status >= 500:

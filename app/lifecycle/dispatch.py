@@ -397,8 +397,13 @@ def settle_slot(request_id, claim_id, now, report):
         log.info("step=5 retry scheduled request=%s campaign=%s slot=%s attempt=%s due=%s",
                  req.id, campaign.id, slot, attempts + 1, due.isoformat())
     else:
+        # A template that cannot be rendered never reached a provider: say so.
+        broken = [f"{r.channel} template: {r.error.split('template error: ', 1)[-1]}"
+                  for r in rows if r.error and "template error: " in r.error]
         if any(r.error == INTERRUPTED for r in rows):
             why = INTERRUPTED
+        elif broken:
+            why = "template error in the " + "; ".join(broken)
         elif not retryable:
             why = "the provider refused the message permanently"
         else:

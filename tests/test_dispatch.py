@@ -1,0 +1,388 @@
+"""Step 5: a dispatch tick claims due slots, renders, sends through the outbox provider and
+records what happened — at most once per slot and channel, with backoff on transient
+failures, terminal failure on permanent ones, and the stuck-claim rule."""
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from app.campaigns.models import MessageTemplate
+from app.extensions import db
+from app.lifecycle.dispatch import INTERRUPTED, TickReport, claim_slot, dispatch_due
+from app.lifecycle.models import SlotSend
+from app.providers.outbox import OutboxMessage
+from tests.factories import (
+    campaign,
+    create_request,
+    event_types,
+    events_of,
+    item,
+    order_body,
+    outbox,
+    post_order,
+    request_row,
+    sent_request,
+    tick,
+)
+
+
+def customer(email="ada@example.com", phone="+15551234567"):
+    return {"email": email, "phone": phone, "first_name": "Ada", "last_name": "L"}
+
+
+def request_for(client, clock, *, email="ada@example.com", phone="+15551234567", channel="email", **settings):
+    body = order_body(customer=customer(email, phone))
+    return create_request(client, clock, body=body, channel=channel, **settings)
+
+
+# -- the happy path -------------------------------------------------------------------------
+
+
+def test_due_request_goes_scheduled_to_queued_to_sent_with_events_and_provider_id(client, clock):
+    request_id = request_for(client, clock)
+    assert request_row(request_id).status == "scheduled"
+
+    report = tick(clock)
+
+    assert (report.due, report.claimed, report.sent, report.messages) == (1, 1, 1, 1)
+    req = request_row(request_id)
+    assert req.status == "sent"
+    assert req.sent_at == req.last_sent_at == clock()
+    assert req.email_message_id.startswith("outbox-")
+    assert (req.attempts, req.last_error, req.claimed_at, req.claim_id) == (0, None, None, None)
+    assert event_types(request_id) == ["queued", "sent"]
+    sent = events_of(request_id, "sent")[0]
+    assert (sent.channel, sent.slot, sent.provider, sent.provider_message_id, sent.occurred_at) == (
+        "email", 0, "outbox", req.email_message_id, clock())
+    [message] = outbox(request_id)
+    assert message.provider_message_id == req.email_message_id
+
+
+def test_claiming_moves_the_request_to_queued_before_the_provider_is_called(client, clock):
+    request_id = request_for(client, clock)
+    claim = claim_slot(request_id, clock(), TickReport())
+    req = request_row(request_id)
+    assert (req.status, req.claimed_at, req.claim_id) == ("queued", clock(), claim.claim_id)
+    [row] = db.session.scalars(select(SlotSend).where(SlotSend.request_id == request_id)).all()
+    assert (row.slot, row.channel, row.status, row.attempts) == (0, "email", "sending", 1)
+    assert event_types(request_id) == ["queued"]
+    assert outbox() == []
+
+
+def test_a_request_not_yet_due_is_left_alone(client, clock):
+    request_id = request_for(client, clock, delay_days=3)
+    clock.advance(days=3, seconds=-1)
+    assert tick(clock).due == 0
+    assert request_row(request_id).status == "scheduled"
+    clock.advance(seconds=1)
+    assert tick(clock).sent == 1
+
+
+def test_rendered_message_names_the_customer_product_shop_link_and_unsubscribe_link(app, client, clock):
+    app.config["SHOP_NAME"] = "Mugs & Co"
+    body = order_body(items=[item("li_1", "p_1", title="Blue <mug>")])
+    request_id = create_request(client, clock, body=body, channel="both")
+
+    tick(clock)
+
+    token = request_row(request_id).token
+    link, unsubscribe = f"http://testserver.local/r/{token}", f"http://testserver.local/u/{token}"
+    email, sms = sorted(outbox(request_id), key=lambda m: m.channel)
+    assert (email.channel, email.to, email.slot) == ("email", "ada@example.com", 0)
+    assert email.subject == "How is your Blue <mug>? A quick video?"
+    for expected in ("Hi Ada", "Blue <mug>", "Mugs & Co", link, unsubscribe):
+        assert expected in email.text
+    for expected in ("Hi Ada", "Blue &lt;mug&gt;", "Mugs &amp; Co", f'href="{link}"', f'href="{unsubscribe}"'):
+        assert expected in email.html  # HTML is escaped
+    assert (sms.channel, sms.to, sms.subject, sms.html) == ("sms", "+15551234567", None, None)
+    for expected in ("Mugs & Co", "Hi Ada", "Blue <mug>", link):
+        assert expected in sms.text
+
+
+def test_customer_without_a_first_name_is_greeted_generically(client, clock):
+    body = order_body(customer={"email": "ada@example.com"})
+    request_id = create_request(client, clock, body=body)
+    tick(clock)
+    assert "Hi there," in outbox(request_id)[0].text
+
+
+# -- at most once ---------------------------------------------------------------------------
+
+
+def test_running_dispatch_again_at_the_same_time_sends_nothing_again(client, clock):
+    request_id = sent_request(client, clock)
+    before = len(outbox(outcome=None))
+
+    again = tick(clock)
+
+    assert (again.due, again.sent, again.messages) == (0, 0, 0)
+    assert len(outbox(outcome=None)) == before
+    assert event_types(request_id) == ["queued", "sent"]
+
+
+def test_two_dispatch_ticks_at_once_send_each_slot_exactly_once_per_channel(app, app_factory, client, clock):
+    campaign(clock, delay_days=0, channel="both")
+    for n in range(12):
+        body = order_body(f"evt_{n}", order_id=str(n), customer=customer(f"c{n}@example.com", f"+1555000{n:04d}"))
+        assert post_order(client, body).status_code == 202
+    # The test's own session read after the last request; end its transaction as a
+    # request's teardown would, or it holds SQLite's write lock (BEGIN IMMEDIATE).
+    db.session.rollback()
+    # Each tick waits inside its first provider call until the other tick is inside one
+    # too: both are mid-flight at once, holding claims, whatever the thread scheduling.
+    rendezvous = threading.Barrier(2, timeout=30)
+    register_rendezvous_provider(rendezvous)
+    workers = [app_factory(EMAIL_PROVIDER="rendezvous", SMS_PROVIDER="rendezvous") for _ in range(2)]
+    barrier = threading.Barrier(2)
+    reports = [None, None]
+
+    def run(index):
+        with workers[index].app_context():
+            barrier.wait()
+            reports[index] = dispatch_due(clock())
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+
+    assert all(r is not None and r.errors == [] for r in reports), reports
+    assert all(r.claimed > 0 for r in reports)  # both ticks really sent
+    assert sum(r.sent for r in reports) == 12
+    assert sum(r.messages for r in reports) == 24
+    per_slot = db.session.execute(
+        select(OutboxMessage.request_id, OutboxMessage.slot, OutboxMessage.channel, func.count())
+        .group_by(OutboxMessage.request_id, OutboxMessage.slot, OutboxMessage.channel)
+    ).all()
+    assert len(per_slot) == 24
+    assert {count for *_, count in per_slot} == {1}
+    assert {r.status for r in db.session.scalars(select(SlotSend))} == {"sent"}
+
+
+def register_rendezvous_provider(rendezvous):
+    """The outbox provider, except that each thread's first send waits for the other's."""
+    from app.providers.base import register
+    from app.providers.outbox import OutboxProvider
+
+    waited = threading.local()
+
+    @register("rendezvous")
+    class RendezvousProvider(OutboxProvider):
+        def send(self, message):
+            if not getattr(waited, "done", False):
+                waited.done = True
+                rendezvous.wait()
+            return super().send(message)
+
+
+# -- the stuck-claim rule -------------------------------------------------------------------
+
+
+def test_a_claim_left_by_a_crashed_process_fails_as_interrupted_after_the_lease_and_is_never_resent(
+        app, client, clock, runner):
+    request_id = request_for(client, clock)
+    claim_slot(request_id, clock(), TickReport())  # … and the process dies before sending
+    lease = app.config["SEND_LEASE_SECONDS"]
+
+    assert tick(clock).messages == 0  # still claimed: another tick keeps off
+    clock.advance(seconds=lease)
+    assert tick(clock).recovered == 0  # not older than the lease yet
+    assert request_row(request_id).status == "queued"
+
+    clock.advance(seconds=1)
+    report = tick(clock)
+
+    assert (report.recovered, report.failed, report.messages) == (1, 1, 0)
+    req = request_row(request_id)
+    assert req.status == "failed"
+    assert req.last_error.startswith(INTERRUPTED) and INTERRUPTED == "interrupted, outcome unknown"
+    assert (req.next_send_at, req.claimed_at, req.claim_id) == (None, None, None)
+    assert event_types(request_id) == ["queued", "failed", "failed"]
+    assert events_of(request_id, "failed")[0].error_code == "interrupted"
+    clock.advance(days=5)
+    assert tick(clock).messages == 0
+    assert outbox(outcome=None) == []  # never re-sent blindly
+
+    result = runner.invoke(args=["requests", "retry", str(request_id)])
+
+    assert result.exit_code == 0, result.output
+    assert request_row(request_id).status == "scheduled"
+    assert tick(clock).sent == 1
+    req = request_row(request_id)
+    assert (req.status, req.sent_at, req.last_error) == ("sent", clock(), None)
+    assert len(outbox(request_id)) == 1
+    assert event_types(request_id)[-3:] == ["retried", "queued", "sent"]
+
+
+def test_a_crash_during_a_reminder_keeps_the_request_sent_status_history(client, clock):
+    request_id = sent_request(client, clock, reminder_delay_days=4)
+    clock.advance(days=4)
+    claim_slot(request_id, clock(), TickReport())
+    clock.advance(hours=1)
+    tick(clock)
+    req = request_row(request_id)
+    assert req.status == "failed" and req.last_error.startswith(INTERRUPTED)
+    assert len(outbox(request_id)) == 1  # the initial message only
+
+
+# -- failures: backoff, permanent, terminal ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("channel", "email", "phone"), [
+    ("email", "ada@flaky.test", "+15551234567"),
+    ("sms", "ada@example.com", "+15550009998"),
+], ids=["email-flaky.test", "sms-9998"])
+def test_transient_failures_retry_with_exponential_backoff_and_succeed_on_the_third_attempt(
+        app, client, clock, channel, email, phone):
+    base = app.config["RETRY_BASE_SECONDS"]
+    request_id = request_for(client, clock, email=email, phone=phone, channel=channel)
+    start = clock()
+
+    first = tick(clock)
+
+    assert (first.sent, first.retry_scheduled) == (0, 1)
+    req = request_row(request_id)
+    assert (req.status, req.attempts, req.next_send_at) == ("scheduled", 1, start + timedelta(seconds=base))
+    assert req.last_error.startswith(f"{channel}: retryable")
+    clock.set(start + timedelta(seconds=base - 1))
+    assert tick(clock).messages == 0  # one second early: nothing
+
+    clock.set(start + timedelta(seconds=base))
+    assert tick(clock).retry_scheduled == 1
+    second_failed = clock()
+    req = request_row(request_id)
+    assert (req.attempts, req.next_send_at) == (2, second_failed + timedelta(seconds=2 * base))
+    clock.set(second_failed + timedelta(seconds=2 * base - 1))
+    assert tick(clock).messages == 0
+
+    clock.set(second_failed + timedelta(seconds=2 * base))
+    assert tick(clock).sent == 1
+
+    req = request_row(request_id)
+    assert (req.status, req.attempts, req.sent_at, req.last_error) == ("sent", 0, clock(), None)
+    assert [e.type for e in events_of(request_id) if e.type in ("failed", "sent")] == ["failed", "failed", "sent"]
+    assert [m.outcome for m in outbox(request_id, outcome=None)] == ["rejected", "rejected", "accepted"]
+
+
+@pytest.mark.parametrize(("channel", "email", "phone"), [
+    ("email", "ada@down.test", "+15551234567"),
+    ("sms", "ada@example.com", "+15550009997"),
+], ids=["email-down.test", "sms-9997"])
+def test_provider_down_ends_failed_after_max_send_attempts(app, client, clock, channel, email, phone):
+    request_id = request_for(client, clock, email=email, phone=phone, channel=channel)
+    for _ in range(10):
+        tick(clock)
+        clock.advance(hours=1)
+
+    req = request_row(request_id)
+    max_attempts = app.config["MAX_SEND_ATTEMPTS"]
+    assert (req.status, req.attempts, req.next_send_at, req.sent_at) == ("failed", max_attempts, None, None)
+    assert req.last_error.startswith(f"{channel}: retryable") and "unavailable" in req.last_error
+    failed = events_of(request_id, "failed")
+    assert [e.channel for e in failed] == [channel] * max_attempts + [None]
+    assert f"gave up after {max_attempts} attempts" in failed[-1].detail
+    assert len(outbox(request_id, outcome=None)) == max_attempts
+
+
+def test_backoff_and_attempt_limit_follow_the_settings(app_factory, clock):
+    other = app_factory(RETRY_BASE_SECONDS=60, MAX_SEND_ATTEMPTS=4)
+    with other.app_context():
+        request_id = request_for(other.test_client(), clock, email="ada@down.test")
+        due_times = []
+        for _ in range(4):
+            tick(clock)
+            req = request_row(request_id)
+            due_times.append(req.next_send_at and (req.next_send_at - clock()).total_seconds())
+            if req.next_send_at:
+                clock.set(req.next_send_at)
+        assert due_times == [60, 120, 240, None]
+        assert request_row(request_id).status == "failed"
+
+
+@pytest.mark.parametrize(("channel", "email", "phone"), [
+    ("email", "ada@fail.test", "+15551234567"),
+    ("sms", "ada@example.com", "+15550009999"),
+], ids=["email-fail.test", "sms-9999"])
+def test_permanent_rejection_fails_at_once(client, clock, channel, email, phone):
+    request_id = request_for(client, clock, email=email, phone=phone, channel=channel)
+
+    report = tick(clock)
+
+    assert (report.failed, report.retry_scheduled) == (1, 0)
+    req = request_row(request_id)
+    assert (req.status, req.attempts, req.next_send_at) == ("failed", 1, None)
+    assert req.last_error.startswith(f"{channel}: permanent") and "rejected" in req.last_error
+    assert event_types(request_id) == ["queued", "failed", "failed"]
+    clock.advance(days=1)
+    assert tick(clock).messages == 0
+
+
+@pytest.mark.parametrize(("email", "phone", "sent_on", "failed_on"), [
+    ("ada@fail.test", "+15551234567", "sms", "email"),
+    ("ada@down.test", "+15551234567", "sms", "email"),
+    ("ada@example.com", "+15550009999", "email", "sms"),
+    ("ada@example.com", "+15550009997", "email", "sms"),
+], ids=["email-permanent", "email-transient", "sms-permanent", "sms-transient"])
+def test_both_channels_with_one_failing_counts_as_sent_and_shows_the_failed_channel(
+        client, clock, email, phone, sent_on, failed_on):
+    request_id = request_for(client, clock, email=email, phone=phone, channel="both")
+
+    report = tick(clock)
+
+    assert (report.sent, report.messages) == (1, 2)
+    req = request_row(request_id)
+    assert (req.status, req.sent_at, req.next_send_at is not None) == ("sent", clock(), True)
+    assert req.last_error.startswith(f"{failed_on}:")
+    assert getattr(req, f"{sent_on}_message_id") and getattr(req, f"{failed_on}_message_id") is None
+    assert {(e.type, e.channel) for e in events_of(request_id) if e.type in ("sent", "failed")} == {
+        ("sent", sent_on), ("failed", failed_on)}
+    clock.advance(hours=2)
+    assert tick(clock).messages == 0  # the slot was sent; the failed channel is not chased
+
+
+def test_both_channels_failing_fail_the_request(client, clock):
+    request_id = request_for(client, clock, email="ada@fail.test", phone="+15550009999", channel="both")
+    tick(clock)
+    assert request_row(request_id).status == "failed"
+
+
+def test_a_template_with_an_unknown_variable_fails_the_request_with_a_clear_reason(client, clock):
+    broken = MessageTemplate(name="Broken", channel="email", kind="initial", subject="Hello",
+                             html=None, text="Hi {{ nickname }}, {{ link }}", created_at=clock(), updated_at=clock())
+    db.session.add(broken)
+    db.session.commit()
+    request_id = create_request(client, clock, email_initial_template_id=broken.id)
+
+    report = tick(clock)
+
+    assert (report.failed, report.messages) == (1, 0)
+    req = request_row(request_id)
+    assert req.status == "failed"
+    assert "template" in req.last_error and "nickname" in req.last_error
+    final = events_of(request_id, "failed")[-1]
+    assert final.detail == ("request failed: template error in the email template: cannot render: "
+                            "'nickname' is undefined; use Retry to send again")
+    assert outbox(outcome=None) == []
+
+
+def test_a_provider_that_crashes_does_not_stop_the_tick(app, client, clock):
+    from app.providers.base import MessageProvider, register
+
+    @register("exploding")
+    class ExplodingProvider(MessageProvider):
+        def __init__(self, app):
+            pass
+
+        def send(self, message):
+            raise RuntimeError("boom")
+
+    app.config["SMS_PROVIDER"] = "exploding"
+    campaign(clock, delay_days=0, channel="sms", name="SMS")
+    first = post_order(client, order_body("evt_1", order_id="1")).get_json()["created"][0]
+    report = tick(clock)
+    assert report.retry_scheduled == 1 and report.errors == []
+    req = request_row(first)
+    assert req.status == "scheduled" and "boom" in req.last_error

@@ -78,9 +78,10 @@ def register_extensions(app):
 
 def register_blueprints(app):
     # Dashboard pages: campaigns, message templates, testimonials, intake log, outbox, opt-outs.
+    from app.campaigns.template_views import bp as templates_bp
     from app.campaigns.views import bp as campaigns_bp
 
-    for page_bp in (campaigns_bp,):
+    for page_bp in (campaigns_bp, templates_bp):
         app.register_blueprint(page_bp)
 
     from app.auth.views import bp as auth_bp

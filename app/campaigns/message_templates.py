@@ -1,0 +1,185 @@
+"""Message templates as the merchant edits them: check, save, preview, send a test.
+
+Flushes, never commits. A template that does not render (syntax error, unknown variable)
+is never saved: the dispatcher would otherwise fail every send that uses it.
+"""
+
+import logging
+import re
+from dataclasses import dataclass
+from types import SimpleNamespace
+
+from sqlalchemy import func, or_, select, update
+
+from app.campaigns.models import Campaign, MessageTemplate
+from app.campaigns.rendering import SAMPLE, TemplateProblem, check, render_message
+from app.campaigns.sms import sms_count
+from app.extensions import db
+from app.providers import OutgoingMessage, ProviderError, get_provider
+
+log = logging.getLogger("app.campaigns")
+
+FIELDS = ("name", "channel", "kind", "subject", "html", "text", "is_default")
+PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class TemplateInvalid(ValueError):
+    def __init__(self, message, field):
+        super().__init__(message)
+        self.field = field
+
+
+def clean(values):
+    """Normalise the edited values; SMS templates have neither subject nor HTML."""
+    values = {key: values.get(key) for key in FIELDS}
+    for key in ("name", "subject"):
+        values[key] = (values[key] or "").strip() or None
+    values["html"] = (values["html"] or "").strip() or None
+    values["text"] = values["text"] or ""
+    if values["channel"] == "sms":
+        values["subject"] = values["html"] = None
+    values["is_default"] = bool(values["is_default"])
+    return values
+
+
+def problems(values):
+    """{field: message} for every part that does not render with the sample data."""
+    found = {}
+    for field, html in (("subject", False), ("html", True), ("text", False)):
+        if values.get(field):
+            try:
+                check(values[field], html=html)
+            except TemplateProblem as exc:
+                found[field] = str(exc)
+    if not found:
+        try:
+            render_message(SimpleNamespace(**values), sample_context())
+        except TemplateProblem as exc:
+            found["text"] = str(exc)
+    return found
+
+
+def sample_context():
+    from flask import current_app
+
+    return {**SAMPLE, "shop_name": current_app.config.get("SHOP_NAME") or SAMPLE["shop_name"]}
+
+
+def preview(values):
+    """What a customer would receive with the sample data, or the problems that stop it."""
+    values = clean(values)
+    found = problems(values)
+    result = {"channel": values["channel"], "errors": found, "subject": None, "html": None, "text": None}
+    if not found:
+        subject, html, text = render_message(SimpleNamespace(**values), sample_context())
+        result.update(subject=subject, html=html, text=text)
+    if values["channel"] == "sms":
+        result["sms"] = sms_count(result["text"] if result["text"] is not None else values["text"]).to_dict()
+    return result
+
+
+def save_template(template, values, now):
+    """Create (template=None) or update a template; raises TemplateInvalid naming the field."""
+    values = clean(values)
+    found = problems(values)
+    if found:
+        field, message = next(iter(found.items()))
+        raise TemplateInvalid(message, field)
+    if template is None:
+        template = MessageTemplate(created_at=now)
+        db.session.add(template)
+    elif template.channel != values["channel"] and used_by(template):
+        raise TemplateInvalid("campaigns use this template: it cannot change channel", "channel")
+    for key, value in values.items():
+        setattr(template, key, value)
+    template.updated_at = now
+    db.session.flush()
+    if template.is_default:
+        # One default per channel and kind: the one new campaigns start with.
+        db.session.execute(
+            update(MessageTemplate)
+            .where(
+                MessageTemplate.channel == template.channel,
+                MessageTemplate.kind == template.kind,
+                MessageTemplate.id != template.id,
+            )
+            .values(is_default=False)
+        )
+    log.info("template=%s saved (%s %s)", template.id, template.channel, template.kind)
+    return template
+
+
+def used_by(template):
+    """The campaigns that send this template."""
+    return db.session.scalars(
+        select(Campaign)
+        .where(
+            or_(
+                Campaign.email_initial_template_id == template.id,
+                Campaign.email_reminder_template_id == template.id,
+                Campaign.sms_initial_template_id == template.id,
+                Campaign.sms_reminder_template_id == template.id,
+            )
+        )
+        .order_by(Campaign.name)
+    ).all()
+
+
+def usage_counts():
+    counts = {}
+    for column in ("email_initial", "email_reminder", "sms_initial", "sms_reminder"):
+        col = getattr(Campaign, f"{column}_template_id")
+        for template_id, count in db.session.execute(select(col, func.count()).where(col.is_not(None)).group_by(col)):
+            counts[template_id] = counts.get(template_id, 0) + count
+    return counts
+
+
+@dataclass(frozen=True)
+class TestSendResult:
+    __test__ = False
+    ok: bool
+    provider: str
+    message: str  # the provider's message id, or its error
+
+
+def test_message(template, to):
+    """The saved template rendered with the sample data, addressed to ``to``.
+
+    A test belongs to no request or campaign: the ids are None (the outbox stores them
+    empty; SendGrid receives them as custom args, and events for them match no request).
+    """
+    to = (to or "").strip()
+    if template.channel == "email":
+        to = to.lower()
+        if not EMAIL.match(to):
+            raise TemplateInvalid("enter an email address such as you@example.com", "to")
+    else:
+        to = re.sub(r"[\s().-]", "", to)
+        if not PHONE.match(to):
+            raise TemplateInvalid("enter a phone number in international format, such as +15551234567", "to")
+    subject, html, text = render_message(template, sample_context())
+    return OutgoingMessage(
+        channel=template.channel,
+        to=to,
+        subject=subject and f"[Test] {subject}",
+        html=html,
+        text=text,
+        request_id=None,
+        campaign_id=None,
+        slot=0,
+        unsubscribe_url=SAMPLE["unsubscribe_link"],
+    )
+
+
+def send_test(message):
+    """Hand a test message to the channel's provider; call it outside any open transaction
+    (a provider such as the outbox writes in its own)."""
+    provider = get_provider(message.channel)
+    try:
+        message_id = provider.send(message)
+    except ProviderError as exc:
+        log.warning("test send to %s failed: %s", message.to, exc)
+        return TestSendResult(False, provider.name, str(exc))
+    log.info("test sent to %s (%s %s)", message.to, provider.name, message_id)
+    return TestSendResult(True, provider.name, message_id or "accepted")

@@ -70,6 +70,8 @@ class TestimonialRequest(db.Model):
         UniqueConstraint("order_id", "product_id", name="uq_request_order_product"),
         Index("ix_requests_due", "next_send_at", "status"),
         Index("ix_requests_created", "created_at"),
+        # Requests Log: status (+ campaign) filters and their counts (migration 0003).
+        Index("ix_requests_status_campaign", "status", "campaign_id"),
     )
 
     @property

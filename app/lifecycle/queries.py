@@ -93,24 +93,31 @@ def _escape_like(text):
 
 
 def search_condition(q):
-    """One search box for order id, e-mail, phone and product (id, SKU or title)."""
+    """One search box for order id, e-mail, phone and product (id, SKU or title).
+
+    The shape of the text picks the columns, so the common searches stay on indexes:
+    an e-mail is an index range, a full international number (+…) an index lookup. A
+    national number (no country code) matches the phone's trailing digits and a word
+    matches inside product titles; those two read the table.
+    """
     q = q.strip()
+    order_id = q.lstrip("#")
     if "@" in q:
         return _prefix(R.customer_email, q.lower())
-    order_id = q.lstrip("#")
-    terms = [
+    if PHONE_LIKE.match(q) and sum(c.isdigit() for c in q) >= 7:
+        digits = re.sub(r"\D", "", q)
+        if q.startswith("+"):
+            return or_(R.customer_phone == f"+{digits}", R.order_id == order_id)
+        # Stored phones are E.164; a number typed without its country code matches the
+        # trailing digits. Long digit strings are often order numbers too.
+        return or_(R.order_id == order_id, R.customer_phone == f"+{digits}", R.customer_phone.like(f"%{digits}"))
+    return or_(
         R.order_id == order_id,
         R.product_id == q,
         R.sku == q,
         _prefix(R.customer_email, q.lower()),
         R.product_title.like(f"%{_escape_like(q)}%", escape="\\"),
-    ]
-    if PHONE_LIKE.match(q):
-        digits = re.sub(r"\D", "", q)
-        # Stored phones are E.164; the merchant may type a national number without
-        # the country code, so match the trailing digits.
-        terms.append(R.customer_phone.like(f"%{digits}"))
-    return or_(*terms)
+    )
 
 
 @dataclass

@@ -35,9 +35,13 @@ def upgrade():
                     ['sent_at', 'campaign_id', 'clicked_at', 'submitted_at'], unique=False)
     op.create_index('ix_slot_sends_finished_outcome', 'slot_sends',
                     ['finished_at', 'status', 'provider', 'channel', 'slot'], unique=False)
+    # Requests Log (owned by the Requests Log work): status + campaign filters and their
+    # capped counts read this index only, already in id order for "newest first".
+    op.create_index('ix_requests_status_campaign', 'testimonial_requests', ['status', 'campaign_id'], unique=False)
 
 
 def downgrade():
+    op.drop_index('ix_requests_status_campaign', table_name='testimonial_requests')  # Requests Log
     op.drop_index('ix_slot_sends_finished_outcome', table_name='slot_sends')
     op.drop_index('ix_requests_sent_engagement', table_name='testimonial_requests')
     op.drop_index('ix_requests_created_campaign_status', table_name='testimonial_requests')

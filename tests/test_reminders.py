@@ -1,0 +1,282 @@
+"""Steps 7–8: reminder k is due at first sent_at + k × reminder_delay_days, uses the reminder
+template, at most max_reminders of them; and every stop condition of spec §5 holds."""
+
+from datetime import timedelta
+
+import pytest
+
+from app.extensions import db
+from app.optouts.models import OptOut
+from tests.factories import (
+    event_types,
+    events_of,
+    order_body,
+    outbox,
+    post_order,
+    request_row,
+    sent_request,
+    submit_testimonial,
+    tick,
+)
+
+DAY = timedelta(days=1)
+
+
+def slots_sent(request_id):
+    return [m.slot for m in outbox(request_id)]
+
+
+def run_ticks(clock, until, step=timedelta(hours=6)):
+    """Tick every ``step`` up to and including ``until`` (a scheduler that keeps running)."""
+    while clock() + step <= until:
+        clock.advance(seconds=step.total_seconds())
+        tick(clock)
+
+
+# -- when reminders go out ---------------------------------------------------------------
+
+
+def test_reminder_k_is_due_k_reminder_windows_after_the_first_send(client, clock):
+    request_id = sent_request(client, clock, reminder_delay_days=4, max_reminders=2)
+    first_sent = clock()
+    req = request_row(request_id)
+    assert (req.next_slot, req.next_send_at) == (1, first_sent + 4 * DAY)
+
+    clock.set(first_sent + 4 * DAY - timedelta(seconds=1))
+    assert tick(clock).messages == 0
+    # Reminder 1 goes out late (the server was down for a day) …
+    clock.set(first_sent + 5 * DAY)
+    assert tick(clock).sent == 1
+    req = request_row(request_id)
+    assert (req.status, req.reminder_count, req.sent_at, req.last_sent_at) == ("sent", 1, first_sent, clock())
+    # … and reminder 2 is still counted from the first send, not from reminder 1.
+    assert (req.next_slot, req.next_send_at) == (2, first_sent + 8 * DAY)
+    clock.set(first_sent + 8 * DAY)
+    assert tick(clock).sent == 1
+    assert request_row(request_id).reminder_count == 2
+    assert slots_sent(request_id) == [0, 1, 2]
+
+
+def test_reminders_use_the_reminder_template(client, clock):
+    request_id = sent_request(client, clock, reminder_delay_days=1, channel="both")
+    clock.advance(days=1)
+    tick(clock)
+    initial_email, initial_sms, reminder_email, reminder_sms = sorted(
+        outbox(request_id), key=lambda m: (m.slot, m.channel))
+    assert initial_email.subject.startswith("How is your") and reminder_email.subject.startswith("Reminder:")
+    assert "gentle reminder" in reminder_email.text and "gentle reminder" not in initial_email.text
+    assert "a last nudge" in reminder_sms.text and "a last nudge" not in initial_sms.text
+    [queued] = [e for e in events_of(request_id, "queued") if e.slot == 1]
+    assert queued.detail.startswith("reminder message")
+
+
+@pytest.mark.parametrize("max_reminders", [0, 1, 3])
+def test_at_most_max_reminders_are_sent(client, clock, max_reminders):
+    request_id = sent_request(client, clock, reminder_delay_days=2, max_reminders=max_reminders,
+                              expire_after_days=60)
+    run_ticks(clock, clock() + 40 * DAY)
+    assert slots_sent(request_id) == list(range(max_reminders + 1))
+    req = request_row(request_id)
+    assert (req.reminder_count, req.next_send_at, req.status) == (max_reminders, None, "sent")
+
+
+def test_a_clicked_request_without_a_submission_is_still_reminded(client, clock):
+    request_id = sent_request(client, clock, reminder_delay_days=4)
+    client.get(f"/r/{request_row(request_id).token}")
+    clock.advance(days=4)
+    assert tick(clock).sent == 1
+    assert request_row(request_id).status == "clicked"  # a reminder does not undo the click
+
+
+# -- when they never go out --------------------------------------------------------------
+
+
+def test_no_reminder_after_a_submission(client, clock):
+    request_id = sent_request(client, clock, reminder_delay_days=4)
+    clock.advance(days=1)
+    assert submit_testimonial(client, request_row(request_id).token).status_code == 200
+    req = request_row(request_id)
+    assert (req.status, req.submitted_at, req.next_send_at) == ("submitted", clock(), None)
+
+    run_ticks(clock, clock() + 40 * DAY)
+
+    assert slots_sent(request_id) == [0]
+    assert request_row(request_id).status == "submitted"
+    assert event_types(request_id)[-1] == "submitted"
+
+
+def test_request_expires_expire_after_days_after_the_first_send(client, clock):
+    request_id = sent_request(client, clock, reminder_delay_days=4, max_reminders=3, expire_after_days=6)
+    first_sent = clock()
+    assert request_row(request_id).expires_at == first_sent + 6 * DAY
+
+    clock.set(first_sent + 4 * DAY)
+    assert tick(clock).sent == 1  # reminder 1, before expiry
+    clock.set(first_sent + 6 * DAY - timedelta(seconds=1))
+    assert tick(clock).expired == 0
+    clock.set(first_sent + 6 * DAY)
+    assert tick(clock).expired == 1
+
+    req = request_row(request_id)
+    assert (req.status, req.next_send_at) == ("expired", None)
+    [expired] = events_of(request_id, "expired")
+    assert expired.occurred_at == clock()
+    run_ticks(clock, clock() + 30 * DAY)
+    assert slots_sent(request_id) == [0, 1]
+
+
+def test_a_reminder_due_at_the_expiry_moment_is_not_sent(client, clock):
+    request_id = sent_request(client, clock, reminder_delay_days=4, max_reminders=2, expire_after_days=8)
+    clock.advance(days=4)
+    tick(clock)
+    clock.advance(days=4)  # reminder 2 and expiry both due now
+    report = tick(clock)
+    assert (report.expired, report.messages) == (1, 0)
+    assert slots_sent(request_id) == [0, 1]
+
+
+def test_a_request_expires_even_when_the_scheduler_was_down_past_the_expiry(client, clock):
+    request_id = sent_request(client, clock, reminder_delay_days=4, expire_after_days=3)
+    clock.advance(days=20)
+    report = tick(clock)
+    assert (report.expired, report.messages) == (1, 0)
+    assert request_row(request_id).status == "expired"
+
+
+def test_no_reminder_after_the_order_is_cancelled(client, clock):
+    request_id = sent_request(client, clock, reminder_delay_days=4)
+    clock.advance(days=1)
+    post_order(client, order_body("evt_cancel", event_type="order.cancelled", items=[]))
+    run_ticks(clock, clock() + 40 * DAY)
+    assert slots_sent(request_id) == [0]
+    assert request_row(request_id).status == "cancelled"
+
+
+def test_no_reminder_to_a_customer_who_opted_out(client, clock):
+    request_id = sent_request(client, clock, reminder_delay_days=4)
+    # An opt-out recorded elsewhere (a provider's unsubscribe event, the merchant).
+    db.session.add(OptOut(channel="email", contact="ada@example.com", source="merchant", created_at=clock()))
+    db.session.commit()
+    clock.advance(days=4)
+
+    report = tick(clock)
+
+    assert (report.cancelled, report.messages) == (1, 0)
+    req = request_row(request_id)
+    assert (req.status, req.next_send_at) == ("cancelled", None)
+    assert events_of(request_id, "cancelled")[0].detail == "customer opted out"
+    assert slots_sent(request_id) == [0]
+
+
+def test_unsubscribe_link_stops_reminders_at_once(client, clock):
+    request_id = sent_request(client, clock, reminder_delay_days=4)
+    response = client.post(f"/u/{request_row(request_id).token}")
+    assert response.status_code == 200
+    assert request_row(request_id).status == "cancelled"
+    run_ticks(clock, clock() + 10 * DAY)
+    assert slots_sent(request_id) == [0]
+
+
+def test_a_paused_campaign_holds_reminders_and_sends_them_after_resume(client, clock, cli):
+    request_id = sent_request(client, clock, reminder_delay_days=4, max_reminders=2)
+    campaign_id = request_row(request_id).campaign_id
+    first_sent = clock()
+    assert cli("campaigns", "pause", str(campaign_id))["status"] == "paused"
+
+    clock.set(first_sent + 6 * DAY)
+    assert tick(clock).messages == 0
+    req = request_row(request_id)
+    assert (req.status, req.next_send_at) == ("sent", first_sent + 4 * DAY)  # held, not dropped
+
+    assert cli("campaigns", "resume", str(campaign_id))["status"] == "active"
+    assert tick(clock).sent == 1
+    assert slots_sent(request_id) == [0, 1]
+    assert request_row(request_id).next_send_at == first_sent + 8 * DAY
+
+
+def test_a_paused_campaign_holds_the_first_message_too(client, clock, cli):
+    from tests.factories import create_request
+
+    request_id = create_request(client, clock, delay_days=0)
+    cli("campaigns", "pause", str(request_row(request_id).campaign_id))
+    assert tick(clock).messages == 0
+    assert request_row(request_id).status == "scheduled"
+    cli("campaigns", "resume", str(request_row(request_id).campaign_id))
+    assert tick(clock).sent == 1
+
+
+def test_an_archived_campaign_stops_its_requests_for_good(client, clock, cli):
+    request_id = sent_request(client, clock, reminder_delay_days=4)
+    campaign_id = request_row(request_id).campaign_id
+
+    archived = cli("campaigns", "archive", str(campaign_id))
+
+    assert (archived["status"], archived["cancelled_requests"]) == ("archived", 1)
+    req = request_row(request_id)
+    assert (req.status, req.next_send_at) == ("cancelled", None)
+    assert f"campaign {campaign_id} archived" in events_of(request_id, "cancelled")[0].detail
+    run_ticks(clock, clock() + 40 * DAY)
+    assert slots_sent(request_id) == [0]
+
+
+def test_reminders_switched_off_after_the_first_send_are_not_sent(client, clock, cli):
+    request_id = sent_request(client, clock, reminder_delay_days=4)
+    cli("campaigns", "update", str(request_row(request_id).campaign_id), "--no-reminders")
+    assert request_row(request_id).next_send_at is None
+    run_ticks(clock, clock() + 20 * DAY)
+    assert slots_sent(request_id) == [0]
+    assert request_row(request_id).status == "sent"
+
+
+def test_a_reminder_already_due_when_reminders_are_switched_off_is_not_sent(client, clock):
+    """The tick asks the campaign's settings at send time, not only at planning time."""
+    from app.campaigns.models import Campaign
+
+    request_id = sent_request(client, clock, reminder_delay_days=4)
+    clock.advance(days=4)
+    # Switched off behind the services' back (as an old process or a manual SQL fix would).
+    campaign = db.session.get(Campaign, request_row(request_id).campaign_id)
+    campaign.reminder_enabled = False
+    db.session.commit()
+    report = tick(clock)
+    assert (report.stopped, report.messages) == (1, 0)
+    assert request_row(request_id).next_send_at is None
+
+
+def test_an_edited_reminder_delay_applies_to_slots_not_yet_sent(client, clock, cli):
+    request_id = sent_request(client, clock, reminder_delay_days=4, max_reminders=3, expire_after_days=60)
+    first_sent = clock()
+    campaign_id = str(request_row(request_id).campaign_id)
+    clock.advance(days=4)
+    tick(clock)  # reminder 1 at first_sent + 4 days
+
+    cli("campaigns", "update", campaign_id, "--reminder-delay-days", "7")
+
+    # Reminder 2 is now 2 × 7 days after the first send; reminder 1 stays as sent.
+    assert request_row(request_id).next_send_at == first_sent + 14 * DAY
+    clock.set(first_sent + 8 * DAY)
+    assert tick(clock).messages == 0
+    clock.set(first_sent + 14 * DAY)
+    assert tick(clock).sent == 1
+    assert request_row(request_id).next_send_at == first_sent + 21 * DAY
+    [reminder_1] = [m for m in outbox(request_id) if m.slot == 1]
+    assert reminder_1.created_at == first_sent + 4 * DAY
+
+
+def test_lowering_max_reminders_stops_the_remaining_ones(client, clock, cli):
+    request_id = sent_request(client, clock, reminder_delay_days=2, max_reminders=3)
+    clock.advance(days=2)
+    tick(clock)
+    cli("campaigns", "update", str(request_row(request_id).campaign_id), "--max-reminders", "1")
+    assert request_row(request_id).next_send_at is None
+    run_ticks(clock, clock() + 20 * DAY)
+    assert slots_sent(request_id) == [0, 1]
+
+
+def test_an_edited_delay_replans_requests_not_yet_sent(client, clock, cli):
+    from tests.factories import create_request
+
+    request_id = create_request(client, clock, delay_days=5)
+    trigger = request_row(request_id).trigger_at
+    cli("campaigns", "update", str(request_row(request_id).campaign_id), "--delay-days", "2")
+    assert request_row(request_id).next_send_at == trigger + 2 * DAY

@@ -344,6 +344,24 @@ def test_21610_opts_the_number_out_and_the_next_order_is_skipped(tw_app, twilio_
     assert len(twilio_api.requests) == 1  # nothing more went to Twilio
 
 
+def test_21610_on_a_both_channel_request_keeps_the_email_going(tw_app, twilio_api, clock, run):
+    campaign(clock, delay_days=0, channel="both")
+    [request_id] = post_order(tw_app)["created"]
+    twilio_api.reply(400, legacy_error(400, 21610, "Attempt to send to unsubscribed recipient"), path=MESSAGES)
+
+    run("dispatch")
+
+    shown = show(run, request_id)
+    assert shown["status"] == "sent"  # the email (outbox) went out
+    assert db.session.scalars(select(OptOut.channel)).all() == ["sms"]
+    [email] = run("outbox", "list")[1]
+    assert email["to"] == "ada@example.com"
+    clock.set(shown["next_send_at"])
+    assert run("dispatch")[1]["sent"] == 1  # the reminder goes by email only
+    assert len(run("outbox", "list")[1]) == 2
+    assert len(twilio_api.requests) == 1
+
+
 # -- provider check ---------------------------------------------------------------------
 
 

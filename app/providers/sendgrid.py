@@ -148,7 +148,9 @@ def classify(exc, action):
             return ProviderError(f"SendGrid is unavailable ({status}): {text}", retryable=True, code=status)
         what = {
             401: "SendGrid rejected the API key",
-            403: "SendGrid refused the request (unverified sender or missing permission)",
+            403: "SendGrid refused access (account suspended or key without permission)"
+            if action == "check"
+            else "SendGrid refused the message (unverified sender or missing permission)",
             413: "the message is too large for SendGrid",
         }.get(status, f"SendGrid refused the {'check' if action == 'check' else 'message'}")
         return ProviderError(f"{what} ({status}): {text}", retryable=False, code=status)

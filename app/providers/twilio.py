@@ -79,9 +79,11 @@ class TwilioProvider(MessageProvider):
             account = client.api.v2010.accounts(self.account_sid).fetch()
         except Exception as exc:
             error = classify(exc)
-            if getattr(exc, "status", None) == 401 or getattr(exc, "code", None) == 20003:
+            if isinstance(exc, TwilioException) and (error.code == 20003 or getattr(exc, "status", None) == 401):
                 error = ProviderError(
-                    f"Twilio rejected the account SID / auth token: {error.message}", retryable=False, code=error.code
+                    f"Twilio rejected the account SID / auth token: {_error_text(exc)}",
+                    retryable=False,
+                    code=error.code,
                 )
             raise error from exc
         if account.status != "active":

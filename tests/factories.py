@@ -184,11 +184,21 @@ def csrf_token_for(client, url):
 
 
 def submit_testimonial(client, token, *, csrf=None, text="Love it", consent="yes", video=None, **form):
-    """POST the customer's form on /r/<token> like a browser (CSRF token from the page)."""
+    """POST the customer's form on /r/<token> like a browser (CSRF token from the page).
+
+    ``video`` is (stream, filename, content type)."""
     url = f"/r/{token}"
     data = {"csrf_token": csrf or csrf_token_for(client, url), "text": text, **form}
     if consent is not None:
         data["consent"] = consent
     if video is not None:
-        data["video"] = video
-    return client.post(url, data=data, content_type="multipart/form-data")
+        from werkzeug.datastructures import FileStorage
+
+        stream, filename, content_type = video
+        data["video"] = FileStorage(stream, filename=filename, content_type=content_type)
+    # Encoded in memory: the test client spools big bodies to a temporary file it never
+    # closes (a ResourceWarning, an error under filterwarnings=error).
+    from werkzeug.test import encode_multipart
+
+    boundary, body = encode_multipart(data)
+    return client.post(url, data=body, content_type=f'multipart/form-data; boundary="{boundary}"')

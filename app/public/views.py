@@ -1,6 +1,7 @@
 """The customer's pages: their personal link ``/r/<token>`` and unsubscribe ``/u/<token>``."""
 
 import logging
+import os
 
 from flask import Blueprint, abort, current_app, render_template, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -34,17 +35,25 @@ def testimonial_page(token):
 
 
 @bp.post("/r/<token>")
+@csrf.exempt  # checked below: the global check would parse the upload before the size limit is set
 def submit(token):
     req = request_or_404(token)
     if req.status in (EXPIRED, CANCELLED):
         return render_template("public/closed.html", req=req), 410
     max_mb = current_app.config["VIDEO_MAX_MB"]
-    request.max_content_length = max_mb * 1024 * 1024 + 64 * 1024
+
+    def too_large():
+        return render_template("public/record.html", req=req, max_mb=max_mb,
+                               errors=[f"The video is larger than {max_mb} MB."]), 413
+
+    request.max_content_length = max_mb * 1024 * 1024 + 64 * 1024  # the video and the form fields
     try:
         form, files = request.form, request.files
     except RequestEntityTooLarge:
-        return render_template("public/record.html", req=req, max_mb=max_mb,
-                               errors=[f"The video is larger than {max_mb} MB."]), 413
+        return too_large()
+    csrf.protect()
+    if files.get("video") and file_size(files["video"]) > max_mb * 1024 * 1024:
+        return too_large()
     try:
         submit_testimonial(req, text=form.get("text", ""), consent=form.get("consent") == "yes",
                            video=files.get("video"), now=now())
@@ -55,6 +64,13 @@ def submit(token):
                                already=exc.already), status
     db.session.commit()
     return render_template("public/thanks.html", req=req)
+
+
+def file_size(upload):
+    upload.stream.seek(0, os.SEEK_END)
+    size = upload.stream.tell()
+    upload.stream.seek(0)
+    return size
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])

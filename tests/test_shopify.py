@@ -417,6 +417,7 @@ def test_an_unknown_topic_is_acknowledged_and_logged_as_ignored(send):
     assert answer["reason"].startswith("topic 'products/update' is not used by this app")
     record = db.session.scalar(select(OrderEvent))
     assert (record.event_type, record.topic, record.summary) == ("ignored", "products/update", answer["reason"])
+    assert record.processing_ms is None  # created nothing: not part of the creation-time SLO
 
 
 @pytest.mark.parametrize(("topic", "body", "message"), [

@@ -128,7 +128,8 @@ def record_ignored(meta, ignore, raw_text):
     record = OrderEvent(
         source=SOURCE, event_id=meta.intake_event_id, event_type=IGNORED, order_id=ignore.order_id or "",
         occurred_at=meta.fallback_time(), received_at=meta.received_at, processed_at=meta.received_at,
-        processing_ms=0.0, summary=ignore.reason[:255], payload=raw_text,
+        # No processing time: nothing was created, so it stays out of the creation SLO.
+        processing_ms=None, summary=ignore.reason[:255], payload=raw_text,
     )
     _stamp(record, meta)
     db.session.add(record)

@@ -37,7 +37,7 @@ def shopify_webhook():
     raw = read_limited_body()
     if raw is None:
         return problem(413, f"body larger than {current_app.config['WEBHOOK_MAX_BYTES']} bytes")
-    secret = current_app.config.get("SHOPIFY_WEBHOOK_SECRET")
+    secret = (current_app.config.get("SHOPIFY_WEBHOOK_SECRET") or "").strip()
     if not secret:
         log.error("Shopify webhook refused: SHOPIFY_WEBHOOK_SECRET is not set")
         return problem(503, "Shopify webhooks are not configured on this server: set SHOPIFY_WEBHOOK_SECRET "

@@ -315,6 +315,29 @@ def test_retry_schedules_the_failed_slot_and_the_next_tick_sends_it(logged_in, c
     assert [m.outcome for m in outbox(request_id)] == ["rejected", "rejected", "accepted"]
 
 
+def test_retry_from_a_failed_row_in_the_list_returns_to_the_same_page(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    html = page(logged_in, status="failed")
+    row = re.search(rf'data-request-id="{request_id}">.*?</tr>', html, re.S).group(0)
+    assert f'action="/requests/{request_id}/retry"' in row and 'name="next" value="/requests/?status=failed"' in row
+    token = csrf_from(logged_in, "/requests/")
+    response = logged_in.post(f"/requests/{request_id}/retry",
+                              data={"csrf_token": token, "confirmed": "yes", "next": "/requests/?status=failed"})
+    assert response.headers["Location"] == "/requests/?status=failed"
+    assert get(request_id).status == "scheduled"
+
+
+@pytest.mark.parametrize("target", ["//evil.example/", "https://evil.example/", "/\\evil.example"])
+def test_an_action_never_redirects_to_another_site(logged_in, clock, cli, target):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    token = csrf_from(logged_in, "/requests/")
+    response = logged_in.post(f"/requests/{request_id}/retry",
+                              data={"csrf_token": token, "confirmed": "yes", "next": target})
+    assert response.headers["Location"] == f"/requests/{request_id}"
+
+
 def test_retry_of_a_sent_request_is_refused_and_changes_nothing(logged_in, clock, cli):
     campaign(clock, delay_days=0)
     request_id = order(logged_in)

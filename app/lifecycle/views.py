@@ -46,7 +46,7 @@ bp = dashboard_blueprint("requests", __name__, url_prefix="/requests")
 ACTIONS = {
     "retry": "Retry",
     "resend": "Resend",
-    "cancel": "Cancel",
+    "cancel": "Cancel request",
 }
 
 
@@ -140,7 +140,7 @@ def available_actions(req):
 
 def confirmation_text(req, action):
     if action == "retry":
-        return (f"Retry request #{req.id}? Its failed {slot_name(req.next_slot)} is sent again at the next "
+        return (f"Retry request #{req.id}? {slot_name(req.next_slot).capitalize()} is sent again at the next "
                 "dispatch tick, on every channel, including ones the provider refused before.")
     if action == "resend":
         slot = last_sent_slot(req.id)
@@ -156,11 +156,13 @@ def act(request_id, action):
     if action not in ACTIONS:
         abort(404)
     req = load(request_id)
+    back = local_path(request.form.get("next"))
     if request.form.get("confirmed") != "yes":
         return render_template(
-            "requests/confirm.html", title=f"{ACTIONS[action]} request #{req.id}",
+            "requests/confirm.html", title=f"{ACTIONS[action].split()[0]} request #{req.id}",
             question=confirmation_text(req, action), action_url=url_for(".act", request_id=req.id, action=action),
-            button=ACTIONS[action], danger=action == "cancel", hidden={}, back=url_for(".detail", request_id=req.id),
+            button=ACTIONS[action], danger=action == "cancel", hidden={"next": back} if back else {},
+            back=back or url_for(".detail", request_id=req.id),
         )
     now, by = clock_now(), current_user.email
     try:
@@ -171,7 +173,14 @@ def act(request_id, action):
         return render_detail(load(request_id), status=409)
     db.session.commit()
     flash(message, "success")
-    return redirect(url_for(".detail", request_id=request_id))
+    return redirect(back or url_for(".detail", request_id=request_id))
+
+
+def local_path(target):
+    """A path on this site to return to after an action (never another site)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
 
 
 def perform(req, action, now, by):

@@ -1,0 +1,1 @@
+"""The dashboard's view of the outbox provider's stored messages."""

@@ -1,0 +1,1 @@
+"""The merchant's view of submitted testimonials: watch, approve or hide, download."""

@@ -1,0 +1,35 @@
+"""Moderating testimonials. Flushes, never commits."""
+
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
+
+from app.extensions import db
+from app.lifecycle.models import Testimonial, TestimonialRequest
+
+log = logging.getLogger("app.testimonials")
+
+STATUSES = ("pending", "approved", "hidden")
+ACTIONS = {"approve": "approved", "hide": "hidden"}
+
+
+def testimonials_query(status=None):
+    """Newest first, with their request (product, customer) loaded in the same query."""
+    query = (
+        select(Testimonial)
+        .join(TestimonialRequest, Testimonial.request_id == TestimonialRequest.id)
+        .options(contains_eager(Testimonial.request))
+        .order_by(Testimonial.created_at.desc(), Testimonial.id.desc())
+    )
+    if status in STATUSES:
+        query = query.where(Testimonial.status == status)
+    return query
+
+
+def moderate(testimonial, action):
+    """Approve or hide a testimonial; returns the new status."""
+    testimonial.status = ACTIONS[action]
+    db.session.flush()
+    log.info("testimonial=%s %s", testimonial.id, testimonial.status)
+    return testimonial.status

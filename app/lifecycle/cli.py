@@ -119,14 +119,16 @@ def outbox_list(request_id, as_json):
 
 
 @click.command("dispatch")
-@click.option("--now", "now_text", help="Run the tick as if it were this time (ISO 8601 with offset).")
+@click.option("--now", "now_given", help="Run the tick as if it were this time (ISO 8601 with offset).",
+              # Parsed by click, so an unreadable time is reported as "Invalid value for '--now'".
+              callback=lambda _ctx, _param, value: parse_time_option(value))
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
-def dispatch_command(now_text, as_json):
+def dispatch_command(now_given, as_json):
     """Run one dispatch tick: send every due slot once."""
-    when = parse_time_option(now_text) or clock_now()
+    when = now_given or clock_now()
     result = dispatch_due(when)
-    record_tick(when, clock_now() if now_text is None else when, result, source="cli")
+    record_tick(when, clock_now() if now_given is None else when, result, source="cli")
     report = result.to_dict()
     report["now"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     emit(report, as_json, lambda r: ", ".join(f"{k}={v}" for k, v in r.items() if k != "errors"))

@@ -71,7 +71,6 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
     )
     db.session.add(record)
     db.session.flush()
-    log.info("step=1 order event %s (%s) for order %s received", event.event_id, event.event_type, event.order_id)
     if event.event_type in ("order.cancelled", "order.refunded"):
         _cancel_order(record, event, now, cancel_item_ids)
     else:
@@ -79,6 +78,15 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
     record.processed_at = now
     record.processing_ms = round((time.perf_counter() - started) * 1000, 2)
     db.session.flush()
+    # Logged once the event is processed, so the line names the requests it made or stopped.
+    acted = db.session.execute(
+        select(OrderEventItem.request_id, OrderEventItem.campaign_id).where(
+            OrderEventItem.order_event_id == record.id, OrderEventItem.outcome.in_(("created", "cancelled"))
+        )
+    ).all()
+    log.info("step=1 order event %s (%s) for order %s received: %s; request=%s campaign=%s",
+             event.event_id, event.event_type, event.order_id, record.summary,
+             ",".join(str(r) for r, _ in acted) or "-", ",".join(sorted({str(c) for _, c in acted})) or "-")
     return record, False
 
 
@@ -103,6 +111,9 @@ def _create_requests(record, event, now):
         .order_by(Campaign.created_at, Campaign.id)  # the oldest campaign wins
     ).all()
     opted_out = opted_out_channels(event.customer.email, event.customer.phone)
+    items_of_product = {}
+    for item in event.items:
+        items_of_product.setdefault(item.product_id, []).append(item.id)
     first_item_of_product = {}
     created, skipped = 0, 0
     for item in event.items:
@@ -146,6 +157,13 @@ def _create_requests(record, event, now):
                 continue
             winner = _new_request(record, event, item, campaign, verdict.channel, now)
             _outcome(record, item, "created", campaign_id=campaign.id, request_id=winner.id)
+            log.info("step=2 eligible request=%s campaign=%s order=%s item=%s channel=%s",
+                     winner.id, campaign.id, event.order_id, item.id, verdict.channel)
+            log.info("step=3 split request=%s campaign=%s order=%s product=%s from items %s",
+                     winner.id, campaign.id, event.order_id, item.product_id,
+                     ", ".join(items_of_product[item.product_id]))
+            log.info("step=4 created request=%s campaign=%s order=%s product=%s due=%s", winner.id, campaign.id,
+                     event.order_id, item.product_id, winner.next_send_at.isoformat())
         if winner:
             created += 1
         else:
@@ -199,8 +217,6 @@ def _new_request(record, event, item, campaign, channel, now):
     )
     db.session.add(req)
     db.session.flush()
-    log.info("step=4 created request=%s campaign=%s order=%s product=%s due=%s",
-             req.id, campaign.id, event.order_id, item.product_id, req.next_send_at.isoformat())
     return req
 
 

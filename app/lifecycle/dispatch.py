@@ -455,17 +455,17 @@ def recover_stale_claims(now, report):
 
 def expire_due(now, report):
     """Requests not submitted by their expiry time stop for good (spec §2)."""
-    ids = db.session.scalars(
-        select(TestimonialRequest.id).where(
+    due = db.session.execute(
+        select(TestimonialRequest.id, TestimonialRequest.campaign_id).where(
             TestimonialRequest.status.in_((SENT, CLICKED)),
             TestimonialRequest.expires_at <= now,
             TestimonialRequest.claimed_at.is_(None),
         )
     ).all()
-    for request_id in ids:
+    for request_id, campaign_id in due:
         if transition(request_id, (SENT, CLICKED), EXPIRED, where=(TestimonialRequest.claimed_at.is_(None),),
                       next_send_at=None):
             add_event(request_id, "expired", now, detail="no submission before the request expired")
             report.expired += 1
-            log.info("step=8 expired request=%s", request_id)
+            log.info("step=8 expired request=%s campaign=%s", request_id, campaign_id)
     db.session.commit()

@@ -55,6 +55,10 @@ class Config:
     # The mailto: half of List-Unsubscribe; default: the address in EMAIL_FROM.
     EMAIL_UNSUBSCRIBE_MAILTO = os.environ.get("EMAIL_UNSUBSCRIBE_MAILTO") or None
 
+    # SendGrid Signed Event Webhook (docs/events.md): the verification key SendGrid shows
+    # (base64 ECDSA P-256 public key). Set: unsigned or badly signed events get 401.
+    SENDGRID_WEBHOOK_PUBLIC_KEY = os.environ.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None
+
     # Twilio (SMS_PROVIDER=twilio); docs/providers.md
     TWILIO_ACCOUNT_SID = os.environ.get("TWILIO_ACCOUNT_SID") or None
     TWILIO_AUTH_TOKEN = os.environ.get("TWILIO_AUTH_TOKEN") or None

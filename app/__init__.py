@@ -39,6 +39,9 @@ def check_production_config(app):
     from config import provider_config_problems
 
     problems.extend(provider_config_problems(app.config))
+    from app.events.signatures import webhook_config_problems
+
+    problems.extend(webhook_config_problems(app.config))
     if problems:
         raise RuntimeError("refusing to start in production: " + "; ".join(problems))
 
@@ -95,6 +98,9 @@ def register_blueprints(app):
 
     app.register_blueprint(intake_bp)
     app.register_blueprint(shopify_bp)
+    from app.events.views import bp as events_bp
+
+    app.register_blueprint(events_bp)
     app.register_blueprint(public_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
@@ -118,6 +124,9 @@ def register_commands(app):
     app.cli.add_command(dispatch_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(providers_cli)
+    from app.optouts.cli import optouts_cli
+
+    app.cli.add_command(optouts_cli)
     app.cli.add_command(shopify_cli)
 
 

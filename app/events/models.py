@@ -1,0 +1,50 @@
+"""Events about a contact rather than a request: opt-outs and opt-ins reported by a
+provider (SendGrid unsubscribe, Twilio STOP/START) or made by the merchant.
+
+They are kept for two reasons: the unique ``dedupe_key`` makes a replayed webhook a no-op
+even when no request is involved (a STOP replayed after a START must not opt the number
+out again), and their times let a late opt-out that is older than the merchant's removal
+be recorded without being applied.
+"""
+
+from sqlalchemy import Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.clock import isoformat, utcnow
+from app.dbtypes import UTCDateTime
+from app.extensions import db
+
+OPTED_OUT, OPTED_IN = "opted_out", "opted_in"
+
+
+class ContactEvent(db.Model):
+    __tablename__ = "contact_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(5))  # email | sms
+    contact: Mapped[str] = mapped_column(String(254))  # normalised like OptOut.contact
+    type: Mapped[str] = mapped_column(String(20))  # opted_out | opted_in
+    source: Mapped[str] = mapped_column(String(40))  # sms_stop, sms_start, sendgrid_unsubscribe, merchant…
+    provider: Mapped[str | None] = mapped_column(String(20))
+    # Provider events only: the provider's event id (or message id); None for merchant actions.
+    dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    applied: Mapped[bool] = mapped_column(default=True)  # False: older than a later opposite event
+    detail: Mapped[str | None] = mapped_column(String(255))
+    occurred_at = mapped_column(UTCDateTime, nullable=False)
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (Index("ix_contact_events_contact", "channel", "contact", "occurred_at"),)
+
+    def to_dict(self):
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "contact": self.contact,
+            "type": self.type,
+            "source": self.source,
+            "provider": self.provider,
+            "applied": self.applied,
+            "detail": self.detail,
+            "occurred_at": isoformat(self.occurred_at),
+            "created_at": isoformat(self.created_at),
+        }

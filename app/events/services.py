@@ -1,0 +1,350 @@
+"""Provider events applied to requests and to the suppression list (step 6, spec §4, §7.3).
+
+Rules (docs/events.md has the full table):
+
+- **Idempotent.** Every provider event has a ``dedupe_key`` (the provider's event id, else
+  the spec §7.3 key) under a unique constraint: a replay finds it and changes nothing. Each
+  event runs in its own savepoint, so a racing duplicate (IntegrityError) or a bad event
+  rolls back only itself.
+- **Never backwards.** Status moves go through ``states.transition`` from named statuses
+  only, so late and out-of-order events cannot undo progress: ``delivered`` and ``opened``
+  never change a status; ``clicked`` moves only ``sent`` (and a request failed by a
+  delivery failure, see below); nothing touches ``submitted``, ``expired``, ``cancelled``.
+- **Order-independent.** The final state depends on which events arrived, not on their
+  order: ``clicked_at`` keeps the earliest click, ``last_error`` the latest failure by
+  event time, and a click beats a bounce whichever comes first (a customer who clicked
+  got a message).
+- **Delivery failures** (bounce, dropped, undelivered, failed) of the *initial* message
+  mark a ``sent`` request ``failed`` — the merchant sees it in the Requests Log and may
+  press Retry — unless the customer already clicked or the other channel of a "both"
+  request reached them. Failures of reminders only set ``last_error``.
+
+Service functions flush and never commit; the view commits once per webhook call.
+"""
+
+import logging
+
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.events import parsing
+from app.events.models import OPTED_IN, OPTED_OUT, ContactEvent
+from app.events.parsing import CLICKED, FAILED, EventProblem
+from app.extensions import db
+from app.lifecycle import policy
+from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
+from app.lifecycle.states import CLICKED as STATUS_CLICKED
+from app.lifecycle.states import FAILED as STATUS_FAILED
+from app.lifecycle.states import SENT as STATUS_SENT
+from app.lifecycle.states import add_event, transition
+from app.optouts.models import OptOut, normalise_contact
+
+log = logging.getLogger("app.events")
+
+STORED, DUPLICATE, IGNORED = "stored", "duplicate", "ignored"
+
+
+class Ignored(Exception):
+    """An event that is fine but not ours to record (another system's email, a status we
+    do not track). Reported in the answer, never retried."""
+
+
+# -- batches -----------------------------------------------------------------------------
+
+
+def receive_sendgrid_batch(events, now):
+    """Apply SendGrid's JSON array; one bad event never stops the others.
+
+    Returns the answer for SendGrid (and for whoever debugs the integration)."""
+    answer = {"received": len(events), "stored": 0, "duplicates": 0, "ignored": [], "rejected": []}
+    for index, raw in enumerate(events):
+        try:
+            event = parsing.parse_sendgrid_event(raw)
+        except EventProblem as exc:
+            answer["rejected"].append(_problem(index, raw, str(exc)))
+            continue
+        try:
+            outcome = apply_event(event, now)
+        except EventProblem as exc:
+            answer["rejected"].append(_problem(index, raw, str(exc)))
+            continue
+        except Ignored as exc:
+            answer["ignored"].append(_problem(index, raw, str(exc), key="reason"))
+            continue
+        answer["stored" if outcome == STORED else "duplicates"] += 1
+    if answer["rejected"]:
+        log.warning("sendgrid events: %s of %s rejected: %s", len(answer["rejected"]), len(events),
+                    answer["rejected"][:5])
+    return answer
+
+
+def _problem(index, raw, message, key="error"):
+    item = {"index": index, key: message}
+    if isinstance(raw, dict):
+        for field in ("event", "sg_event_id"):
+            if isinstance(raw.get(field), str):
+                item[field] = raw[field][:100]
+    return item
+
+
+def apply_event(event, now):
+    """Record one provider event and its effects in a savepoint: STORED or DUPLICATE.
+
+    Raises EventProblem (unknown request) or Ignored; either way nothing was written."""
+    if event.kind is None:
+        raise Ignored(f"{event.provider} event {event.raw_type!r} is not tracked")
+    try:
+        with db.session.begin_nested():
+            return _apply(event, now)
+    except IntegrityError:
+        # The same event arrived on another connection a moment ago (unique dedupe_key).
+        log.info("%s event %s arrived twice at once; kept once", event.provider, event.dedupe_key)
+        return DUPLICATE
+
+
+def _apply(event, now):
+    occurred_at = event.occurred_at or now
+    if event.kind in parsing.CONTACT_KINDS:
+        try:
+            req, slot = find_request(event)
+        except EventProblem:  # an unsubscribe is honoured even if its request is unknown
+            req, slot = None, None
+        return _apply_contact_event(event, req, slot, occurred_at, now)
+    req, slot = find_request(event)
+    if req is None:
+        raise Ignored(f"no request matches {event.provider} message {event.message_id or '(none)'}: "
+                      "not a testimonial request message")
+    if _request_event_exists(event.dedupe_key):
+        return DUPLICATE
+    add_event(req.id, event.kind, occurred_at, channel=event.channel, slot=slot, provider=event.provider,
+              provider_message_id=event.message_id, error_code=event.error_code, detail=event.detail,
+              dedupe_key=event.dedupe_key)
+    db.session.flush()
+    if event.kind == CLICKED:
+        apply_click(req, occurred_at, now)
+    elif event.kind == FAILED:
+        apply_delivery_failure(req, event, slot, occurred_at)
+        if event.provider == "twilio" and event.error_code == parsing.TWILIO_OPT_OUT_CODE:
+            phone = req.customer_phone or event.contact
+            if phone:
+                record_contact_event("sms", phone, OPTED_OUT, occurred_at, now, source="twilio_21610",
+                                     provider="twilio", dedupe_key=f"{event.dedupe_key}:optout",
+                                     detail=f"request {req.id}")
+    log.info("step=6 %s %s request=%s slot=%s channel=%s", event.provider, event.raw_type, req.id, slot,
+             event.channel)
+    return STORED
+
+
+def _request_event_exists(key):
+    return db.session.scalar(select(TestimonialRequestEvent.id).where(TestimonialRequestEvent.dedupe_key == key))
+
+
+def _apply_contact_event(event, req, slot, occurred_at, now):
+    source = f"{event.provider}_{event.raw_type}" if event.provider == "sendgrid" else (
+        "sms_stop" if event.kind == OPTED_OUT else "sms_start")
+    contact = event.contact
+    if not contact and req is not None:
+        contact = req.customer_email if event.channel == "email" else req.customer_phone
+    if not contact:
+        raise EventProblem("the event names no contact")
+    if req is not None:
+        if _request_event_exists(event.dedupe_key):
+            return DUPLICATE
+        add_event(req.id, event.kind, occurred_at, channel=event.channel, slot=slot, provider=event.provider,
+                  provider_message_id=event.message_id, detail=event.detail, dedupe_key=event.dedupe_key)
+    outcome = record_contact_event(
+        event.channel, contact, event.kind, occurred_at, now, source=source, provider=event.provider,
+        dedupe_key=event.dedupe_key, detail=event.detail,
+        only_if_source=("sendgrid_group_unsubscribe" if event.raw_type == "group_resubscribe" else None),
+    )
+    return STORED if req is not None else outcome
+
+
+# -- Twilio ------------------------------------------------------------------------------
+
+
+def receive_twilio_status(form, now):
+    """A status callback: the answer's ``status`` is stored, duplicate or ignored.
+    Raises EventProblem when required fields are missing (a 400: nothing written)."""
+    event = parsing.parse_twilio_status(form)
+    try:
+        outcome = apply_event(event, now)
+    except Ignored as exc:
+        return {"status": IGNORED, "reason": str(exc), "message_sid": event.message_id}
+    return {"status": outcome, "message_sid": event.message_id, "message_status": event.raw_type}
+
+
+def receive_twilio_inbound(form, now):
+    """An inbound text: STOP-like keywords opt the sender out, START-like ones back in."""
+    event = parsing.parse_twilio_inbound(form)
+    if event.kind is None:
+        return {"status": IGNORED, "reason": "not an opt-out or opt-in keyword"}
+    outcome = apply_event(event, now)
+    return {"status": outcome, "action": event.kind}
+
+
+# -- finding the request -----------------------------------------------------------------
+
+
+def find_request(event):
+    """(request, slot) an event is about, or (None, None).
+
+    SendGrid echoes our custom args (request id, slot): the dependable way. Otherwise,
+    and for Twilio, the provider message id: every accepted send keeps it on its
+    slot_sends row (the request's own column only holds the latest one)."""
+    if event.request_id is not None:
+        req = db.session.get(TestimonialRequest, event.request_id)
+        if req is None:
+            raise EventProblem(f"no request with id {event.request_id}")
+        slot = event.slot
+        if slot is None and event.message_id:
+            slot = _slot_of_message(req.id, event.channel, event.message_id)
+        return req, slot
+    if not event.message_id:
+        return None, None
+    row = db.session.execute(
+        select(SlotSend.request_id, SlotSend.slot)
+        .where(SlotSend.channel == event.channel, SlotSend.provider_message_id == event.message_id)
+        .order_by(SlotSend.id.desc())
+        .limit(1)
+    ).first()
+    if row is not None:
+        return db.session.get(TestimonialRequest, row.request_id), row.slot
+    column = TestimonialRequest.email_message_id if event.channel == "email" else TestimonialRequest.sms_message_id
+    req = db.session.scalar(select(TestimonialRequest).where(column == event.message_id).limit(1))
+    return req, (event.slot if req is not None else None)
+
+
+def _slot_of_message(request_id, channel, message_id):
+    return db.session.scalar(
+        select(SlotSend.slot).where(SlotSend.request_id == request_id, SlotSend.channel == channel,
+                                    SlotSend.provider_message_id == message_id).limit(1)
+    )
+
+
+# -- effects on the request --------------------------------------------------------------
+
+
+def apply_click(req, clicked_at, now):
+    """``record_click`` semantics for a provider-reported click: the earliest click time
+    is kept, ``sent`` becomes ``clicked``; a request failed only because its initial
+    message bounced is ``clicked`` again (the customer evidently got a message)."""
+    db.session.execute(
+        update(TestimonialRequest)
+        .where(TestimonialRequest.id == req.id,
+               or_(TestimonialRequest.clicked_at.is_(None), TestimonialRequest.clicked_at > clicked_at))
+        .values(clicked_at=clicked_at)
+        .execution_options(synchronize_session=False)
+    )
+    transition(req.id, STATUS_SENT, STATUS_CLICKED)
+    db.session.refresh(req)
+    if failed_by_delivery(req):
+        following = policy.next_slot_after(req.next_slot - 1, req.sent_at, policy.ReminderSettings.of(req.campaign))
+        next_send_at = following[1] if following and following[0] == req.next_slot else None
+        if transition(req.id, STATUS_FAILED, STATUS_CLICKED, next_send_at=next_send_at):
+            log.info("step=6 request=%s clicked after a delivery failure: clicked again, reminders as planned", req.id)
+
+
+def failed_by_delivery(req):
+    """A ``failed`` request whose sends all went out: the failure came from a provider's
+    delivery report, not from the dispatcher (which leaves the failed slot's rows)."""
+    if req.status != STATUS_FAILED or req.sent_at is None or req.next_slot < 1:
+        return False
+    pending_slot_rows = db.session.scalar(
+        select(SlotSend.id).where(SlotSend.request_id == req.id, SlotSend.slot == req.next_slot,
+                                  SlotSend.resend == req.resend_count).limit(1)
+    )
+    return pending_slot_rows is None
+
+
+def apply_delivery_failure(req, event, slot, occurred_at):
+    """Bounce / dropped / undelivered / failed after the provider accepted the message."""
+    newer = db.session.scalar(
+        select(TestimonialRequestEvent.id).where(
+            TestimonialRequestEvent.request_id == req.id,
+            TestimonialRequestEvent.type == FAILED,
+            TestimonialRequestEvent.dedupe_key.is_not(None),
+            or_(TestimonialRequestEvent.occurred_at > occurred_at,
+                and_(TestimonialRequestEvent.occurred_at == occurred_at,
+                     TestimonialRequestEvent.dedupe_key > event.dedupe_key)),
+        ).limit(1)
+    )
+    if newer is None:  # last_error tells the latest failure, whatever order they came in
+        db.session.execute(
+            update(TestimonialRequest).where(TestimonialRequest.id == req.id)
+            .values(last_error=f"{event.channel}: {event.detail or event.raw_type} (reported by {event.provider})")
+            .execution_options(synchronize_session=False)
+        )
+    if slot != 0 or other_channel_reached(req, event.channel):
+        return
+    failed = transition(
+        req.id, STATUS_SENT, STATUS_FAILED,
+        where=(TestimonialRequest.clicked_at.is_(None), TestimonialRequest.claimed_at.is_(None)),
+        next_send_at=None,
+    )
+    if failed:
+        log.warning("step=6 request=%s failed: the initial %s did not arrive (%s)", req.id, event.channel,
+                    event.detail)
+
+
+def other_channel_reached(req, channel):
+    """Did the initial message on the request's other channel go out and not fail since?"""
+    other = "sms" if channel == "email" else "email"
+    if other not in req.channels:
+        return False
+    accepted = exists().where(SlotSend.request_id == req.id, SlotSend.slot == 0, SlotSend.channel == other,
+                              SlotSend.status == "sent")
+    reported_failed = exists().where(
+        TestimonialRequestEvent.request_id == req.id, TestimonialRequestEvent.type == FAILED,
+        TestimonialRequestEvent.channel == other, TestimonialRequestEvent.slot == 0,
+        TestimonialRequestEvent.dedupe_key.is_not(None),
+    )
+    return bool(db.session.scalar(select(and_(accepted, ~reported_failed))))
+
+
+# -- contacts: opt-outs and opt-ins -------------------------------------------------------
+
+
+def record_contact_event(channel, contact, kind, occurred_at, now, *, source, provider=None, dedupe_key=None,
+                         detail=None, only_if_source=None):
+    """An opt-out or opt-in for a contact: recorded once, applied unless a later opposite
+    event exists (a late opt-out older than the merchant's removal stays removed).
+
+    ``only_if_source``: an opt-in removes only an opt-out of that source (SendGrid's group
+    resubscribe undoes a group unsubscribe, never a STOP or a spam report)."""
+    from app.public.services import opt_out
+
+    contact = normalise_contact(channel, contact)
+    if dedupe_key is not None and db.session.scalar(select(ContactEvent.id).where(ContactEvent.dedupe_key == dedupe_key)):
+        return DUPLICATE
+    opposite = OPTED_IN if kind == OPTED_OUT else OPTED_OUT
+    later = db.session.scalar(
+        select(ContactEvent.id).where(ContactEvent.channel == channel, ContactEvent.contact == contact,
+                                      ContactEvent.type == opposite, ContactEvent.applied.is_(True),
+                                      ContactEvent.occurred_at > occurred_at).limit(1)
+    )
+    row = ContactEvent(channel=channel, contact=contact, type=kind, source=source[:40], provider=provider,
+                       dedupe_key=dedupe_key, applied=later is None, detail=(detail or "")[:255] or None,
+                       occurred_at=occurred_at, created_at=now)
+    db.session.add(row)
+    db.session.flush()
+    if later is not None:
+        log.info("%s %s %s at %s is older than a later %s: recorded, not applied", channel, contact, kind,
+                 occurred_at, opposite)
+        return STORED
+    if kind == OPTED_OUT:
+        opt_out(channel, contact, now, source=source[:40], detail=detail)
+    else:
+        remove_suppression(channel, contact, source=source, only_if_source=only_if_source)
+    return STORED
+
+
+def remove_suppression(channel, contact, *, source, only_if_source=None):
+    """Delete the contact's OptOut row; True when there was one to delete."""
+    row = db.session.scalar(select(OptOut).where(OptOut.channel == channel, OptOut.contact == contact))
+    if row is None or (only_if_source is not None and row.source != only_if_source):
+        return False
+    db.session.delete(row)
+    db.session.flush()
+    log.info("opt-in %s %s (%s): removed from the suppression list", channel, contact, source)
+    return True

@@ -1,0 +1,84 @@
+"""Who sent this webhook: SendGrid's Signed Event Webhook and Twilio's X-Twilio-Signature.
+
+Both checks use the providers' own SDK code. Every way a signature can be malformed
+(bad base64, a DER blob that is not a signature, a missing header, a body that is not
+UTF-8) ends as "not verified", never as an exception.
+"""
+
+import binascii
+import logging
+
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec
+from sendgrid.helpers.eventwebhook import EventWebhook, EventWebhookHeader
+from twilio.request_validator import (
+    SIGNATURE_HEADER,
+    SIGNATURE_SETTINGS_HEADER,
+    RequestValidator,
+    get_signature_algorithm,
+)
+
+log = logging.getLogger("app.events")
+
+SENDGRID_SIGNATURE_HEADER = EventWebhookHeader.SIGNATURE  # X-Twilio-Email-Event-Webhook-Signature
+SENDGRID_TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP  # X-Twilio-Email-Event-Webhook-Timestamp
+TWILIO_SIGNATURE_HEADER = SIGNATURE_HEADER
+TWILIO_SETTINGS_HEADER = SIGNATURE_SETTINGS_HEADER  # names HMAC_SHA256 when Twilio uses it
+
+
+class KeyInvalid(ValueError):
+    """SENDGRID_WEBHOOK_PUBLIC_KEY is not a usable key (a configuration error)."""
+
+
+def sendgrid_verifier(public_key):
+    """An ``EventWebhook`` for the key shown in SendGrid (Mail Settings → Signed Event
+    Webhook): base64 DER SubjectPublicKeyInfo of an ECDSA P-256 key."""
+    key_text = "".join(str(public_key).split())  # pasted keys often carry line breaks
+    try:
+        verifier = EventWebhook(key_text)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise KeyInvalid(f"SENDGRID_WEBHOOK_PUBLIC_KEY is not a valid public key ({exc})") from None
+    if not isinstance(verifier.public_key, ec.EllipticCurvePublicKey):
+        raise KeyInvalid("SENDGRID_WEBHOOK_PUBLIC_KEY is not an elliptic-curve (ECDSA) public key")
+    return verifier
+
+
+def sendgrid_signature_valid(verifier, raw_body, signature, timestamp):
+    """True when ``signature`` is SendGrid's ECDSA signature of ``timestamp + raw body``."""
+    if not signature or not timestamp:
+        return False
+    try:
+        payload = raw_body.decode("utf-8")  # the SDK signs str: bytes would raise TypeError
+        return verifier.verify_signature(payload, signature.strip(), timestamp.strip())
+    except (InvalidSignature, binascii.Error, ValueError, TypeError, UnicodeError):
+        return False
+
+
+def twilio_signature_valid(auth_token, url, params, signature, settings_header=None):
+    """Twilio's HMAC (SHA-1 with the auth token, or SHA-256 when the signature-settings
+    header says so) of the public URL plus the sorted form fields."""
+    if not signature:
+        return False
+    algorithm = get_signature_algorithm(settings_header)
+    try:
+        return RequestValidator(auth_token).validate(url, params, signature.strip(), algorithm)
+    except (ValueError, TypeError, UnicodeError):
+        return False
+
+
+
+def webhook_config_problems(config):
+    """What production refuses to start on (app.check_production_config)."""
+    problems = []
+    key = config.get("SENDGRID_WEBHOOK_PUBLIC_KEY")
+    if config.get("EMAIL_PROVIDER") == "sendgrid" and not key:
+        problems.append(
+            "EMAIL_PROVIDER=sendgrid needs SENDGRID_WEBHOOK_PUBLIC_KEY (turn on the Signed Event Webhook in "
+            "SendGrid; unsigned delivery and unsubscribe events would be accepted from anyone)"
+        )
+    if key:
+        try:
+            sendgrid_verifier(key)
+        except KeyInvalid as exc:
+            problems.append(str(exc))
+    return problems

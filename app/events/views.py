@@ -1,0 +1,149 @@
+"""Provider webhooks: SendGrid's Event Webhook and Twilio's status and inbound callbacks.
+
+Verify, record, answer — no provider call, no slow work: providers retry on slow or
+failed answers. A request that fails verification gets 401 and writes nothing.
+Production refuses unverifiable calls (503) instead of trusting them.
+"""
+
+import json
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from twilio.twiml.messaging_response import MessagingResponse
+
+from app.clock import now
+from app.events import signatures
+from app.events.parsing import EventProblem
+from app.events.services import receive_sendgrid_batch, receive_twilio_inbound, receive_twilio_status
+from app.extensions import csrf, db
+from app.intake.views import problem, read_limited_body
+
+bp = Blueprint("events", __name__)
+log = logging.getLogger("app.events")
+
+SENDGRID_PATH = "/webhooks/sendgrid/events"
+TWILIO_STATUS_PATH = "/webhooks/twilio/status"
+TWILIO_INBOUND_PATH = "/webhooks/twilio/inbound"
+
+
+# -- SendGrid ----------------------------------------------------------------------------
+
+
+@bp.post(SENDGRID_PATH)
+@csrf.exempt
+def sendgrid_events():
+    raw = read_limited_body()
+    if raw is None:
+        return problem(413, f"body larger than {current_app.config['WEBHOOK_MAX_BYTES']} bytes")
+    refused = _refuse_unverified_sendgrid(raw)
+    if refused is not None:
+        return refused
+    try:
+        events = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        return problem(400, "malformed JSON: nested too deeply")
+    except (UnicodeError, ValueError) as exc:
+        return problem(400, f"malformed JSON: {exc}")
+    if not isinstance(events, list):
+        return problem(400, "the body must be a JSON array of events (SendGrid's Event Webhook format)")
+    answer = receive_sendgrid_batch(events, now())
+    db.session.commit()
+    return jsonify(answer), 200
+
+
+def _refuse_unverified_sendgrid(raw):
+    key = current_app.config.get("SENDGRID_WEBHOOK_PUBLIC_KEY")
+    if not key:
+        if current_app.config.get("PRODUCTION"):
+            log.error("SendGrid events refused: SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
+            return problem(503, "SendGrid events are not configured on this server: set "
+                                "SENDGRID_WEBHOOK_PUBLIC_KEY (docs/events.md); unsigned events are not accepted")
+        return None
+    try:
+        verifier = _sendgrid_verifier(key)
+    except signatures.KeyInvalid as exc:
+        log.error("SendGrid events refused: %s", exc)
+        return problem(503, f"{exc}; events are refused until it is fixed (SendGrid retries for 24 hours)")
+    headers = request.headers
+    if not signatures.sendgrid_signature_valid(verifier, raw, headers.get(signatures.SENDGRID_SIGNATURE_HEADER),
+                                               headers.get(signatures.SENDGRID_TIMESTAMP_HEADER)):
+        log.warning("SendGrid events refused: missing or invalid signature")
+        return problem(401, f"missing or invalid {signatures.SENDGRID_SIGNATURE_HEADER} (ECDSA signature of "
+                            f"{signatures.SENDGRID_TIMESTAMP_HEADER} + the raw body)")
+    return None
+
+
+def _sendgrid_verifier(key):
+    # Parsing the key once per process, not per call: events come in bursts.
+    cache = current_app.extensions.setdefault("sendgrid_event_webhook", {})
+    if key not in cache:
+        cache.clear()
+        cache[key] = signatures.sendgrid_verifier(key)
+    return cache[key]
+
+
+def _reject_constant(name):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# -- Twilio ------------------------------------------------------------------------------
+
+
+@bp.post(TWILIO_STATUS_PATH)
+@csrf.exempt
+def twilio_status():
+    refused = _refuse_unverified_twilio()
+    if refused is not None:
+        return refused
+    try:
+        answer = receive_twilio_status(request.form, now())
+    except EventProblem as exc:
+        db.session.rollback()
+        return problem(400, str(exc))
+    db.session.commit()
+    return jsonify(answer), 200
+
+
+@bp.post(TWILIO_INBOUND_PATH)
+@csrf.exempt
+def twilio_inbound():
+    refused = _refuse_unverified_twilio()
+    if refused is not None:
+        return refused
+    try:
+        answer = receive_twilio_inbound(request.form, now())
+    except EventProblem as exc:
+        db.session.rollback()
+        return problem(400, str(exc))
+    db.session.commit()
+    log.info("twilio inbound: %s", answer)
+    # An empty TwiML answer: Twilio itself replies to STOP/START; we never add text.
+    return Response(str(MessagingResponse()), status=200, mimetype="text/xml")
+
+
+def _refuse_unverified_twilio():
+    config = current_app.config
+    request.max_content_length = config["WEBHOOK_MAX_BYTES"]  # over it: 413 before parsing
+    token = config.get("TWILIO_AUTH_TOKEN")
+    if not token:
+        if config.get("PRODUCTION"):
+            log.error("Twilio webhook refused: TWILIO_AUTH_TOKEN is not set")
+            return problem(503, "Twilio webhooks are not configured on this server: set TWILIO_AUTH_TOKEN; "
+                                "unsigned callbacks are not accepted")
+        return None
+    url = public_url()
+    if not signatures.twilio_signature_valid(token, url, request.form,
+                                             request.headers.get(signatures.TWILIO_SIGNATURE_HEADER),
+                                             request.headers.get(signatures.TWILIO_SETTINGS_HEADER)):
+        log.warning("Twilio webhook refused: missing or invalid X-Twilio-Signature for %s", url)
+        return problem(401, f"missing or invalid X-Twilio-Signature (checked against {url}; PUBLIC_BASE_URL must "
+                            "be the address Twilio calls)")
+    return None
+
+
+def public_url():
+    """The URL Twilio signed: ours as the internet sees it (behind a proxy the request's
+    own host and scheme differ), with the query string."""
+    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + request.path
+    query = request.query_string.decode("utf-8", "replace")
+    return f"{url}?{query}" if query else url

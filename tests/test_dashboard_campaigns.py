@@ -186,3 +186,14 @@ def test_a_move_the_status_does_not_allow_changes_nothing(logged_in, clock, form
     assert "Nothing changed" in logged_in.get(response.headers["Location"]).get_data(as_text=True)
     db.session.expire_all()
     assert created.status == "draft"
+
+
+def test_create_as_draft_then_activate(logged_in, form_post):
+    assert form_post("/campaigns/new", data=campaign_form(status="draft")).status_code == 303
+    saved = db.session.scalars(select(Campaign)).one()
+    assert saved.status == "draft"
+    page = logged_in.get(f"/campaigns/{saved.id}").get_data(as_text=True)
+    assert ">Activate</button>" in page and ">Pause</button>" not in page
+    assert form_post(f"/campaigns/{saved.id}", f"/campaigns/{saved.id}/resume").status_code == 303
+    db.session.expire_all()
+    assert saved.status == "active"

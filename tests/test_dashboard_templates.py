@@ -186,3 +186,15 @@ def test_test_send_refuses_a_bad_address(logged_in, form_post):
 
 def test_unknown_template_is_404(logged_in):
     assert logged_in.get("/templates/999").status_code == 404
+
+
+def test_a_template_campaigns_use_cannot_change_channel(logged_in, clock, form_post):
+    from tests.factories import campaign
+
+    campaign(clock)
+    template = default_template("email")
+    response = form_post(f"/templates/{template.id}", data=email_form(channel="sms"))
+    assert response.status_code == 400
+    assert "campaigns use this template: it cannot change channel" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert template.channel == "email"

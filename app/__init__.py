@@ -84,10 +84,11 @@ def register_blueprints(app):
     from app.campaigns.template_views import bp as templates_bp
     from app.campaigns.views import bp as campaigns_bp
     from app.intake.log_views import bp as intake_log_bp
+    from app.optouts.views import bp as optouts_bp
     from app.outbox.views import bp as outbox_bp
     from app.testimonials.views import bp as testimonials_bp
 
-    for page_bp in (campaigns_bp, templates_bp, testimonials_bp, intake_log_bp, outbox_bp):
+    for page_bp in (campaigns_bp, templates_bp, testimonials_bp, intake_log_bp, outbox_bp, optouts_bp):
         app.register_blueprint(page_bp)
 
     from app.auth.views import bp as auth_bp

@@ -198,3 +198,9 @@ def test_a_template_campaigns_use_cannot_change_channel(logged_in, clock, form_p
     assert "campaigns use this template: it cannot change channel" in response.get_data(as_text=True)
     db.session.expire_all()
     assert template.channel == "email"
+
+
+def test_live_preview_ignores_fields_that_only_matter_on_save(logged_in, form_post):
+    data = form_post("/templates/new", "/templates/preview", data=email_form(name="", subject="Hi")).get_json()
+    assert data["errors"] == {}
+    assert data["subject"] == "Hi"

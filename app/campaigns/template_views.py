@@ -14,7 +14,7 @@ from app.campaigns.message_templates import (
     used_by,
 )
 from app.campaigns.models import MessageTemplate
-from app.campaigns.rendering import SAMPLE, VARIABLES
+from app.campaigns.rendering import SAMPLE, VARIABLES, TemplateProblem
 from app.campaigns.sms import sms_count
 from app.clock import now
 from app.dashboard import dashboard_blueprint
@@ -100,15 +100,13 @@ def edit_page(form, template):
 
 @bp.post("/preview")
 def preview_json():
-    """The live preview: the editor posts its fields (with the CSRF token) as a form."""
+    """The live preview: the editor posts its fields (with the CSRF token) as a form.
+
+    Only problems of the message itself are reported (a missing name is for the save)."""
     form = TemplateForm()
-    if not form.validate():
-        errors = {name: list(errors) for name, errors in form.errors.items() if name != "csrf_token"}
-        if "csrf_token" in form.errors:
-            return jsonify({"error": "the page expired; reload it"}), 400
-        result = preview({**form_values(form), "text": form.text.data or ""})
-        result["errors"] = {**{k: " ".join(v) for k, v in errors.items()}, **result["errors"]}
-        return jsonify(result)
+    form.validate()
+    if "csrf_token" in form.errors:
+        return jsonify({"error": "the page expired; reload it"}), 400
     return jsonify(preview(form_values(form)))
 
 
@@ -119,7 +117,7 @@ def test_send(template_id):
     if form.validate():
         try:
             message = test_message(template, form.to.data)
-        except TemplateInvalid as exc:
+        except (TemplateInvalid, TemplateProblem) as exc:
             message = str(exc)
             form.to.errors.append(f"{message[0].upper()}{message[1:]}.")
         else:

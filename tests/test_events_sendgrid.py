@@ -237,6 +237,18 @@ def test_a_bounce_of_the_initial_email_fails_the_request_with_the_reason(client,
     assert cli("dispatch")["sent"] == 1
 
 
+def test_a_bounced_request_can_be_resent_from_the_initial_message(client, signer, sent, clock):
+    from app.lifecycle.services import resend_request
+    from tests.factories import outbox
+
+    post(client, signer, sg_event(sent, "bounce", timestamp=T0 + 30, reason="452 mailbox full"))
+    resend_request(request_row(sent), clock(), by="merchant")
+    db.session.commit()
+    assert tick(clock).sent == 1
+    assert [m.slot for m in outbox(sent)] == [0, 0]
+    assert request_row(sent).status == "sent"
+
+
 def test_a_dropped_email_fails_the_request_too(client, signer, sent):
     post(client, signer, sg_event(sent, "dropped", reason="Bounced Address"))
     req = request_row(sent)
@@ -319,6 +331,17 @@ def test_events_map_by_message_id_when_custom_args_are_missing(client, signer, s
     assert answer["stored"] == 1
     [delivered] = events_of(sent, "delivered")
     assert (delivered.slot, delivered.provider_message_id) == (0, message_id)
+
+
+def test_an_event_whose_address_is_not_the_requests_is_rejected(client, signer, sent):
+    answer = post(client, signer, sg_event(sent, "bounce", email="someone.else@example.com", reason="x"),
+                  sg_event(sent, "unsubscribe", email="someone.else@example.com"))
+    assert answer["rejected"] == [{"index": 0, "error": f"request {sent} was not sent to someone.else@example.com",
+                                   "event": "bounce", "sg_event_id": f"ev-bounce-{sent}-{T0}"}]
+    assert request_row(sent).status == "sent"
+    assert events_of(sent, "failed") == [] and events_of(sent, "opted_out") == []
+    # The unsubscribe is still honoured for the address that sent it.
+    assert db.session.scalar(select(OptOut.contact)) == "someone.else@example.com"
 
 
 def test_events_for_other_mail_are_ignored_not_rejected(client, signer, sent):

@@ -196,6 +196,11 @@ def find_request(event):
         req = db.session.get(TestimonialRequest, event.request_id)
         if req is None:
             raise EventProblem(f"no request with id {event.request_id}")
+        if event.channel == "email" and event.contact and req.customer_email \
+                and normalise_contact("email", req.customer_email) != event.contact:
+            # Another installation sharing the SendGrid account, or a forged id: never
+            # let it touch a request that was sent to somebody else.
+            raise EventProblem(f"request {req.id} was not sent to {event.contact}")
         slot = event.slot
         if slot is None and event.message_id:
             slot = _slot_of_message(req.id, event.channel, event.message_id)

@@ -15,6 +15,7 @@ a test that forgot a reply fails loudly). ``refused_url()`` is an address where 
 listens.
 """
 
+import atexit
 import json
 import socket
 import threading
@@ -157,8 +158,16 @@ class FakeHTTPServer:
 
 
 def refused_url():
-    """An http://127.0.0.1 address where nothing listens (connections are refused)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    """An http://127.0.0.1 address where nothing listens (connections are refused).
+
+    The port stays bound (never listening) until the test process ends, so no other
+    server — another test run on this machine included — can take it meanwhile.
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _held_sockets.append(sock)
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+_held_sockets = []
+atexit.register(lambda: [sock.close() for sock in _held_sockets])

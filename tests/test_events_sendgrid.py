@@ -427,6 +427,12 @@ def test_a_replayed_batch_changes_nothing(client, signer, sent):
     assert row_counts() == counts
 
 
+def test_the_same_event_twice_in_one_batch_is_stored_once(client, signer, sent):
+    answer = post(client, signer, sg_event(sent, "click", timestamp=T0 + 5), sg_event(sent, "click", timestamp=T0 + 5))
+    assert (answer["stored"], answer["duplicates"]) == (1, 1)
+    assert len(events_of(sent, "clicked")) == 1
+
+
 def test_events_without_an_event_id_are_deduplicated_per_minute(client, signer, sent):
     def no_id(**fields):
         event = sg_event(sent, "open", **fields)

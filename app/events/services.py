@@ -57,14 +57,21 @@ def receive_sendgrid_batch(events, now):
 
     Returns the answer for SendGrid (and for whoever debugs the integration)."""
     answer = {"received": len(events), "stored": 0, "duplicates": 0, "ignored": [], "rejected": []}
+    parsed = []
     for index, raw in enumerate(events):
         try:
-            event = parsing.parse_sendgrid_event(raw)
+            parsed.append((index, raw, parsing.parse_sendgrid_event(raw)))
         except EventProblem as exc:
             answer["rejected"].append(_problem(index, raw, str(exc)))
+    # A retried batch is mostly known events: one query finds them all.
+    known = _known_keys([event.dedupe_key for _, _, event in parsed])
+    seen = {}  # requests of this batch, held so the session keeps them between events
+    for index, raw, event in parsed:
+        if event.dedupe_key in known:
+            answer["duplicates"] += 1
             continue
         try:
-            outcome = apply_event(event, now)
+            outcome = apply_event(event, now, seen=seen)
         except EventProblem as exc:
             answer["rejected"].append(_problem(index, raw, str(exc)))
             continue
@@ -72,6 +79,7 @@ def receive_sendgrid_batch(events, now):
             answer["ignored"].append(_problem(index, raw, str(exc), key="reason"))
             continue
         answer["stored" if outcome == STORED else "duplicates"] += 1
+    answer["rejected"].sort(key=lambda item: item["index"])
     if answer["rejected"]:
         log.warning("sendgrid events: %s of %s rejected: %s", len(answer["rejected"]), len(events),
                     answer["rejected"][:5])
@@ -87,7 +95,16 @@ def _problem(index, raw, message, key="error"):
     return item
 
 
-def apply_event(event, now):
+def _known_keys(keys):
+    found = set()
+    for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+        chunk = keys[start:start + 500]
+        for model in (TestimonialRequestEvent, ContactEvent):
+            found.update(db.session.scalars(select(model.dedupe_key).where(model.dedupe_key.in_(chunk))))
+    return found
+
+
+def apply_event(event, now, *, seen=None):
     """Record one provider event and its effects in a savepoint: STORED or DUPLICATE.
 
     Raises EventProblem (unknown request) or Ignored; either way nothing was written."""
@@ -95,22 +112,22 @@ def apply_event(event, now):
         raise Ignored(f"{event.provider} event {event.raw_type!r} is not tracked")
     try:
         with db.session.begin_nested():
-            return _apply(event, now)
+            return _apply(event, now, {} if seen is None else seen)
     except IntegrityError:
         # The same event arrived on another connection a moment ago (unique dedupe_key).
         log.info("%s event %s arrived twice at once; kept once", event.provider, event.dedupe_key)
         return DUPLICATE
 
 
-def _apply(event, now):
+def _apply(event, now, seen):
     occurred_at = event.occurred_at or now
     if event.kind in parsing.CONTACT_KINDS:
         try:
-            req, slot = find_request(event)
+            req, slot = find_request(event, seen)
         except EventProblem:  # an unsubscribe is honoured even if its request is unknown
             req, slot = None, None
         return _apply_contact_event(event, req, slot, occurred_at, now)
-    req, slot = find_request(event)
+    req, slot = find_request(event, seen)
     if req is None:
         raise Ignored(f"no request matches {event.provider} message {event.message_id or '(none)'}: "
                       "not a testimonial request message")
@@ -130,8 +147,8 @@ def _apply(event, now):
                 record_contact_event("sms", phone, OPTED_OUT, occurred_at, now, source="twilio_21610",
                                      provider="twilio", dedupe_key=f"{event.dedupe_key}:optout",
                                      detail=f"request {req.id}")
-    log.info("step=6 %s %s request=%s slot=%s channel=%s", event.provider, event.raw_type, req.id, slot,
-             event.channel)
+    log.info("step=6 %s %s request=%s campaign=%s slot=%s channel=%s", event.provider, event.raw_type, req.id,
+             req.campaign_id, slot, event.channel)
     return STORED
 
 
@@ -186,14 +203,15 @@ def receive_twilio_inbound(form, now):
 # -- finding the request -----------------------------------------------------------------
 
 
-def find_request(event):
+def find_request(event, seen=None):
     """(request, slot) an event is about, or (None, None).
 
     SendGrid echoes our custom args (request id, slot): the dependable way. Otherwise,
     and for Twilio, the provider message id: every accepted send keeps it on its
     slot_sends row (the request's own column only holds the latest one)."""
     if event.request_id is not None:
-        req = db.session.get(TestimonialRequest, event.request_id)
+        req = seen.get(event.request_id) if seen is not None else None
+        req = req or db.session.get(TestimonialRequest, event.request_id)
         if req is None:
             raise EventProblem(f"no request with id {event.request_id}")
         if event.channel == "email" and event.contact and req.customer_email \
@@ -201,6 +219,8 @@ def find_request(event):
             # Another installation sharing the SendGrid account, or a forged id: never
             # let it touch a request that was sent to somebody else.
             raise EventProblem(f"request {req.id} was not sent to {event.contact}")
+        if seen is not None:
+            seen[req.id] = req
         slot = event.slot
         if slot is None and event.message_id:
             slot = _slot_of_message(req.id, event.channel, event.message_id)

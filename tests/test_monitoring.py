@@ -389,6 +389,7 @@ def test_banner_on_every_page_while_breached(app, clock, auth):
     for page in pages:
         response = auth.client.get(page)
         if response.status_code != 200 or response.mimetype != "text/html":
+            response.close()  # a streamed download (CSV export) must not outlive the test
             continue
         body = response.get_data(as_text=True)
         assert "slo-banner" in body and "too many sends fail" in body, page

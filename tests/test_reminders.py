@@ -280,3 +280,21 @@ def test_an_edited_delay_replans_requests_not_yet_sent(client, clock, cli):
     trigger = request_row(request_id).trigger_at
     cli("campaigns", "update", str(request_row(request_id).campaign_id), "--delay-days", "2")
     assert request_row(request_id).next_send_at == trigger + 2 * DAY
+
+
+def test_after_a_long_pause_reminders_are_not_sent_back_to_back(client, clock, cli):
+    request_id = sent_request(client, clock, reminder_delay_days=2, max_reminders=2)
+    first_sent = clock()
+    cli("campaigns", "pause", str(request_row(request_id).campaign_id))
+    clock.set(first_sent + 10 * DAY)  # both reminder windows passed while paused
+    cli("campaigns", "resume", str(request_row(request_id).campaign_id))
+    assert tick(clock).sent == 1
+    req = request_row(request_id)
+    assert (req.reminder_count, req.next_slot) == (1, 2)
+    # Reminder 2's window (first send + 4 days) is long past, yet it waits a day.
+    assert req.next_send_at == clock() + timedelta(days=1)
+    clock.advance(hours=23)
+    assert tick(clock).messages == 0
+    clock.advance(hours=1)
+    assert tick(clock).sent == 1
+    assert slots_sent(request_id) == [0, 1, 2]

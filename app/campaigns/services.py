@@ -152,8 +152,10 @@ def reschedule_pending(campaign, now):
     for req in pending:
         if req.status == SCHEDULED:
             due = max(policy.initial_due_at(req.trigger_at, campaign.delay_days), now)
-        elif req.sent_at is not None and policy.reminder_allowed(settings, req.next_slot - 1, submitted=False):
-            due = policy.reminder_due_at(req.sent_at, req.next_slot, settings.reminder_delay_days)
+        elif req.sent_at is not None:
+            following = policy.next_slot_after(req.next_slot - 1, req.sent_at, settings,
+                                               last_sent_at=req.last_sent_at)
+            due = following[1] if following else None
         else:
             due = None
         if due != req.next_send_at:

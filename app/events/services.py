@@ -31,9 +31,8 @@ from app.events import parsing
 from app.events.models import OPTED_IN, OPTED_OUT, ContactEvent
 from app.events.parsing import CLICKED, FAILED, EventProblem
 from app.extensions import db
-from app.lifecycle import policy
 from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
-from app.lifecycle.states import CLICKED as STATUS_CLICKED
+from app.lifecycle.services import mark_clicked
 from app.lifecycle.states import FAILED as STATUS_FAILED
 from app.lifecycle.states import SENT as STATUS_SENT
 from app.lifecycle.states import add_event, transition
@@ -251,35 +250,8 @@ def _slot_of_message(request_id, channel, message_id):
 
 
 def apply_click(req, clicked_at, now):
-    """``record_click`` semantics for a provider-reported click: the earliest click time
-    is kept, ``sent`` becomes ``clicked``; a request failed only because its initial
-    message bounced is ``clicked`` again (the customer evidently got a message)."""
-    db.session.execute(
-        update(TestimonialRequest)
-        .where(TestimonialRequest.id == req.id,
-               or_(TestimonialRequest.clicked_at.is_(None), TestimonialRequest.clicked_at > clicked_at))
-        .values(clicked_at=clicked_at)
-        .execution_options(synchronize_session=False)
-    )
-    transition(req.id, STATUS_SENT, STATUS_CLICKED)
-    db.session.refresh(req)
-    if failed_by_delivery(req):
-        following = policy.next_slot_after(req.next_slot - 1, req.sent_at, policy.ReminderSettings.of(req.campaign))
-        next_send_at = following[1] if following and following[0] == req.next_slot else None
-        if transition(req.id, STATUS_FAILED, STATUS_CLICKED, next_send_at=next_send_at):
-            log.info("step=6 request=%s clicked after a delivery failure: clicked again, reminders as planned", req.id)
-
-
-def failed_by_delivery(req):
-    """A ``failed`` request whose sends all went out: the failure came from a provider's
-    delivery report, not from the dispatcher (which leaves the failed slot's rows)."""
-    if req.status != STATUS_FAILED or req.sent_at is None or req.next_slot < 1:
-        return False
-    pending_slot_rows = db.session.scalar(
-        select(SlotSend.id).where(SlotSend.request_id == req.id, SlotSend.slot == req.next_slot,
-                                  SlotSend.resend == req.resend_count).limit(1)
-    )
-    return pending_slot_rows is None
+    """``record_click`` semantics for a provider-reported click (one rule, in lifecycle)."""
+    mark_clicked(req, clicked_at)
 
 
 def apply_delivery_failure(req, event, slot, occurred_at):

@@ -372,10 +372,19 @@ def settle_slot(request_id, claim_id, now, report):
             values["expires_at"] = policy.expires_at(first_sent_at, campaign.expire_after_days)
         else:
             values["reminder_count"] = max(req.reminder_count, slot)
-        following = policy.next_slot_after(slot, first_sent_at, policy.ReminderSettings.of(campaign))
+        following = policy.next_slot_after(slot, first_sent_at, policy.ReminderSettings.of(campaign),
+                                           last_sent_at=now)
         values["next_slot"], values["next_send_at"] = following if following else (slot + 1, None)
-        target = CLICKED if status == CLICKED or (status == QUEUED and req.clicked_at) else SENT
-        if status in (QUEUED, SENT, CLICKED) and transition(req.id, status, target, where=(mine,), **values):
+        for _ in range(2):
+            # The customer may click while the slot is in flight (sent → clicked): that
+            # changes the expected status, not the outcome; read it again and settle.
+            target = CLICKED if status == CLICKED or (status == QUEUED and req.clicked_at) else SENT
+            won = status in (QUEUED, SENT, CLICKED) and transition(req.id, status, target, where=(mine,), **values)
+            if won or status not in (QUEUED, SENT, CLICKED):
+                break
+            db.session.refresh(req)
+            status = req.status
+        if won:
             report.sent += 1
             log.info("step=%s slot sent request=%s campaign=%s slot=%s next=%s",
                      5 if slot == 0 else 7, req.id, campaign.id, slot, values["next_send_at"])

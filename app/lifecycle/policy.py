@@ -48,12 +48,25 @@ def reminder_allowed(settings: ReminderSettings, reminder_count: int, submitted:
     return settings.reminder_enabled and reminder_count < settings.max_reminders and not submitted
 
 
-def next_slot_after(slot_sent: int, first_sent_at: datetime, settings: ReminderSettings):
-    """(slot, due_at) of the slot after ``slot_sent`` was sent, or None when none follows."""
+# The least time between two messages about one request (politeness after a long pause).
+MIN_REMINDER_GAP = timedelta(days=1)
+
+
+def next_slot_after(slot_sent: int, first_sent_at: datetime, settings: ReminderSettings,
+                    last_sent_at: datetime | None = None):
+    """(slot, due_at) of the slot after ``slot_sent`` was sent, or None when none follows.
+
+    Reminder k is due at first sent_at + k × delay (spec §2). Only when a slot went out
+    very late (a campaign paused for weeks, then resumed) would that put two messages back
+    to back; the next one then waits at least MIN_REMINDER_GAP after the last.
+    """
     following = slot_sent + 1
     if not reminder_allowed(settings, following - 1, submitted=False):
         return None
-    return following, reminder_due_at(first_sent_at, following, settings.reminder_delay_days)
+    due = reminder_due_at(first_sent_at, following, settings.reminder_delay_days)
+    if last_sent_at is not None:
+        due = max(due, last_sent_at + MIN_REMINDER_GAP)
+    return following, due
 
 
 @dataclass(frozen=True)

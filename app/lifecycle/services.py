@@ -6,9 +6,10 @@ transaction boundary.
 
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 
 from app.extensions import db
+from app.lifecycle import policy
 from app.lifecycle.models import SlotSend, TestimonialRequest
 from app.lifecycle.states import (
     CANCELLABLE,
@@ -35,16 +36,50 @@ def find_by_token(token):
     return db.session.scalar(select(TestimonialRequest).where(TestimonialRequest.token == token))
 
 
+def mark_clicked(req, clicked_at):
+    """The state side of a click, from the customer's page or a provider's click event.
+
+    The earliest click time is kept; ``sent`` becomes ``clicked``; a request that failed
+    only because a delivered-then-bounced report said so becomes ``clicked`` again with its
+    reminder plan (a click proves a message arrived). Returns True for the first click.
+    """
+    first = req.clicked_at is None
+    db.session.execute(
+        update(TestimonialRequest)
+        .where(TestimonialRequest.id == req.id,
+               or_(TestimonialRequest.clicked_at.is_(None), TestimonialRequest.clicked_at > clicked_at))
+        .values(clicked_at=clicked_at)
+        .execution_options(synchronize_session=False)
+    )
+    transition(req.id, SENT, CLICKED)  # only a sent request changes status
+    db.session.refresh(req)
+    if failed_by_delivery(req):
+        following = policy.next_slot_after(req.next_slot - 1, req.sent_at, policy.ReminderSettings.of(req.campaign),
+                                           last_sent_at=req.last_sent_at)
+        next_send_at = following[1] if following and following[0] == req.next_slot else None
+        if transition(req.id, FAILED, CLICKED, next_send_at=next_send_at):
+            log.info("step=6 request=%s campaign=%s clicked after a delivery failure: reminders as planned",
+                     req.id, req.campaign_id)
+        db.session.refresh(req)
+    return first
+
+
+def failed_by_delivery(req):
+    """A ``failed`` request whose sends all went out: the failure came from a provider's
+    delivery report, not from the dispatcher (which leaves the failed slot's rows)."""
+    if req.status != FAILED or req.sent_at is None or req.next_slot < 1:
+        return False
+    pending_slot_rows = db.session.scalar(
+        select(SlotSend.id).where(SlotSend.request_id == req.id, SlotSend.slot == req.next_slot,
+                                  SlotSend.resend == req.resend_count).limit(1)
+    )
+    return pending_slot_rows is None
+
+
 def record_click(req, now, *, detail=None):
     """The customer opened their link (step 6). Repeat opens are not recorded again."""
-    first = db.session.execute(
-        TestimonialRequest.__table__.update()
-        .where(TestimonialRequest.id == req.id, TestimonialRequest.clicked_at.is_(None))
-        .values(clicked_at=now)
-    ).rowcount
-    if not first:
+    if not mark_clicked(req, now):
         return False
-    transition(req.id, SENT, CLICKED)  # only a sent request changes status
     add_event(req.id, "clicked", now, detail=detail or "customer opened the link")
     log.info("step=6 clicked request=%s campaign=%s", req.id, req.campaign_id)
     return True

@@ -1,6 +1,7 @@
 """The provider interface."""
 
 import importlib
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from flask import current_app
@@ -42,14 +43,15 @@ class ProviderError(Exception):
         return f"{kind}{code}: {self.message}"
 
 
-class MessageProvider:
+class MessageProvider(ABC):
     """Sends one message; returns the provider's message id or raises ProviderError."""
 
     name = "base"
     channels = ("email", "sms")  # the channels this provider can carry
 
-    def send(self, message: OutgoingMessage) -> str:  # pragma: no cover - interface
-        raise NotImplementedError
+    @abstractmethod
+    def send(self, message: OutgoingMessage) -> str:
+        """The provider's message id, or ProviderError."""
 
     def check(self) -> str:
         """A harmless call that proves the credentials work; returns a short report or

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from app.clock import parse_rfc3339
-from app.intake.schema import E164, EMAIL, MAX_ID_LENGTH, CustomerIn, ItemIn, OrderEventIn
+from app.intake.schema import E164, EMAIL, MAX_ID_LENGTH, CustomerIn, ItemIn, OrderEventIn, SchemaError
 
 # Topics whose payload is an order but that start nothing: kept (in the intake log) so a
 # later fulfillment event can be matched with the order's customer, total and tags.
@@ -27,13 +27,8 @@ FULFILLED_LINE_STATUSES = ("fulfilled", "partial")
 BROKEN_FULFILLMENT_STATUSES = ("cancelled", "error", "failure")
 
 
-class PayloadProblem(ValueError):
+class PayloadProblem(SchemaError):
     """A signed payload that is not the resource its topic promises (answered 400)."""
-
-    def __init__(self, message, field):
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,9 @@ def register_commands(app):
 
     app.cli.add_command(optouts_cli)
     app.cli.add_command(shopify_cli)
+    from app.monitoring.cli import stats_cli
+
+    app.cli.add_command(stats_cli)
 
 
 def wants_json():

@@ -6,6 +6,7 @@ from app.campaigns.models import Campaign
 from app.extensions import db
 from app.lifecycle import models
 from app.lifecycle.states import STATUSES
+from app.monitoring import rollup
 from app.optouts.models import OptOut
 
 
@@ -29,6 +30,7 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, runner):
     assert db.session.scalar(select(func.count(models.Testimonial.id)).where(models.Testimonial.text.is_not(None))) >= 3
     assert db.session.scalar(select(func.count(OptOut.id))) >= 2
     assert counts(models.SlotSend.slot).get(1, 0) > 0  # reminders went out
+    assert rollup.drift() == []  # the home page's daily counts match the demo's rows exactly
 
 
 def test_seed_demo_a_second_time_changes_nothing(app, runner):

@@ -25,7 +25,7 @@ def home():
     except metrics.PeriodInvalid as exc:
         error, status = str(exc), 400
         period, campaign_id = metrics.parse_period({}, current), None
-    figures, computed_at = metrics.cached_period_metrics(period, campaign_id, current)
+    figures = metrics.period_metrics(period, campaign_id)
     limits = slo.Limits.from_config(current_app.config)
     breached = {b.kind for b in current_breaches(current)}
     chart = bar_chart_svg([(f"{d.day:%d %b}", d.scheduled) for d in figures.days],
@@ -42,6 +42,5 @@ def home():
         alerts=recent_alerts(),
         error=error,
         now=current,
-        computed_at=computed_at,
     ), status
 

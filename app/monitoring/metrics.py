@@ -1,21 +1,24 @@
-"""Monitoring figures (spec §8, §10): aggregate SQL over a period, bucketed by UTC day.
+"""Monitoring figures (spec §8, §10) over a period of UTC days, and the SLO observations.
 
-Every query is one GROUP BY over a covering index (see models.py), so the home page stays
-fast with hundreds of thousands of requests: no row is loaded into Python.
+The period's figures come from ``daily_stats`` (per-day counts kept by triggers, see
+``models.DailyStat``); the SLO windows (last hour, last day) read ``slot_sends`` and
+``order_events`` through their indexes. No row is loaded into Python.
 """
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import func, select
 
 from app.campaigns.models import Campaign
 from app.extensions import db
 from app.intake.models import OrderEvent
 from app.lifecycle.heartbeat import DispatchTick
-from app.lifecycle.models import SlotSend, TestimonialRequest
+from app.lifecycle.models import SlotSend
 from app.monitoring import slo
+from app.monitoring.models import DailyStat
+from app.monitoring.rollup import as_date
 
 PRESETS = {"7": 7, "30": 30, "90": 90}
 DEFAULT_PRESET = "30"
@@ -157,82 +160,45 @@ class PeriodMetrics:
         return slo.rate(self.submitted, self.requests_sent)
 
 
-def _day(value):
-    """SQLite's date() gives text, PostgreSQL's a date."""
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
 def period_metrics(period, campaign_id=None):
+    """The period's figures, summed from daily_stats (a few rows per day and campaign)."""
     by_day = {d: DayRow(d) for d in period.days}
     metrics = PeriodMetrics(period, campaign_id, days=list(by_day.values()))
-    req = TestimonialRequest
-    of_campaign = [req.campaign_id == campaign_id] if campaign_id is not None else []
-
-    # Requests scheduled per day, and the period's requests by status: one pass.
-    created_day = func.date(req.created_at)
-    for day, status, count in db.session.execute(
-        select(created_day, req.status, func.count())
-        .where(req.created_at >= period.start, req.created_at < period.end, *of_campaign)
-        .group_by(created_day, req.status)
-    ):
-        row = by_day.get(_day(day))
-        if row is not None:
-            row.scheduled += count
-        metrics.by_status[status] = metrics.by_status.get(status, 0) + count
-
-    # Send outcomes per slot and channel (a slot retried until it went out counts once, as sent).
-    finished_day = func.date(SlotSend.finished_at)
-    is_reminder = case((SlotSend.slot > 0, literal(1)), else_=literal(0))
+    stat = DailyStat
     query = (
-        select(finished_day, SlotSend.status, SlotSend.provider, SlotSend.channel, is_reminder, func.count())
-        .where(SlotSend.finished_at >= period.start, SlotSend.finished_at < period.end,
-               SlotSend.status.in_(("sent", "failed")))
-        .group_by(finished_day, SlotSend.status, SlotSend.provider, SlotSend.channel, is_reminder)
+        select(stat.day, stat.measure, stat.status, stat.provider, stat.channel, func.sum(stat.n))
+        .where(stat.day >= period.first_day, stat.day <= period.last_day)
+        .group_by(stat.day, stat.measure, stat.status, stat.provider, stat.channel)
     )
     if campaign_id is not None:
-        query = query.join(req, and_(req.id == SlotSend.request_id, req.campaign_id == campaign_id))
+        query = query.where(stat.campaign_id == campaign_id)
     channels = {}
-    for day, status, provider, channel, reminder, count in db.session.execute(query):
-        key = (provider or "-", channel)
-        row = channels.setdefault(key, ChannelRow(*key))
-        day_row = by_day.get(_day(day)) or DayRow(_day(day))
-        if status == "sent":
-            row.sent += count
-            day_row.sent += count
-            day_row.reminders += count if reminder else 0
-        else:
-            row.failed += count
-            day_row.failed += count
+    for day, measure, status, provider, channel, count in db.session.execute(query):
+        if not count:
+            continue
+        day_row = by_day.get(as_date(day)) or DayRow(as_date(day))
+        if measure == "created":
+            day_row.scheduled += count
+            metrics.by_status[status] = metrics.by_status.get(status, 0) + count
+        elif measure in ("send", "reminder"):
+            # A slot retried until it went out counts once, as sent.
+            key = (provider or "-", channel)
+            row = channels.setdefault(key, ChannelRow(*key))
+            if status == "sent":
+                row.sent += count
+                day_row.sent += count
+                day_row.reminders += count if measure == "reminder" else 0
+            else:
+                row.failed += count
+                day_row.failed += count
+        elif measure == "first_sent":
+            metrics.requests_sent += count
+        elif measure == "first_sent_clicked":
+            metrics.clicked += count
+        elif measure == "first_sent_submitted":
+            metrics.submitted += count
     metrics.channels = sorted(channels.values(), key=lambda c: (c.channel, c.provider))
-
-    # Engagement of the requests first sent in the period.
-    total, clicked, submitted = db.session.execute(
-        select(func.count(), func.count(req.clicked_at), func.count(req.submitted_at))
-        .where(req.sent_at >= period.start, req.sent_at < period.end, *of_campaign)
-    ).one()
-    metrics.requests_sent, metrics.clicked, metrics.submitted = total, clicked, submitted
     return metrics
-
-
-PERIOD_CACHE_TTL = timedelta(seconds=60)
-
-
-def cached_period_metrics(period, campaign_id, now):
-    """period_metrics, reused for PERIOD_CACHE_TTL per (period, campaign) in this process.
-
-    The send-outcome GROUP BY reads every slot_sends index entry of the period (~300,000
-    for a busy month: ~0.3 s on SQLite); a dashboard refreshed by several people need not
-    pay that on every page view. Returns (metrics, computed_at).
-    """
-    cache = current_app.extensions.setdefault("monitoring", {}).setdefault("period_cache", {})
-    key = (period.key, period.first_day, period.last_day, campaign_id)
-    hit = cache.get(key)
-    if hit is not None and timedelta(0) <= now - hit[1] < PERIOD_CACHE_TTL:
-        return hit
-    if len(cache) > 64:
-        cache.clear()
-    cache[key] = (period_metrics(period, campaign_id), now)
-    return cache[key]
 
 
 # -- the SLO observations ---------------------------------------------------------------

@@ -5,7 +5,7 @@ whose ``notified_at`` is empty, and at most one open row exists per kind (a part
 index), even with several processes evaluating at once.
 """
 
-from sqlalchemy import Index, String, Text, text
+from sqlalchemy import Date, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import isoformat
@@ -42,6 +42,33 @@ class Alert(db.Model):
             "notified_at": isoformat(self.notified_at),
             "notify_error": self.notify_error,
         }
+
+
+class DailyStat(db.Model):
+    """One count of the home page's figures per UTC day, campaign and measure.
+
+    Kept by database triggers on ``testimonial_requests`` and ``slot_sends`` (migration
+    0005), so every write path, ORM or Core, keeps it exact and the home page sums a few
+    hundred rows instead of grouping the period's requests and sends. Measures:
+
+    - ``created``: requests created that day, by their current ``status``;
+    - ``first_sent`` / ``first_sent_clicked`` / ``first_sent_submitted``: requests whose
+      first message went out that day, and of those the ones clicked / submitted;
+    - ``send`` / ``reminder``: finished slot sends (slot 0 / slot > 0) by ``status``
+      (sent or failed), ``provider`` and ``channel``.
+
+    ``rollup.rebuild_daily_stats`` recomputes the table from the rows it summarises.
+    """
+
+    __tablename__ = "daily_stats"
+
+    day = mapped_column(Date, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    measure: Mapped[str] = mapped_column(String(24), primary_key=True)
+    status: Mapped[str] = mapped_column(String(10), primary_key=True, default="")
+    provider: Mapped[str] = mapped_column(String(20), primary_key=True, default="")
+    channel: Mapped[str] = mapped_column(String(5), primary_key=True, default="")
+    n: Mapped[int] = mapped_column(default=0)
 
 
 # Covering indexes for the home page's aggregates (created in migration 0003): each

@@ -231,6 +231,11 @@ def main():
             except Exception:  # an empty or foreign file: start over
                 existing = -1
             db.session.remove()
+    if existing == args.rows:
+        from flask_migrate import upgrade
+
+        with app.app_context():
+            upgrade()  # a file seeded by an older revision gets the newer schema (and its backfills)
     if existing != args.rows:
         if existing:
             print(f"{args.db} holds {existing} requests, not {args.rows}: reseeding", file=sys.stderr)

@@ -26,6 +26,25 @@ TWILIO_STATUS_PATH = "/webhooks/twilio/status"
 TWILIO_INBOUND_PATH = "/webhooks/twilio/inbound"
 
 
+def _record(refused, payload, receive, answer):
+    """What each provider webhook does once its signature is checked: stop at a refusal
+    (``refused`` is its 401/503 response, or None), read the payload and record it — an
+    EventProblem from either is a 400 that writes nothing — then commit and answer."""
+    if refused is not None:
+        return refused
+    try:
+        recorded = receive(payload(), now())
+    except EventProblem as exc:
+        db.session.rollback()
+        return problem(400, str(exc))
+    db.session.commit()
+    return answer(recorded)
+
+
+def _json(answer):
+    return jsonify(answer), 200
+
+
 # -- SendGrid ----------------------------------------------------------------------------
 
 
@@ -35,20 +54,20 @@ def sendgrid_events():
     raw = read_limited_body()
     if raw is None:
         return problem(413, f"body larger than {current_app.config['WEBHOOK_MAX_BYTES']} bytes")
-    refused = _refuse_unverified_sendgrid(raw)
-    if refused is not None:
-        return refused
+    return _record(_refuse_unverified_sendgrid(raw), lambda: _event_batch(raw), receive_sendgrid_batch, _json)
+
+
+def _event_batch(raw):
+    """The body as SendGrid's list of events. Raises EventProblem (a 400) when it is not one."""
     try:
         events = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except RecursionError:
-        return problem(400, "malformed JSON: nested too deeply")
+        raise EventProblem("malformed JSON: nested too deeply") from None
     except (UnicodeError, ValueError) as exc:
-        return problem(400, f"malformed JSON: {exc}")
+        raise EventProblem(f"malformed JSON: {exc}") from exc
     if not isinstance(events, list):
-        return problem(400, "the body must be a JSON array of events (SendGrid's Event Webhook format)")
-    answer = receive_sendgrid_batch(events, now())
-    db.session.commit()
-    return jsonify(answer), 200
+        raise EventProblem("the body must be a JSON array of events (SendGrid's Event Webhook format)")
+    return events
 
 
 def _refuse_unverified_sendgrid(raw):
@@ -92,30 +111,16 @@ def _reject_constant(name):
 @bp.post(TWILIO_STATUS_PATH)
 @csrf.exempt
 def twilio_status():
-    refused = _refuse_unverified_twilio()
-    if refused is not None:
-        return refused
-    try:
-        answer = receive_twilio_status(request.form, now())
-    except EventProblem as exc:
-        db.session.rollback()
-        return problem(400, str(exc))
-    db.session.commit()
-    return jsonify(answer), 200
+    return _record(_refuse_unverified_twilio(), lambda: request.form, receive_twilio_status, _json)
 
 
 @bp.post(TWILIO_INBOUND_PATH)
 @csrf.exempt
 def twilio_inbound():
-    refused = _refuse_unverified_twilio()
-    if refused is not None:
-        return refused
-    try:
-        answer = receive_twilio_inbound(request.form, now())
-    except EventProblem as exc:
-        db.session.rollback()
-        return problem(400, str(exc))
-    db.session.commit()
+    return _record(_refuse_unverified_twilio(), lambda: request.form, receive_twilio_inbound, _empty_twiml)
+
+
+def _empty_twiml(answer):
     log.info("twilio inbound: %s", answer)
     # An empty TwiML answer: Twilio itself replies to STOP/START; we never add text.
     return Response(str(MessagingResponse()), status=200, mimetype="text/xml")

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from app.extensions import db
+from app.lifecycle import queries
 from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
 from app.providers.outbox import OutboxMessage
 from tests.conftest import csrf_from
@@ -502,3 +503,81 @@ def test_csv_export_matches_the_filter_with_full_contact_details(logged_in, cloc
 
 def test_csv_export_with_an_invalid_filter_is_a_400(logged_in):
     assert logged_in.get("/requests/export.csv?created_from=someday").status_code == 400
+
+
+def test_csv_export_keeps_outside_text_from_running_as_a_spreadsheet_formula(logged_in, clock, cli):
+    campaign(clock, delay_days=0, name="=Mugs")
+    request_id = order(logged_in, order_id="-2+3", email="ada@example.com", phone="+15551234567", first_name="@SUM(A1)",
+                       sku="+cmd|' /C calc'!A0", title="=HYPERLINK(\"http://evil.example\",\"x\")")
+    cli("dispatch")
+
+    response = logged_in.get("/requests/export.csv")
+
+    # a dated file name, from the app's clock
+    assert response.headers["Content-Disposition"] == 'attachment; filename="requests-2026-11-20-1200.csv"'
+    [row] = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert int(row["request_id"]) == request_id
+    assert (row["campaign"], row["order_id"], row["customer_first_name"], row["sku"], row["product_title"]) == (
+        "'=Mugs", "'-2+3", "'@SUM(A1)", "'+cmd|' /C calc'!A0", "'=HYPERLINK(\"http://evil.example\",\"x\")")
+    assert row["customer_phone"] == "+15551234567"  # a phone number is digits: nothing to run
+    assert row["sent_at"] == row["last_event_at"] == "2026-11-20T12:00:00Z"
+    assert row["created_at"] == "2026-11-20T12:00:00Z" and row["clicked_at"] == "" and row["last_error"] == ""
+
+
+@pytest.mark.parametrize("args", [
+    {}, {"status": "failed"}, {"has_error": "y"}, {"channel": "email"}, {"q": "fail.test"}, {"q": "mug"},
+    {"created_from": "2026-11-21"}, {"sent_to": "2026-11-20"}, {"status": "sent", "q": "+15550001111"},
+])
+def test_csv_export_holds_exactly_the_rows_the_page_shows_for_the_same_filter(logged_in, clock, cli, args):
+    campaign(clock, delay_days=0, channel="both")
+    order(logged_in, email="a@example.com", phone="+15550001111", title="Blue mug")
+    order(logged_in, email="b@fail.test", phone="+15550002222")
+    cli("dispatch")
+    clock.advance(days=1)
+    order(logged_in, email="c@example.com", phone="+15550003333", title="Mug stand")
+    order(logged_in, email="d@example.com", phone="+15550009999")  # the SMS is refused, the e-mail goes
+    cli("dispatch")
+
+    response = logged_in.get("/requests/export.csv", query_string=args)
+
+    assert response.status_code == 200
+    exported = [int(r["request_id"]) for r in csv.DictReader(io.StringIO(response.get_data(as_text=True)))]
+    assert exported == row_ids(page(logged_in, **args))
+
+
+def test_csv_export_streams_chunk_by_chunk_and_leaves_the_database_free_between_chunks(
+        app, logged_in, clock, monkeypatch):
+    import sqlite3
+
+    from sqlalchemy import event
+
+    campaign(clock, delay_days=3)
+    ids = [order(logged_in) for _ in range(5)]
+    monkeypatch.setattr(queries, "EXPORT_CHUNK", 2)
+    statements = []
+    event.listen(db.engine, "before_cursor_execute", lambda _c, _cur, sql, *_: statements.append(sql))
+    other_process = sqlite3.connect(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///"), timeout=0)
+
+    response = logged_in.get("/requests/export.csv", buffered=False)
+    pieces = iter(response.response)
+    first = next(pieces)
+
+    # the first chunk is on its way before the rest is read, and meanwhile another process
+    # (the dispatcher, a webhook) can write: no transaction stays open across the stream
+    assert first.decode().count("\n") == 3  # the header and two rows
+    other_process.execute("BEGIN IMMEDIATE")
+    other_process.execute("ROLLBACK")
+    text = (first + b"".join(pieces)).decode()
+    response.close()
+    other_process.close()
+    assert [int(r["request_id"]) for r in csv.DictReader(io.StringIO(text))] == ids[::-1]
+    # three keyset reads of plain columns (2 + 2 + 1 rows), nothing per row
+    reads = [s for s in statements if "FROM testimonial_requests" in s]
+    assert len(reads) == 3 and all("testimonial_requests.id < ?" in s for s in reads[1:])
+    assert not any("FROM campaigns" in s and "WHERE campaigns.id" in s for s in statements)
+
+
+def test_csv_export_of_an_empty_filter_is_the_header_alone(logged_in):
+    response = logged_in.get("/requests/export.csv", query_string={"status": "expired"})
+    assert response.status_code == 200
+    assert list(csv.reader(io.StringIO(response.get_data(as_text=True)))) == [list(queries.EXPORT_HEADER)]

@@ -77,6 +77,8 @@ def test_create_saves_every_setting(logged_in, form_post):
     ({"channel": "both", "email_send_window": "06:00-08:00", "sms_send_window": "09:00-20:00"}, "never overlap"),
     ({"email_initial_template_id": ""}, "This campaign sends email: choose a template for its first message"),
     ({"email_initial_template_id": "99999"}, "Choose one of the email templates."),
+    ({"channel": "sms", "sms_initial_template_id": ""}, "This campaign sends SMS: choose a template for its first"),
+    ({"channel": "sms", "sms_reminder_template_id": "99999"}, "Choose one of the SMS templates."),
 ])
 def test_invalid_settings_are_explained_and_nothing_is_saved(logged_in, form_post, overrides, message):
     response = form_post("/campaigns/new", data=campaign_form(**overrides))

@@ -23,9 +23,10 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from app.campaigns.models import MessageTemplate
 from app.extensions import db
 
-TEMPLATE_FIELDS = tuple(
-    f"{channel}_{kind}_template_id" for channel in ("email", "sms") for kind in ("initial", "reminder")
-)
+CHANNELS = {"email": "Email", "sms": "SMS"}  # the label a field starts with
+KINDS = {"initial": "first message", "reminder": "reminders"}
+# One template select per channel and kind: email_initial_template_id … sms_reminder_template_id.
+TEMPLATE_FIELDS = {f"{channel}_{kind}_template_id": (channel, kind) for channel in CHANNELS for kind in KINDS}
 LIST_FIELDS = ("include_products", "exclude_products", "exclude_tags")
 SETTINGS = (
     "name",
@@ -51,6 +52,12 @@ def whole_number(label, low, high):
 
 def optional_int(value):
     return int(value) if value not in (None, "", "None") else None
+
+
+def channel_words(channel):
+    """The channel as a sentence names it: "email", "SMS"."""
+    label = CHANNELS[channel]
+    return label if label.isupper() else label.lower()
 
 
 def split_list(text):
@@ -83,7 +90,7 @@ class CampaignForm(FlaskForm):
     )
     channel = SelectField(
         "Channel",
-        choices={"email": "Email", "sms": "SMS", "both": "Email and SMS"},
+        choices={**CHANNELS, "both": "Email and SMS"},
         description="A customer without an address or phone for a channel is asked on the other.",
     )
     reminder_enabled = BooleanField("Send reminders to customers who have not recorded yet")
@@ -131,29 +138,28 @@ class CampaignForm(FlaskForm):
         validators=[Length(max=20)],
         description="Shop time. Texts outside it wait for the window to open.",
     )
-    email_initial_template_id = SelectField("Email: first message", coerce=optional_int, validate_choice=False)
-    email_reminder_template_id = SelectField("Email: reminders", coerce=optional_int, validate_choice=False)
-    sms_initial_template_id = SelectField("SMS: first message", coerce=optional_int, validate_choice=False)
-    sms_reminder_template_id = SelectField("SMS: reminders", coerce=optional_int, validate_choice=False)
+    # The template selects (TEMPLATE_FIELDS) are added below the class.
     submit = SubmitField("Save campaign")
 
     def __init__(self, *args, creating=False, **kwargs):
         super().__init__(*args, **kwargs)
         if not creating:
             del self.status
-        for channel in ("email", "sms"):
-            templates = db.session.scalars(
-                select(MessageTemplate)
-                .where(MessageTemplate.channel == channel)
-                .order_by(MessageTemplate.kind, MessageTemplate.name)
-            ).all()
-            for kind in ("initial", "reminder"):
-                field = self[f"{channel}_{kind}_template_id"]
-                # The templates written for this kind first, then the others of the channel.
-                ordered = sorted(templates, key=lambda t: (t.kind != kind, t.name.lower()))
-                field.choices = [SelectChoice(t.id, f"{t.name} ({t.kind})") for t in ordered] or [
-                    SelectChoice("", f"— no {channel} templates yet —")
-                ]
+        templates = db.session.scalars(
+            select(MessageTemplate).order_by(MessageTemplate.kind, MessageTemplate.name)
+        ).all()
+        for field, channel, kind in self.template_fields():
+            # The channel's templates written for this kind first, then its others.
+            ordered = sorted(
+                (t for t in templates if t.channel == channel), key=lambda t: (t.kind != kind, t.name.lower())
+            )
+            field.choices = [SelectChoice(t.id, f"{t.name} ({t.kind})") for t in ordered] or [
+                SelectChoice("", f"— no {channel_words(channel)} templates yet —")
+            ]
+
+    def template_fields(self):
+        """(field, channel, kind) of each template select, in TEMPLATE_FIELDS order."""
+        return [(self[name], channel, kind) for name, (channel, kind) in TEMPLATE_FIELDS.items()]
 
     def validate_reminder_delay_days(self, field):
         if self.reminder_enabled.data and field.data is not None and field.data < 1:
@@ -166,17 +172,15 @@ class CampaignForm(FlaskForm):
 
     def validate(self, extra_validators=None):
         ok = super().validate(extra_validators)
-        for name in TEMPLATE_FIELDS:
-            field = self[name]
-            channel, kind = name.split("_")[:2]
+        for field, channel, kind in self.template_fields():
             valid_ids = {choice.value for choice in field.choices if choice.value != ""}
             if field.data is not None and field.data not in valid_ids:
-                field.errors.append(f"Choose one of the {channel} templates.")
+                field.errors.append(f"Choose one of the {channel_words(channel)} templates.")
                 ok = False
             elif field.data is None and self._needs(channel, kind):
-                what = "first message" if kind == "initial" else "reminders"
                 field.errors.append(
-                    f"This campaign sends {channel}: choose a template for its {what} (create one under Templates)."
+                    f"This campaign sends {channel_words(channel)}: choose a template for its {KINDS[kind]} "
+                    "(create one under Templates)."
                 )
                 ok = False
         return ok
@@ -202,9 +206,15 @@ class CampaignForm(FlaskForm):
             self[name].data = value
 
 
+# WTForms' dynamic form composition: fields set on the class after it is made.
+for _name, (_channel, _kind) in TEMPLATE_FIELDS.items():
+    _label = f"{CHANNELS[_channel]}: {KINDS[_kind]}"  # "Email: first message" … "SMS: reminders"
+    setattr(CampaignForm, _name, SelectField(_label, coerce=optional_int, validate_choice=False))
+
+
 class TemplateForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(message="Give the template a name."), Length(max=120)])
-    channel = SelectField("Channel", choices={"email": "Email", "sms": "SMS"})
+    channel = SelectField("Channel", choices=CHANNELS)
     kind = SelectField("Used for", choices={"initial": "The first message", "reminder": "Reminders"})
     subject = StringField("Subject", validators=[Length(max=255)], description="Email only. Variables work here too.")
     html = TextAreaField(

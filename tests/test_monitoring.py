@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.extensions import db
+from app.intake.models import OrderEvent
 from app.lifecycle.dispatch import TickReport, dispatch_due
 from app.lifecycle.heartbeat import record_tick
 from app.lifecycle.models import TestimonialRequest
@@ -222,6 +223,17 @@ def test_due_send_latency_p95_from_slot_sends(history):
 def test_creation_latency_p95_from_order_events(history):
     p95, count = metrics.creation_p95_ms(at(days=-3), at())
     assert count == 4 and 0 <= p95 < 10_000
+
+
+@pytest.mark.parametrize("values", [
+    [5.0], [1.0, 2.0], [3.0] * 7 + [9.0] * 2, list(range(1, 21)), list(range(1, 22)), [float(v % 13) for v in range(97)],
+])
+def test_sql_p95_is_the_nearest_rank_percentile(app, values):
+    for n, value in enumerate(values):
+        db.session.add(OrderEvent(event_id=f"e{n}", event_type="order.delivered", order_id=str(n), occurred_at=T,
+                                  received_at=T - timedelta(minutes=1), processing_ms=value, payload="{}"))
+    db.session.flush()
+    assert metrics.creation_p95_ms(at(hours=-1), at()) == (slo.percentile(values, 0.95), len(values))
 
 
 def test_home_shows_the_figures_as_text(history, logged_in):

@@ -211,12 +211,16 @@ def _seconds_between(later, earlier):
 
 
 def _p95(value, *where):
-    """Exact nearest-rank p95 in SQL: a count, then one ORDER BY … OFFSET over the window."""
+    """Exact nearest-rank p95 in SQL: a count, then ORDER BY … DESC OFFSET over the window.
+
+    Counting from the top keeps SQLite's sorter to the largest 5 % of the window instead
+    of sorting all of it.
+    """
     count = db.session.scalar(select(func.count()).where(*where))
     if not count:
         return None, 0
-    offset = slo.nearest_rank_index(count, 0.95)
-    return float(db.session.scalar(select(value).where(*where).order_by(value).offset(offset).limit(1))), count
+    from_top = count - 1 - slo.nearest_rank_index(count, 0.95)
+    return float(db.session.scalar(select(value).where(*where).order_by(value.desc()).offset(from_top).limit(1))), count
 
 
 def creation_p95_ms(since, until):

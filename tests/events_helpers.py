@@ -1,14 +1,23 @@
-"""Real provider signatures made in the test, and posting helpers for the event webhooks.
+"""Real provider signatures made in the test, the fixtures of the event webhook tests, and
+posting helpers for the webhooks.
 
 SendGrid signs ``timestamp + raw body`` with ECDSA P-256 / SHA-256 and sends the base64
 DER signature; the key it shows merchants is the base64 DER SubjectPublicKeyInfo. Twilio
 signs the public URL plus the sorted form fields (HMAC-SHA1 with the auth token) — we
 compute it with the SDK's own ``RequestValidator``.
+
+A webhook test module takes its fixtures from here::
+
+    signer, app = webhook_fixtures()  # an app that checks both providers' signatures
+    world = world_fixture()            # fresh apps, each on its own database
 """
 
 import base64
+import itertools
 import json
+import shutil
 
+import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select
@@ -23,7 +32,11 @@ TWILIO_STATUS_PATH = "/webhooks/twilio/status"
 TWILIO_INBOUND_PATH = "/webhooks/twilio/inbound"
 TWILIO_TOKEN = "twilio-auth-token-for-tests"
 PUBLIC_BASE_URL = "https://reviews.shop.example"  # what Twilio calls (never the test client's host)
-SG_TIMESTAMP = "1795176000"  # 2026-11-20T12:00:00Z
+T0 = 1795176000  # 2026-11-20T12:00:00Z, the clock's start: when the tests send
+SG_TIMESTAMP = str(T0)
+PHONE = "+15551234567"  # the customer's (tests.factories.ORDER)
+# An app that runs as in production (refuses what it cannot verify).
+PRODUCTION = {"PRODUCTION": True, "SECRET_KEY": "a-long-random-production-secret-key", "ORDER_WEBHOOK_SECRET": "s" * 32}
 
 
 class SendGridSigner:
@@ -47,6 +60,47 @@ class SendGridSigner:
         }
 
 
+def webhook_settings(signer):
+    """Settings under which both providers' webhooks verify: SendGrid's with ``signer``'s key."""
+    return {"SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+            "PUBLIC_BASE_URL": PUBLIC_BASE_URL}
+
+
+def webhook_fixtures():
+    """The fixtures ``signer`` (a SendGrid key pair) and ``app`` (the test's app, context
+    pushed, under webhook_settings) of a webhook test module."""
+
+    @pytest.fixture
+    def signer():
+        return SendGridSigner()
+
+    @pytest.fixture
+    def app(app_factory, signer):
+        app = app_factory(**webhook_settings(signer))
+        with app.app_context():
+            yield app
+
+    return signer, app
+
+
+def world_fixture():
+    """A ``world`` fixture: ``world()`` builds a fresh app under webhook_settings on its own
+    copy of the migrated database, so each delivery order can run from the same start."""
+
+    @pytest.fixture
+    def world(app_factory, tmp_path, migrated_db, signer):
+        worlds = itertools.count()
+
+        def build():
+            db_file = tmp_path / f"world{next(worlds)}.db"
+            shutil.copy(migrated_db, db_file)
+            return app_factory(SQLALCHEMY_DATABASE_URI=f"sqlite:///{db_file}", **webhook_settings(signer))
+
+        return build
+
+    return world
+
+
 def post_sendgrid(client, events, signer=None, *, headers=None, raw=None):
     """POST a list of events (or raw bytes), signed by ``signer`` unless headers are given."""
     body = raw if raw is not None else json.dumps(events).encode()
@@ -55,7 +109,7 @@ def post_sendgrid(client, events, signer=None, *, headers=None, raw=None):
     return client.post(SENDGRID_PATH, data=body, content_type="application/json", headers=headers)
 
 
-def sg_event(request_id, event, *, timestamp=1795176000, event_id=None, email="ada@example.com",
+def sg_event(request_id, event, *, timestamp=T0, event_id=None, email="ada@example.com",
              message_id="msg-1", slot=0, **fields):
     """One SendGrid event as its webhook sends it (custom args at the top level)."""
     body = {
@@ -73,8 +127,9 @@ def sg_event(request_id, event, *, timestamp=1795176000, event_id=None, email="a
     return body
 
 
-def twilio_signature(url, params, token=TWILIO_TOKEN):
-    return RequestValidator(token).compute_signature(url, params)
+def twilio_signature(url, params, token=TWILIO_TOKEN, algorithm=None):
+    """X-Twilio-Signature for a POST of ``params`` to ``url`` (HMAC-SHA1 unless ``algorithm``)."""
+    return RequestValidator(token).compute_signature(url, params, algorithm)
 
 
 def post_twilio(client, path, params, *, token=TWILIO_TOKEN, signature=None, query=""):
@@ -88,7 +143,7 @@ def post_twilio(client, path, params, *, token=TWILIO_TOKEN, signature=None, que
     return client.post(target, data=params, headers=headers)
 
 
-def status_params(sid, status, *, error_code=None, to="+15551234567"):
+def status_params(sid, status, *, error_code=None, to=PHONE):
     params = {
         "AccountSid": "AC" + "0" * 32,
         "MessageSid": sid,
@@ -104,7 +159,7 @@ def status_params(sid, status, *, error_code=None, to="+15551234567"):
     return params
 
 
-def inbound_params(body, *, sender="+15551234567", sid="SM" + "1" * 32, **extra):
+def inbound_params(body, *, sender=PHONE, sid="SM" + "1" * 32, **extra):
     return {
         "AccountSid": "AC" + "0" * 32,
         "MessageSid": sid,

@@ -3,7 +3,6 @@ and replayed / out-of-order deliveries ending in the same state as one in-order 
 
 import json
 import random
-import shutil
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,37 +13,26 @@ from app.events.models import ContactEvent
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequestEvent
 from app.optouts.models import OptOut
-from config import ProductionConfig
-from tests.conftest import make_config
 from tests.events_helpers import (
-    PUBLIC_BASE_URL,
+    PRODUCTION,
     SG_TIMESTAMP,
-    TWILIO_TOKEN,
+    T0,
     SendGridSigner,
     post_sendgrid,
     sg_event,
     snapshot,
+    webhook_fixtures,
+    world_fixture,
 )
 from tests.factories import campaign, events_of, order_body, post_order, request_row, row_counts, sent_request, tick
+from tests.provider_helpers import production_config
 
-T0 = 1795176000  # 2026-11-20T12:00:00Z, when the tests send
+signer, app = webhook_fixtures()
+world = world_fixture()
 
 
 def at(seconds):
     return datetime.fromtimestamp(T0 + seconds, UTC)
-
-
-@pytest.fixture
-def signer():
-    return SendGridSigner()
-
-
-@pytest.fixture
-def app(app_factory, signer):
-    app = app_factory(SENDGRID_WEBHOOK_PUBLIC_KEY=signer.public_key, TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
-                      PUBLIC_BASE_URL=PUBLIC_BASE_URL)
-    with app.app_context():
-        yield app
 
 
 @pytest.fixture
@@ -119,8 +107,7 @@ def test_without_a_key_development_accepts_unsigned_events(app_factory, clock):
 
 
 def test_production_without_a_key_refuses_events(app_factory, clock):
-    app = app_factory(PRODUCTION=True, SECRET_KEY="a-long-random-production-secret-key",
-                      ORDER_WEBHOOK_SECRET="s" * 32)
+    app = app_factory(**PRODUCTION)
     with app.app_context():
         before = row_counts()
         response = post_sendgrid(app.test_client(), [sg_event(1, "unsubscribe")])
@@ -149,11 +136,8 @@ def test_a_pasted_key_with_line_breaks_still_verifies(app_factory, clock, signer
 
 
 def _production(tmp_path, **settings):
-    return type("Prod", (ProductionConfig,), {
-        "SECRET_KEY": "x" * 40, "ORDER_WEBHOOK_SECRET": "s" * 32, "EMAIL_PROVIDER": "sendgrid",
-        "SENDGRID_API_KEY": "SG.key", "EMAIL_FROM": "Shop <reviews@shop.example.org>",
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}", **settings,
-    })
+    return production_config(tmp_path, EMAIL_PROVIDER="sendgrid", SENDGRID_API_KEY="SG.key",
+                             EMAIL_FROM="Shop <reviews@shop.example.org>", **settings)
 
 
 def test_production_with_sendgrid_requires_the_webhook_key(tmp_path, signer):
@@ -483,25 +467,6 @@ def deliveries(events, variant):
     if variant == "one reversed batch, twice":
         return [events[::-1], events[::-1]]
     raise AssertionError(variant)
-
-
-@pytest.fixture
-def world(tmp_path, migrated_db, clock, signer):
-    """A fresh app and database per call: each delivery order runs from the same start."""
-    made = []
-
-    def build():
-        db_file = tmp_path / f"world{len(made)}.db"
-        shutil.copy(migrated_db, db_file)
-        app = create_app(make_config(tmp_path, db_file, CLOCK=clock, SENDGRID_WEBHOOK_PUBLIC_KEY=signer.public_key))
-        made.append(app)
-        return app
-
-    yield build
-    for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
 
 
 def run_world(world, clock, signer, scenario, variant):

@@ -3,24 +3,22 @@ RequestValidator, the status mapping, STOP/START, and replayed or reordered call
 ending in the same state as one in-order delivery."""
 
 import random
-import shutil
 
 import pytest
 from sqlalchemy import select
-from twilio.request_validator import RequestValidator
 
-from app import create_app
 from app.events.models import ContactEvent
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequestEvent
 from app.optouts.models import OptOut
-from tests.conftest import make_config
 from tests.events_helpers import (
+    PHONE,
+    PRODUCTION,
     PUBLIC_BASE_URL,
+    T0,
     TWILIO_INBOUND_PATH,
     TWILIO_STATUS_PATH,
     TWILIO_TOKEN,
-    SendGridSigner,
     inbound_params,
     post_sendgrid,
     post_twilio,
@@ -28,24 +26,15 @@ from tests.events_helpers import (
     snapshot,
     status_params,
     twilio_signature,
+    webhook_fixtures,
+    world_fixture,
 )
 from tests.factories import events_of, request_row, row_counts, sent_request, tick
 
-PHONE = "+15551234567"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response />'
 
-
-@pytest.fixture
-def signer():
-    return SendGridSigner()
-
-
-@pytest.fixture
-def app(app_factory, signer):
-    app = app_factory(TWILIO_AUTH_TOKEN=TWILIO_TOKEN, PUBLIC_BASE_URL=PUBLIC_BASE_URL,
-                      SENDGRID_WEBHOOK_PUBLIC_KEY=signer.public_key)
-    with app.app_context():
-        yield app
+signer, app = webhook_fixtures()
+world = world_fixture()
 
 
 @pytest.fixture
@@ -115,8 +104,7 @@ def test_the_query_string_is_part_of_the_signed_url(client, sms):
 def test_sha256_signatures_named_by_the_settings_header_are_accepted(client, sms):
     request_id, sid = sms
     params = status_params(sid, "delivered")
-    signature = RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE_URL + TWILIO_STATUS_PATH, params,
-                                                                 "HMAC_SHA256")
+    signature = twilio_signature(PUBLIC_BASE_URL + TWILIO_STATUS_PATH, params, algorithm="HMAC_SHA256")
     response = client.post(TWILIO_STATUS_PATH, data=params, headers={
         "X-Twilio-Signature": signature, "X-Twilio-Webhooks-Signature-Settings": "key=k1,algorithm=HMAC_SHA256"})
     assert response.status_code == 200
@@ -133,8 +121,7 @@ def test_without_a_token_development_accepts_unsigned_callbacks(app_factory, clo
 
 @pytest.mark.parametrize("path", [TWILIO_STATUS_PATH, TWILIO_INBOUND_PATH])
 def test_production_without_a_token_refuses_callbacks(app_factory, path):
-    app = app_factory(PRODUCTION=True, SECRET_KEY="a-long-random-production-secret-key",
-                      ORDER_WEBHOOK_SECRET="s" * 32)
+    app = app_factory(**PRODUCTION)
     with app.app_context():
         before = row_counts()
         response = post_twilio(app.test_client(), path, inbound_params("STOP"), token=None)
@@ -315,32 +302,13 @@ SCENARIOS = {
 }
 
 
-@pytest.fixture
-def world(tmp_path, migrated_db, clock, signer):
-    made = []
-
-    def build():
-        db_file = tmp_path / f"world{len(made)}.db"
-        shutil.copy(migrated_db, db_file)
-        app = create_app(make_config(tmp_path, db_file, CLOCK=clock, TWILIO_AUTH_TOKEN=TWILIO_TOKEN,
-                                     PUBLIC_BASE_URL=PUBLIC_BASE_URL, SENDGRID_WEBHOOK_PUBLIC_KEY=signer.public_key))
-        made.append(app)
-        return app
-
-    yield build
-    for app in made:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-
-
 def deliver(client, signer, request_id, sid, step):
     if step == "STOP":
         inbound(client, "STOP")
         return
     if step.startswith("email:"):
         event = step.split(":", 1)[1]
-        response = post_sendgrid(client, [sg_event(request_id, event, timestamp=1795176000 + 30, reason="x")], signer)
+        response = post_sendgrid(client, [sg_event(request_id, event, timestamp=T0 + 30, reason="x")], signer)
         assert response.status_code == 200 and response.get_json()["rejected"] == []
         return
     value, _, code = step.partition(":")

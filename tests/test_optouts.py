@@ -9,32 +9,20 @@ from app.extensions import db
 from app.optouts import services
 from app.optouts.models import OptOut
 from tests.events_helpers import (
-    PUBLIC_BASE_URL,
+    PHONE,
+    T0,
     TWILIO_INBOUND_PATH,
-    TWILIO_TOKEN,
-    SendGridSigner,
     inbound_params,
     post_sendgrid,
     post_twilio,
     sg_event,
+    webhook_fixtures,
 )
 from tests.factories import campaign, events_of, item, order_body, outbox, post_order, request_row
 
-EMAIL, PHONE = "ada@example.com", "+15551234567"
-T0 = 1795176000  # 2026-11-20T12:00:00Z
+EMAIL = "ada@example.com"
 
-
-@pytest.fixture
-def signer():
-    return SendGridSigner()
-
-
-@pytest.fixture
-def app(app_factory, signer):
-    app = app_factory(TWILIO_AUTH_TOKEN=TWILIO_TOKEN, PUBLIC_BASE_URL=PUBLIC_BASE_URL,
-                      SENDGRID_WEBHOOK_PUBLIC_KEY=signer.public_key)
-    with app.app_context():
-        yield app
+signer, app = webhook_fixtures()
 
 
 def order(client, n, channel_customer=None):

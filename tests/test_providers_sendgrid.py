@@ -10,56 +10,28 @@ import pytest
 from app import create_app
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
-from app.providers import OutgoingMessage, ProviderError, get_provider
+from app.providers import OutgoingMessage, get_provider
 from app.providers.checks import check_providers
-from config import ProductionConfig, provider_config_problems
+from config import provider_config_problems
 from tests.conftest import parse
 from tests.factories import campaign, order_body
-from tests.fake_http import FakeHTTPServer, refused_url
+from tests.fake_http import refused_url
+from tests.provider_helpers import production_config, provider_error, provider_fixtures
 
 MAIL_SEND = "/v3/mail/send"
 
 
-@pytest.fixture
-def sendgrid_api():
-    with FakeHTTPServer() as server:
-        yield server
+def sendgrid_settings(api):
+    return {
+        "EMAIL_PROVIDER": "sendgrid",
+        "SENDGRID_API_KEY": "SG.test-key",
+        "SENDGRID_API_HOST": api.url,
+        "SENDGRID_TIMEOUT_SECONDS": 0.5,
+        "EMAIL_FROM": "Mug Shop <reviews@mugs.example>",
+    }
 
 
-@pytest.fixture
-def make_app(app_factory, sendgrid_api):
-    def build(**overrides):
-        settings = {
-            "EMAIL_PROVIDER": "sendgrid",
-            "SENDGRID_API_KEY": "SG.test-key",
-            "SENDGRID_API_HOST": sendgrid_api.url,
-            "SENDGRID_TIMEOUT_SECONDS": 0.5,
-            "EMAIL_FROM": "Mug Shop <reviews@mugs.example>",
-            **overrides,
-        }
-        return app_factory(**settings)
-
-    return build
-
-
-@pytest.fixture
-def sg_app(make_app):
-    app = make_app()
-    with app.app_context():
-        yield app
-
-
-@pytest.fixture
-def run(sg_app):
-    runner = sg_app.test_cli_runner()
-
-    def invoke(*args, ok=True):
-        result = runner.invoke(args=[*args, "--json"])
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result.exit_code, json.loads(result.stdout)
-
-    return invoke
+api, make_app, provider_app, run = provider_fixtures(sendgrid_settings)
 
 
 def message(**fields):
@@ -84,12 +56,12 @@ def send(msg=None):
 # -- the message SendGrid receives ------------------------------------------------------
 
 
-def test_send_posts_both_parts_custom_args_and_unsubscribe_headers(sg_app, sendgrid_api):
-    sendgrid_api.reply(202, headers={"X-Message-Id": "sg-msg-1"}, path=MAIL_SEND)
+def test_send_posts_both_parts_custom_args_and_unsubscribe_headers(provider_app, api):
+    api.reply(202, headers={"X-Message-Id": "sg-msg-1"}, path=MAIL_SEND)
 
     assert send() == "sg-msg-1"
 
-    [request] = sendgrid_api.requests
+    [request] = api.requests
     assert (request.method, request.path) == ("POST", MAIL_SEND)
     assert request.headers["authorization"] == "Bearer SG.test-key"
     body = request.json()
@@ -109,17 +81,17 @@ def test_send_posts_both_parts_custom_args_and_unsubscribe_headers(sg_app, sendg
     assert "mail_settings" not in body
 
 
-def test_text_only_message_sandbox_mode_and_own_unsubscribe_mailbox(make_app, sendgrid_api):
+def test_text_only_message_sandbox_mode_and_own_unsubscribe_mailbox(make_app, api):
     app = make_app(
         SENDGRID_SANDBOX=True,
         EMAIL_FROM="reviews@mugs.example",
         SHOP_NAME="Mugs & Co",
         EMAIL_UNSUBSCRIBE_MAILTO="optout@mugs.example",
     )
-    sendgrid_api.reply(200, path=MAIL_SEND)  # sandbox mode answers 200 and has no message id
+    api.reply(200, path=MAIL_SEND)  # sandbox mode answers 200 and has no message id
     with app.app_context():
         assert send(message(html=None)) is None
-    body = sendgrid_api.requests[0].json()
+    body = api.requests[0].json()
     assert body["content"] == [{"type": "text/plain", "value": "Record a video: https://shop/r/t"}]
     assert body["from"] == {"email": "reviews@mugs.example", "name": "Mugs & Co"}
     assert body["mail_settings"] == {"sandbox_mode": {"enable": True}}
@@ -170,52 +142,47 @@ ERRORS = [
     ("status", "body", "headers", "retryable", "words"), ERRORS, ids=[str(case[0]) for case in ERRORS]
 )
 def test_http_errors_are_classified_with_sendgrids_message(
-    sg_app, sendgrid_api, status, body, headers, retryable, words
+    provider_app, api, status, body, headers, retryable, words
 ):
-    sendgrid_api.reply(status, body, headers, path=MAIL_SEND)
-    with pytest.raises(ProviderError) as caught:
-        send()
-    assert caught.value.retryable is retryable
-    assert caught.value.code == status
-    assert words in caught.value.message
+    api.reply(status, body, headers, path=MAIL_SEND)
+    error = provider_error(send)
+    assert error.retryable is retryable
+    assert error.code == status
+    assert words in error.message
 
 
-def test_a_silent_server_times_out_as_retryable(sg_app, sendgrid_api):
-    sendgrid_api.reply(hang=True, path=MAIL_SEND)
-    with pytest.raises(ProviderError) as caught:
-        send()
-    assert (caught.value.retryable, caught.value.code) == (True, "timeout")
+def test_a_silent_server_times_out_as_retryable(provider_app, api):
+    api.reply(hang=True, path=MAIL_SEND)
+    error = provider_error(send)
+    assert (error.retryable, error.code) == (True, "timeout")
 
 
-def test_a_dropped_connection_is_retryable(sg_app, sendgrid_api):
-    sendgrid_api.reply(drop=True, path=MAIL_SEND)
-    with pytest.raises(ProviderError) as caught:
-        send()
-    assert (caught.value.retryable, caught.value.code) == (True, "connection")
+def test_a_dropped_connection_is_retryable(provider_app, api):
+    api.reply(drop=True, path=MAIL_SEND)
+    error = provider_error(send)
+    assert (error.retryable, error.code) == (True, "connection")
 
 
 def test_connection_refused_is_retryable(make_app):
-    app = make_app(SENDGRID_API_HOST=refused_url())
-    with app.app_context(), pytest.raises(ProviderError) as caught:
-        send()
-    assert (caught.value.retryable, caught.value.code) == (True, "connection")
-    assert "could not reach SendGrid" in caught.value.message
+    with make_app(SENDGRID_API_HOST=refused_url()).app_context():
+        error = provider_error(send)
+    assert (error.retryable, error.code) == (True, "connection")
+    assert "could not reach SendGrid" in error.message
 
 
-def test_missing_api_key_is_a_permanent_configuration_error(make_app, sendgrid_api):
-    app = make_app(SENDGRID_API_KEY=None)
-    with app.app_context(), pytest.raises(ProviderError) as caught:
-        send()
-    assert (caught.value.retryable, caught.value.code) == (False, "config")
-    assert sendgrid_api.requests == []
+def test_missing_api_key_is_a_permanent_configuration_error(make_app, api):
+    with make_app(SENDGRID_API_KEY=None).app_context():
+        error = provider_error(send)
+    assert (error.retryable, error.code) == (False, "config")
+    assert api.requests == []
 
 
 # -- end to end through a dispatch tick -------------------------------------------------
 
 
-def order_and_tick(sg_app, clock, run, **campaign_settings):
+def order_and_tick(provider_app, clock, run, **campaign_settings):
     created = campaign(clock, delay_days=0, **campaign_settings)
-    response = sg_app.test_client().post("/webhooks/orders", json=order_body())
+    response = provider_app.test_client().post("/webhooks/orders", json=order_body())
     assert response.status_code == 202, response.get_json()
     _, report = run("dispatch")
     [req] = db.session.scalars(db.select(TestimonialRequest)).all()
@@ -226,9 +193,9 @@ def show(run, req):
     return run("requests", "show", str(req.id))[1]
 
 
-def test_tick_sends_through_sendgrid_and_keeps_the_message_id(sg_app, sendgrid_api, clock, run):
-    sendgrid_api.reply(202, headers={"X-Message-Id": "Xy12Ab"}, path=MAIL_SEND)
-    created, req, report = order_and_tick(sg_app, clock, run)
+def test_tick_sends_through_sendgrid_and_keeps_the_message_id(provider_app, api, clock, run):
+    api.reply(202, headers={"X-Message-Id": "Xy12Ab"}, path=MAIL_SEND)
+    created, req, report = order_and_tick(provider_app, clock, run)
 
     assert report["sent"] == 1
     shown = show(run, req)
@@ -236,19 +203,19 @@ def test_tick_sends_through_sendgrid_and_keeps_the_message_id(sg_app, sendgrid_a
     assert shown["email_message_id"] == "Xy12Ab"
     [sent] = [e for e in shown["events"] if e["type"] == "sent"]
     assert (sent["provider"], sent["provider_message_id"], sent["channel"]) == ("sendgrid", "Xy12Ab", "email")
-    body = sendgrid_api.requests[0].json()
+    body = api.requests[0].json()
     assert body["custom_args"] == {"request_id": str(req.id), "campaign_id": str(created.id), "slot": "0"}
     assert body["personalizations"][0]["to"] == [{"email": "ada@example.com"}]
     assert body["headers"]["List-Unsubscribe"].startswith("<http://testserver.local/u/")
 
 
-def test_retryable_errors_back_off_then_fail_after_max_attempts(sg_app, sendgrid_api, clock, run):
-    sendgrid_api.reply(429, {"errors": [{"message": "too many requests"}]}, path=MAIL_SEND)
-    sendgrid_api.reply(hang=True, path=MAIL_SEND)
-    sendgrid_api.reply(503, path=MAIL_SEND)
+def test_retryable_errors_back_off_then_fail_after_max_attempts(provider_app, api, clock, run):
+    api.reply(429, {"errors": [{"message": "too many requests"}]}, path=MAIL_SEND)
+    api.reply(hang=True, path=MAIL_SEND)
+    api.reply(503, path=MAIL_SEND)
     start = clock()
 
-    _, req, report = order_and_tick(sg_app, clock, run)
+    _, req, report = order_and_tick(provider_app, clock, run)
     assert report["retry_scheduled"] == 1
     shown = show(run, req)
     assert (shown["status"], shown["attempts"]) == ("scheduled", 1)
@@ -270,13 +237,13 @@ def test_retryable_errors_back_off_then_fail_after_max_attempts(sg_app, sendgrid
     failed = [e for e in shown["events"] if e["type"] == "failed"]
     assert [e["error_code"] for e in failed] == ["429", "timeout", "503", None]
     assert failed[-1]["detail"].startswith("request failed: gave up after 3 attempts")
-    assert len(sendgrid_api.requests) == 3
+    assert len(api.requests) == 3
 
 
-def test_a_retry_that_succeeds_sends_once(sg_app, sendgrid_api, clock, run):
-    sendgrid_api.reply(500, {"errors": [{"message": "try later"}]}, path=MAIL_SEND)
-    sendgrid_api.reply(202, headers={"X-Message-Id": "second-try"}, path=MAIL_SEND)
-    _, req, _ = order_and_tick(sg_app, clock, run)
+def test_a_retry_that_succeeds_sends_once(provider_app, api, clock, run):
+    api.reply(500, {"errors": [{"message": "try later"}]}, path=MAIL_SEND)
+    api.reply(202, headers={"X-Message-Id": "second-try"}, path=MAIL_SEND)
+    _, req, _ = order_and_tick(provider_app, clock, run)
     clock.advance(seconds=299)
     assert run("dispatch")[1]["sent"] == 0  # backoff not over yet
     clock.advance(seconds=1)
@@ -284,13 +251,13 @@ def test_a_retry_that_succeeds_sends_once(sg_app, sendgrid_api, clock, run):
     shown = show(run, req)
     assert (shown["status"], shown["attempts"], shown["email_message_id"]) == ("sent", 0, "second-try")
     assert shown["last_error"] is None
-    assert len(sendgrid_api.requests) == 2
+    assert len(api.requests) == 2
 
 
-def test_a_permanent_error_fails_at_once_with_sendgrids_message(sg_app, sendgrid_api, clock, run):
+def test_a_permanent_error_fails_at_once_with_sendgrids_message(provider_app, api, clock, run):
     reason = "The from address does not match a verified Sender Identity."
-    sendgrid_api.reply(403, {"errors": [{"message": reason, "field": "from"}]}, path=MAIL_SEND)
-    _, req, report = order_and_tick(sg_app, clock, run)
+    api.reply(403, {"errors": [{"message": reason, "field": "from"}]}, path=MAIL_SEND)
+    _, req, report = order_and_tick(provider_app, clock, run)
 
     assert report["failed"] == 1
     shown = show(run, req)
@@ -302,7 +269,7 @@ def test_a_permanent_error_fails_at_once_with_sendgrids_message(sg_app, sendgrid
     assert "refused the message permanently" in failed[-1]["detail"]
     clock.advance(days=1)
     run("dispatch")
-    assert len(sendgrid_api.requests) == 1  # never tried again on its own
+    assert len(api.requests) == 1  # never tried again on its own
 
 
 def test_connection_refused_in_a_tick_schedules_a_retry(make_app, clock):
@@ -320,14 +287,14 @@ def test_connection_refused_in_a_tick_schedules_a_retry(make_app, clock):
 # -- provider check ---------------------------------------------------------------------
 
 
-def test_check_passes_with_the_mail_send_scope(sg_app, sendgrid_api, run):
-    sendgrid_api.reply(200, {"scopes": ["mail.send", "alerts.read"]}, method="GET", path="/v3/scopes")
+def test_check_passes_with_the_mail_send_scope(provider_app, api, run):
+    api.reply(200, {"scopes": ["mail.send", "alerts.read"]}, method="GET", path="/v3/scopes")
     code, results = run("providers", "check", "--channel", "email")
     assert code == 0
     [email] = results
     assert (email["channel"], email["provider"], email["ok"]) == ("email", "sendgrid", True)
     assert "mail.send" in email["detail"]
-    assert sendgrid_api.requests[0].headers["authorization"] == "Bearer SG.test-key"
+    assert api.requests[0].headers["authorization"] == "Bearer SG.test-key"
 
 
 @pytest.mark.parametrize(
@@ -340,15 +307,15 @@ def test_check_passes_with_the_mail_send_scope(sg_app, sendgrid_api, run):
         (503, b"", 503, True, "unavailable"),
     ],
 )
-def test_check_reports_each_problem_and_exits_non_zero(sg_app, sendgrid_api, run, status, body, code, transient, words):
-    sendgrid_api.reply(status, body, path="/v3/scopes")
+def test_check_reports_each_problem_and_exits_non_zero(provider_app, api, run, status, body, code, transient, words):
+    api.reply(status, body, path="/v3/scopes")
     exit_code, [email] = run("providers", "check", "--channel", "email", ok=False)
     assert exit_code == 1
     assert (email["ok"], email["code"], email["transient"]) == (False, code, transient)
     assert words in email["detail"]
 
 
-def test_check_without_a_sender_or_reachable_api(make_app, sendgrid_api):
+def test_check_without_a_sender_or_reachable_api(make_app, api):
     from config import DEFAULT_EMAIL_FROM
 
     no_sender = make_app(EMAIL_FROM=DEFAULT_EMAIL_FROM)
@@ -359,12 +326,12 @@ def test_check_without_a_sender_or_reachable_api(make_app, sendgrid_api):
     unreachable = make_app(SENDGRID_API_HOST=refused_url())
     [email] = check_providers(unreachable, ("email",))
     assert (email["ok"], email["code"], email["transient"]) == (False, "connection", True)
-    assert sendgrid_api.requests == []
+    assert api.requests == []
 
 
-def test_human_check_output_and_outbox_sms(sg_app, sendgrid_api):
-    sendgrid_api.reply(200, {"scopes": ["mail.send"]}, path="/v3/scopes")
-    result = sg_app.test_cli_runner().invoke(args=["providers", "check"])
+def test_human_check_output_and_outbox_sms(provider_app, api):
+    api.reply(200, {"scopes": ["mail.send"]}, path="/v3/scopes")
+    result = provider_app.test_cli_runner().invoke(args=["providers", "check"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("email sendgrid OK: API key accepted")
@@ -375,17 +342,8 @@ def test_human_check_output_and_outbox_sms(sg_app, sendgrid_api):
 
 
 def test_production_refuses_sendgrid_without_credentials(tmp_path):
-    config = type(
-        "Prod",
-        (ProductionConfig,),
-        {
-            "SECRET_KEY": "x" * 40,
-            "ORDER_WEBHOOK_SECRET": "s" * 32,
-            "EMAIL_PROVIDER": "sendgrid",
-            "SENDGRID_API_KEY": None,
-            "EMAIL_FROM": "reviews@shop.example",
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}",
-        },
+    config = production_config(
+        tmp_path, EMAIL_PROVIDER="sendgrid", SENDGRID_API_KEY=None, EMAIL_FROM="reviews@shop.example"
     )
     with pytest.raises(RuntimeError) as caught:
         create_app(config)

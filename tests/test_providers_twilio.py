@@ -3,7 +3,6 @@ receives, each error class, timeouts and refused connections — and retry vs pe
 handling end to end through a dispatch tick, including 21610 opting the number out."""
 
 import base64
-import json
 from datetime import timedelta
 
 import pytest
@@ -13,12 +12,13 @@ from app import create_app
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
 from app.optouts.models import OptOut
-from app.providers import OutgoingMessage, ProviderError, get_provider
+from app.providers import OutgoingMessage, get_provider
 from app.providers.checks import check_providers
-from config import ProductionConfig, provider_config_problems
+from config import provider_config_problems
 from tests.conftest import parse
 from tests.factories import campaign, order_body
-from tests.fake_http import FakeHTTPServer, refused_url
+from tests.fake_http import refused_url
+from tests.provider_helpers import production_config, provider_error, provider_fixtures
 
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "test-auth-token"
@@ -27,47 +27,18 @@ ACCOUNT = f"/2010-04-01/Accounts/{SID}.json"
 PHONE = "+15551234567"
 
 
-@pytest.fixture
-def twilio_api():
-    with FakeHTTPServer() as server:
-        yield server
+def twilio_settings(api):
+    return {
+        "SMS_PROVIDER": "twilio",
+        "TWILIO_ACCOUNT_SID": SID,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "TWILIO_FROM": "+15017122661",
+        "TWILIO_API_BASE_URL": api.url,
+        "TWILIO_TIMEOUT_SECONDS": 0.5,
+    }
 
 
-@pytest.fixture
-def make_app(app_factory, twilio_api):
-    def build(**overrides):
-        settings = {
-            "SMS_PROVIDER": "twilio",
-            "TWILIO_ACCOUNT_SID": SID,
-            "TWILIO_AUTH_TOKEN": TOKEN,
-            "TWILIO_FROM": "+15017122661",
-            "TWILIO_API_BASE_URL": twilio_api.url,
-            "TWILIO_TIMEOUT_SECONDS": 0.5,
-            **overrides,
-        }
-        return app_factory(**settings)
-
-    return build
-
-
-@pytest.fixture
-def tw_app(make_app):
-    app = make_app()
-    with app.app_context():
-        yield app
-
-
-@pytest.fixture
-def run(tw_app):
-    runner = tw_app.test_cli_runner()
-
-    def invoke(*args, ok=True):
-        result = runner.invoke(args=[*args, "--json"])
-        if ok:
-            assert result.exit_code == 0, result.output
-        return result.exit_code, json.loads(result.stdout)
-
-    return invoke
+api, make_app, provider_app, run = provider_fixtures(twilio_settings)
 
 
 def message(**fields):
@@ -99,12 +70,12 @@ def legacy_error(status, code, text):
 # -- the request Twilio receives --------------------------------------------------------
 
 
-def test_send_posts_the_form_with_status_callback_and_keeps_the_sid(tw_app, twilio_api):
-    twilio_api.reply(201, created("SM123"), method="POST", path=MESSAGES)
+def test_send_posts_the_form_with_status_callback_and_keeps_the_sid(provider_app, api):
+    api.reply(201, created("SM123"), method="POST", path=MESSAGES)
 
     assert send() == "SM123"
 
-    [request] = twilio_api.requests
+    [request] = api.requests
     assert (request.method, request.path) == ("POST", MESSAGES)
     assert request.form() == {
         "To": PHONE,
@@ -116,12 +87,12 @@ def test_send_posts_the_form_with_status_callback_and_keeps_the_sid(tw_app, twil
     assert request.headers["authorization"] == f"Basic {expected}"
 
 
-def test_messaging_service_replaces_from_and_local_base_url_has_no_callback(make_app, twilio_api):
+def test_messaging_service_replaces_from_and_local_base_url_has_no_callback(make_app, api):
     app = make_app(TWILIO_MESSAGING_SERVICE_SID="MG" + "1" * 32, PUBLIC_BASE_URL="http://127.0.0.1:5000")
-    twilio_api.reply(201, created("SM9", status="accepted"), path=MESSAGES)
+    api.reply(201, created("SM9", status="accepted"), path=MESSAGES)
     with app.app_context():
         assert send() == "SM9"
-    form = twilio_api.requests[0].form()
+    form = api.requests[0].form()
     assert form["MessagingServiceSid"] == "MG" + "1" * 32
     # Twilio could never reach a local address: no callback rather than a doomed one.
     assert "From" not in form and "StatusCallback" not in form
@@ -152,11 +123,9 @@ PERMANENT = [
 
 
 @pytest.mark.parametrize(("code", "text", "label"), PERMANENT, ids=[str(c[0]) for c in PERMANENT])
-def test_permanent_twilio_codes(tw_app, twilio_api, code, text, label):
-    twilio_api.reply(400, legacy_error(400, code, text), path=MESSAGES)
-    with pytest.raises(ProviderError) as caught:
-        send()
-    error = caught.value
+def test_permanent_twilio_codes(provider_app, api, code, text, label):
+    api.reply(400, legacy_error(400, code, text), path=MESSAGES)
+    error = provider_error(send)
     assert (error.retryable, error.code) == (False, code)
     assert error.message == (f"{label}: Unable to create record: {text} (HTTP 400)")
     assert error.opt_out is (code == 21610)
@@ -193,42 +162,37 @@ OTHER = [
 
 
 @pytest.mark.parametrize(("status", "body", "retryable", "code", "words"), OTHER, ids=[f"{c[0]}-{c[3]}" for c in OTHER])
-def test_rate_limits_outages_and_other_refusals(tw_app, twilio_api, status, body, retryable, code, words):
-    twilio_api.reply(status, body, path=MESSAGES)
-    with pytest.raises(ProviderError) as caught:
-        send()
-    assert (caught.value.retryable, caught.value.code, caught.value.opt_out) == (retryable, code, False)
-    assert words in caught.value.message
+def test_rate_limits_outages_and_other_refusals(provider_app, api, status, body, retryable, code, words):
+    api.reply(status, body, path=MESSAGES)
+    error = provider_error(send)
+    assert (error.retryable, error.code, error.opt_out) == (retryable, code, False)
+    assert words in error.message
 
 
-def test_a_silent_server_times_out_as_retryable(tw_app, twilio_api):
-    twilio_api.reply(hang=True, path=MESSAGES)
-    with pytest.raises(ProviderError) as caught:
-        send()
-    assert (caught.value.retryable, caught.value.code) == (True, "timeout")
+def test_a_silent_server_times_out_as_retryable(provider_app, api):
+    api.reply(hang=True, path=MESSAGES)
+    error = provider_error(send)
+    assert (error.retryable, error.code) == (True, "timeout")
 
 
-def test_a_dropped_connection_is_retryable(tw_app, twilio_api):
-    twilio_api.reply(drop=True, path=MESSAGES)
-    with pytest.raises(ProviderError) as caught:
-        send()
-    assert (caught.value.retryable, caught.value.code) == (True, "connection")
+def test_a_dropped_connection_is_retryable(provider_app, api):
+    api.reply(drop=True, path=MESSAGES)
+    error = provider_error(send)
+    assert (error.retryable, error.code) == (True, "connection")
 
 
 def test_connection_refused_is_retryable(make_app):
-    app = make_app(TWILIO_API_BASE_URL=refused_url())
-    with app.app_context(), pytest.raises(ProviderError) as caught:
-        send()
-    assert (caught.value.retryable, caught.value.code) == (True, "connection")
-    assert "could not reach Twilio" in caught.value.message
+    with make_app(TWILIO_API_BASE_URL=refused_url()).app_context():
+        error = provider_error(send)
+    assert (error.retryable, error.code) == (True, "connection")
+    assert "could not reach Twilio" in error.message
 
 
-def test_missing_credentials_are_a_permanent_configuration_error(make_app, twilio_api):
-    app = make_app(TWILIO_AUTH_TOKEN=None)
-    with app.app_context(), pytest.raises(ProviderError) as caught:
-        send()
-    assert (caught.value.retryable, caught.value.code) == (False, "config")
-    assert twilio_api.requests == []
+def test_missing_credentials_are_a_permanent_configuration_error(make_app, api):
+    with make_app(TWILIO_AUTH_TOKEN=None).app_context():
+        error = provider_error(send)
+    assert (error.retryable, error.code) == (False, "config")
+    assert api.requests == []
 
 
 # -- end to end through a dispatch tick -------------------------------------------------
@@ -248,26 +212,26 @@ def sms_campaign(clock):
     return campaign(clock, delay_days=0, channel="sms")
 
 
-def test_tick_sends_an_sms_and_keeps_the_sid(tw_app, twilio_api, clock, run):
+def test_tick_sends_an_sms_and_keeps_the_sid(provider_app, api, clock, run):
     sms_campaign(clock)
-    [request_id] = post_order(tw_app)["created"]
-    twilio_api.reply(201, created("SMdelivered1"), path=MESSAGES)
+    [request_id] = post_order(provider_app)["created"]
+    api.reply(201, created("SMdelivered1"), path=MESSAGES)
 
     assert run("dispatch")[1]["sent"] == 1
     shown = show(run, request_id)
     assert (shown["status"], shown["sms_message_id"]) == ("sent", "SMdelivered1")
     [sent] = [e for e in shown["events"] if e["type"] == "sent"]
     assert (sent["channel"], sent["provider"], sent["provider_message_id"]) == ("sms", "twilio", "SMdelivered1")
-    form = twilio_api.requests[0].form()
+    form = api.requests[0].form()
     assert (form["To"], form["StatusCallback"]) == (PHONE, "http://testserver.local/webhooks/twilio/status")
     assert shown["link"] in form["Body"]
 
 
-def test_rate_limit_then_success(tw_app, twilio_api, clock, run):
+def test_rate_limit_then_success(provider_app, api, clock, run):
     sms_campaign(clock)
-    [request_id] = post_order(tw_app)["created"]
-    twilio_api.reply(429, legacy_error(429, 20429, "Too Many Requests"), path=MESSAGES)
-    twilio_api.reply(201, created("SMsecond"), path=MESSAGES)
+    [request_id] = post_order(provider_app)["created"]
+    api.reply(429, legacy_error(429, 20429, "Too Many Requests"), path=MESSAGES)
+    api.reply(201, created("SMsecond"), path=MESSAGES)
     start = clock()
 
     assert run("dispatch")[1]["retry_scheduled"] == 1
@@ -283,10 +247,10 @@ def test_rate_limit_then_success(tw_app, twilio_api, clock, run):
     assert (shown["status"], shown["attempts"], shown["sms_message_id"]) == ("sent", 0, "SMsecond")
 
 
-def test_timeouts_until_max_attempts_then_failed(tw_app, twilio_api, clock, run):
+def test_timeouts_until_max_attempts_then_failed(provider_app, api, clock, run):
     sms_campaign(clock)
-    [request_id] = post_order(tw_app)["created"]
-    twilio_api.reply(hang=True, path=MESSAGES, times=None)
+    [request_id] = post_order(provider_app)["created"]
+    api.reply(hang=True, path=MESSAGES, times=None)
 
     run("dispatch")
     clock.advance(seconds=300)
@@ -300,11 +264,11 @@ def test_timeouts_until_max_attempts_then_failed(tw_app, twilio_api, clock, run)
     assert codes == ["timeout", "timeout", "timeout", None]
 
 
-def test_invalid_number_fails_at_once(tw_app, twilio_api, clock, run):
+def test_invalid_number_fails_at_once(provider_app, api, clock, run):
     sms_campaign(clock)
-    [request_id] = post_order(tw_app)["created"]
+    [request_id] = post_order(provider_app)["created"]
     text = f"The 'To' number {PHONE} is not a valid phone number."
-    twilio_api.reply(400, legacy_error(400, 21211, text), path=MESSAGES)
+    api.reply(400, legacy_error(400, 21211, text), path=MESSAGES)
 
     assert run("dispatch")[1]["failed"] == 1
     shown = show(run, request_id)
@@ -316,10 +280,10 @@ def test_invalid_number_fails_at_once(tw_app, twilio_api, clock, run):
     assert db.session.scalars(select(OptOut)).all() == []  # an invalid number is not an opt-out
 
 
-def test_21610_opts_the_number_out_and_the_next_order_is_skipped(tw_app, twilio_api, clock, run):
+def test_21610_opts_the_number_out_and_the_next_order_is_skipped(provider_app, api, clock, run):
     sms_campaign(clock)
-    [request_id] = post_order(tw_app)["created"]
-    twilio_api.reply(400, legacy_error(400, 21610, "Attempt to send to unsubscribed recipient"), path=MESSAGES)
+    [request_id] = post_order(provider_app)["created"]
+    api.reply(400, legacy_error(400, 21610, "Attempt to send to unsubscribed recipient"), path=MESSAGES)
 
     run("dispatch")
 
@@ -336,18 +300,18 @@ def test_21610_opts_the_number_out_and_the_next_order_is_skipped(tw_app, twilio_
     assert cancelled["detail"] == "customer opted out (sms, twilio_21610)"
     assert db.session.get(TestimonialRequest, request_id).claimed_at is None
 
-    answer = post_order(tw_app, event_id="evt_2", order_id="1002")
+    answer = post_order(provider_app, event_id="evt_2", order_id="1002")
     assert answer["created"] == []
     assert [s["reason"] for s in answer["skipped"]] == ["opted out"]
     clock.advance(days=1)
     run("dispatch")
-    assert len(twilio_api.requests) == 1  # nothing more went to Twilio
+    assert len(api.requests) == 1  # nothing more went to Twilio
 
 
-def test_21610_on_a_both_channel_request_keeps_the_email_going(tw_app, twilio_api, clock, run):
+def test_21610_on_a_both_channel_request_keeps_the_email_going(provider_app, api, clock, run):
     campaign(clock, delay_days=0, channel="both")
-    [request_id] = post_order(tw_app)["created"]
-    twilio_api.reply(400, legacy_error(400, 21610, "Attempt to send to unsubscribed recipient"), path=MESSAGES)
+    [request_id] = post_order(provider_app)["created"]
+    api.reply(400, legacy_error(400, 21610, "Attempt to send to unsubscribed recipient"), path=MESSAGES)
 
     run("dispatch")
 
@@ -359,7 +323,7 @@ def test_21610_on_a_both_channel_request_keeps_the_email_going(tw_app, twilio_ap
     clock.set(shown["next_send_at"])
     assert run("dispatch")[1]["sent"] == 1  # the reminder goes by email only
     assert len(run("outbox", "list")[1]) == 2
-    assert len(twilio_api.requests) == 1
+    assert len(api.requests) == 1
 
 
 # -- provider check ---------------------------------------------------------------------
@@ -369,8 +333,8 @@ def account(status="active", kind="Full"):
     return {"sid": SID, "friendly_name": "Mug Shop", "status": status, "type": kind}
 
 
-def test_check_fetches_the_account(tw_app, twilio_api, run):
-    twilio_api.reply(200, account(kind="Trial"), method="GET", path=ACCOUNT)
+def test_check_fetches_the_account(provider_app, api, run):
+    api.reply(200, account(kind="Trial"), method="GET", path=ACCOUNT)
     code, results = run("providers", "check", "--channel", "sms")
     assert code == 0
     [sms] = results
@@ -378,7 +342,7 @@ def test_check_fetches_the_account(tw_app, twilio_api, run):
     assert "account Mug Shop is active; sending from +15017122661" in sms["detail"]
     assert "trial account" in sms["detail"]
     assert "status callbacks to http://testserver.local/webhooks/twilio/status" in sms["detail"]
-    assert twilio_api.requests[0].method == "GET"
+    assert api.requests[0].method == "GET"
 
 
 @pytest.mark.parametrize(
@@ -391,49 +355,43 @@ def test_check_fetches_the_account(tw_app, twilio_api, run):
         (500, b"", 500, True, "unavailable"),
     ],
 )
-def test_check_reports_each_problem_and_exits_non_zero(tw_app, twilio_api, run, status, body, code, transient, words):
-    twilio_api.reply(status, body, path=ACCOUNT)
+def test_check_reports_each_problem_and_exits_non_zero(provider_app, api, run, status, body, code, transient, words):
+    api.reply(status, body, path=ACCOUNT)
     exit_code, [sms] = run("providers", "check", "--channel", "sms", ok=False)
     assert exit_code == 1
     assert (sms["ok"], sms["code"], sms["transient"]) == (False, code, transient)
     assert words in sms["detail"]
 
 
-def test_check_both_channels_one_failing(tw_app, twilio_api):
-    twilio_api.reply(hang=True, path=ACCOUNT, times=2)
-    email, sms = check_providers(tw_app)
+def test_check_both_channels_one_failing(provider_app, api):
+    api.reply(hang=True, path=ACCOUNT, times=2)
+    email, sms = check_providers(provider_app)
     assert (email["provider"], email["ok"]) == ("outbox", True)
     assert (sms["ok"], sms["code"], sms["transient"]) == (False, "timeout", True)
-    result = tw_app.test_cli_runner().invoke(args=["providers", "check"])
+    result = provider_app.test_cli_runner().invoke(args=["providers", "check"])
     assert result.exit_code == 1
     assert "sms   twilio   RETRY LATER [timeout]: Twilio did not answer in time" in result.output
 
 
-def test_check_without_a_sender(make_app, twilio_api):
+def test_check_without_a_sender(make_app, api):
     app = make_app(TWILIO_FROM=None)
     [sms] = check_providers(app, ("sms",))
     assert (sms["ok"], sms["code"]) == (False, "config")
     assert "TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID" in sms["detail"]
-    assert twilio_api.requests == []
+    assert api.requests == []
 
 
 # -- configuration ----------------------------------------------------------------------
 
 
 def test_production_refuses_twilio_without_credentials(tmp_path):
-    config = type(
-        "Prod",
-        (ProductionConfig,),
-        {
-            "SECRET_KEY": "x" * 40,
-            "ORDER_WEBHOOK_SECRET": "s" * 32,
-            "SMS_PROVIDER": "twilio",
-            "TWILIO_ACCOUNT_SID": SID,
-            "TWILIO_AUTH_TOKEN": None,
-            "TWILIO_FROM": None,
-            "TWILIO_MESSAGING_SERVICE_SID": None,
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'p.db'}",
-        },
+    config = production_config(
+        tmp_path,
+        SMS_PROVIDER="twilio",
+        TWILIO_ACCOUNT_SID=SID,
+        TWILIO_AUTH_TOKEN=None,
+        TWILIO_FROM=None,
+        TWILIO_MESSAGING_SERVICE_SID=None,
     )
     with pytest.raises(RuntimeError) as caught:
         create_app(config)

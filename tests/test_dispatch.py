@@ -198,7 +198,8 @@ def test_a_claim_left_by_a_crashed_process_fails_as_interrupted_after_the_lease_
     assert (report.recovered, report.failed, report.messages) == (1, 1, 0)
     req = request_row(request_id)
     assert req.status == "failed"
-    assert req.last_error.startswith(INTERRUPTED) and INTERRUPTED == "interrupted, outcome unknown"
+    assert req.last_error.startswith(f"email: {INTERRUPTED}") and INTERRUPTED == "interrupted, outcome unknown"
+    assert "(claimed at 2026-11-20 12:00:00 UTC)" in req.last_error
     assert (req.next_send_at, req.claimed_at, req.claim_id) == (None, None, None)
     assert event_types(request_id) == ["queued", "failed", "failed"]
     assert events_of(request_id, "failed")[0].error_code == "interrupted"
@@ -224,7 +225,7 @@ def test_a_crash_during_a_reminder_keeps_the_request_sent_status_history(client,
     clock.advance(hours=1)
     tick(clock)
     req = request_row(request_id)
-    assert req.status == "failed" and req.last_error.startswith(INTERRUPTED)
+    assert req.status == "failed" and req.last_error.startswith(f"email: {INTERRUPTED}")
     assert len(outbox(request_id)) == 1  # the initial message only
 
 
@@ -386,3 +387,99 @@ def test_a_provider_that_crashes_does_not_stop_the_tick(app, client, clock):
     assert report.retry_scheduled == 1 and report.errors == []
     req = request_row(first)
     assert req.status == "scheduled" and "boom" in req.last_error
+
+
+# -- last_error: every channel's current failure -----------------------------------------------
+
+EMAIL_REFUSED = "email: permanent [outbox-rejected]: recipient ada@fail.test rejected (simulated permanent failure)"
+SMS_REFUSED = "sms: permanent [outbox-rejected]: recipient +15550009999 rejected (simulated permanent failure)"
+SMS_DOWN = "sms: retryable [outbox-unavailable]: provider unavailable (simulated transient failure)"
+
+
+def test_both_channels_failing_show_both_reasons_email_first(client, clock):
+    request_id = request_for(client, clock, email="ada@fail.test", phone="+15550009997", channel="both")
+
+    tick(clock)
+
+    req = request_row(request_id)
+    assert req.status == "scheduled"  # the SMS may still go: retried with backoff
+    assert req.last_error == f"{EMAIL_REFUSED} · {SMS_DOWN}"
+
+
+def test_a_later_sms_success_leaves_the_email_failure_standing(app, client, clock):
+    # e-mail refused for good; the SMS fails twice (flaky) and goes out on the third attempt
+    request_id = request_for(client, clock, email="ada@fail.test", phone="+15550009998", channel="both")
+    tick(clock)
+    assert request_row(request_id).last_error.startswith(f"{EMAIL_REFUSED} · sms: retryable")
+    clock.advance(seconds=app.config["RETRY_BASE_SECONDS"])
+    tick(clock)
+    clock.advance(seconds=2 * app.config["RETRY_BASE_SECONDS"])
+
+    report = tick(clock)
+
+    assert (report.sent, report.messages) == (1, 1)  # the refused e-mail is not chased
+    req = request_row(request_id)
+    assert (req.status, req.sms_message_id is not None) == ("sent", True)
+    assert req.last_error == EMAIL_REFUSED
+
+
+def test_a_channel_sent_again_successfully_clears_only_its_own_error(app_factory, clock):
+    # two attempts per slot: e-mail (flaky) fails twice, then goes; the SMS is refused for good
+    app = app_factory(MAX_SEND_ATTEMPTS=2, RETRY_BASE_SECONDS=60)
+    with app.app_context():
+        request_id = request_for(app.test_client(), clock, email="ada@flaky.test", phone="+15550009999",
+                                 channel="both")
+        tick(clock)
+        email_down = "email: retryable [outbox-unavailable]: provider unavailable (simulated transient failure)"
+        assert request_row(request_id).last_error == f"{email_down} · {SMS_REFUSED}"
+        clock.advance(seconds=60)
+        tick(clock)
+        req = request_row(request_id)
+        assert (req.status, req.last_error) == ("failed", f"{email_down} · {SMS_REFUSED}")
+
+        from app.lifecycle.services import retry_request
+
+        retry_request(req, clock(), by="merchant")
+        db.session.commit()
+        assert request_row(request_id).last_error is None  # a person retried: nothing stands
+
+        report = tick(clock)
+
+        assert report.messages == 2  # a person's Retry sends the refused channel again too
+        req = request_row(request_id)
+        assert (req.status, req.last_error) == ("sent", SMS_REFUSED)  # the e-mail went this time
+
+
+def test_channel_failures_reads_events_in_time_order_whatever_the_arrival_order():
+    from datetime import UTC, datetime
+
+    from app.lifecycle.models import TestimonialRequestEvent as Event
+    from app.lifecycle.states import channel_failures, describe_failures
+
+    t0 = datetime(2026, 11, 20, 12, 0, 0, 700000, tzinfo=UTC)
+
+    def ev(id_, type_, seconds, channel=None, key=None, **fields):
+        return Event(id=id_, type=type_, occurred_at=t0 + timedelta(seconds=seconds), channel=channel,
+                     dedupe_key=key, **fields)
+
+    sent_email = ev(1, "sent", 0, "email", provider_message_id="m1")
+    sent_sms = ev(2, "sent", 0, "sms", provider_message_id="SM1")
+    # SendGrid's clock has whole seconds: its drop of m1 reads 0.7 s before we handed m1 over
+    dropped = ev(3, "failed", -0.7, "email", key="sg:1", provider="sendgrid", provider_message_id="m1",
+                 detail="dropped: Bounced Address")
+    processed = ev(4, "sent", 1, "email", key="sg:2", provider="sendgrid", provider_message_id="m1")
+    undelivered = ev(5, "failed", 60, "sms", key="tw:1", provider="twilio", provider_message_id="SM1",
+                     detail="undelivered [30003]: unreachable handset")
+    summary = ev(6, "failed", 61, detail="request failed: …")
+    events = [sent_email, sent_sms, dropped, processed, undelivered, summary]
+
+    expected = {"email": "dropped: Bounced Address (reported by sendgrid)",
+                "sms": "undelivered [30003]: unreachable handset (reported by twilio)"}
+    assert channel_failures(events) == channel_failures(events[::-1]) == expected
+    assert describe_failures(expected) == ("email: dropped: Bounced Address (reported by sendgrid) · "
+                                           "sms: undelivered [30003]: unreachable handset (reported by twilio)")
+    # our next e-mail send clears the e-mail only; a person's retry clears everything
+    assert channel_failures([*events, ev(7, "sent", 100, "email", provider_message_id="m2")]) == {
+        "sms": expected["sms"]}
+    assert channel_failures([*events, ev(7, "retried", 100)]) == {}
+    assert describe_failures({}) is None

@@ -268,6 +268,49 @@ def test_detail_of_a_failed_request_shows_error_code_and_reason(logged_in, clock
     assert f"/requests/{request_id}/retry" in html
 
 
+def test_every_failing_channel_shows_in_the_row_the_detail_the_error_filter_and_the_csv(logged_in, clock, cli):
+    campaign(clock, delay_days=0, channel="both")
+    fine = order(logged_in, email="ok@example.com")
+    request_id = order(logged_in, email="x@fail.test", phone="+15550009998")  # e-mail refused, SMS flaky
+    cli("dispatch")
+    clock.advance(minutes=1)
+    cli("dispatch")  # the SMS fails its second (last) attempt
+    email_refused = "email: permanent [outbox-rejected]: recipient x@fail.test rejected (simulated permanent failure)"
+    sms_down = "sms: retryable [outbox-unavailable]: provider unavailable (simulated transient failure)"
+
+    def row_html():
+        html = page(logged_in)
+        return re.search(rf'<tr class="[^"]*" data-request-id="{request_id}">.*?</tr>', html, re.S).group(0)
+
+    def exported_error():
+        rows = csv.DictReader(io.StringIO(logged_in.get("/requests/export.csv").get_data(as_text=True)))
+        return next(r["last_error"] for r in rows if int(r["request_id"]) == request_id)
+
+    assert get(request_id).status == "failed"
+    assert f"{email_refused} · {sms_down}" in row_html()
+    detail = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert re.search(r'<li data-channel="email">.*?recipient x@fail.test rejected', detail, re.S)
+    assert re.search(r'<li data-channel="sms">.*?provider unavailable', detail, re.S)
+    assert row_ids(page(logged_in, has_error="y")) == [request_id]
+    assert exported_error() == f"{email_refused} · {sms_down}"
+
+    act(logged_in, request_id, "retry")
+    assert get(request_id).last_error is None  # a person retried: no reason stands until the next try
+    assert row_ids(page(logged_in, has_error="y")) == []
+
+    cli("dispatch")  # the SMS goes out at last; the e-mail is refused again
+
+    assert get(request_id).status == "sent"
+    row = row_html()
+    assert email_refused in row and "sms:" not in row
+    detail = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "Not every message got through" in detail and 'data-channel="email"' in detail
+    assert 'data-channel="sms"' not in detail
+    assert row_ids(page(logged_in, has_error="y")) == [request_id]
+    assert exported_error() == email_refused
+    assert get(fine).last_error is None
+
+
 def test_unknown_request_is_a_404(logged_in):
     assert logged_in.get("/requests/424242").status_code == 404
     token = csrf_from(logged_in, "/requests/")

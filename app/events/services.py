@@ -11,9 +11,9 @@ Rules (docs/events.md has the full table):
   never change a status; ``clicked`` moves only ``sent`` (and a request failed by a
   delivery failure, see below); nothing touches ``submitted``, ``expired``, ``cancelled``.
 - **Order-independent.** The final state depends on which events arrived, not on their
-  order: ``clicked_at`` keeps the earliest click, ``last_error`` the latest failure by
-  event time, and a click beats a bounce whichever comes first (a customer who clicked
-  got a message).
+  order: ``clicked_at`` keeps the earliest click, ``last_error`` each channel's latest
+  failure by event time (``states.channel_failures``), and a click beats a bounce
+  whichever comes first (a customer who clicked got a message).
 - **Delivery failures** (bounce, dropped, undelivered, failed) of the *initial* message
   mark a ``sent`` request ``failed`` — the merchant sees it in the Requests Log and may
   press Retry — unless the customer already clicked or the other channel of a "both"
@@ -24,7 +24,7 @@ Service functions flush and never commit; the view commits once per webhook call
 
 import logging
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from app.events import parsing
@@ -255,23 +255,9 @@ def apply_click(req, clicked_at, now):
 
 
 def apply_delivery_failure(req, event, slot, occurred_at):
-    """Bounce / dropped / undelivered / failed after the provider accepted the message."""
-    newer = db.session.scalar(
-        select(TestimonialRequestEvent.id).where(
-            TestimonialRequestEvent.request_id == req.id,
-            TestimonialRequestEvent.type == FAILED,
-            TestimonialRequestEvent.dedupe_key.is_not(None),
-            or_(TestimonialRequestEvent.occurred_at > occurred_at,
-                and_(TestimonialRequestEvent.occurred_at == occurred_at,
-                     TestimonialRequestEvent.dedupe_key > event.dedupe_key)),
-        ).limit(1)
-    )
-    if newer is None:  # last_error tells the latest failure, whatever order they came in
-        db.session.execute(
-            update(TestimonialRequest).where(TestimonialRequest.id == req.id)
-            .values(last_error=f"{event.channel}: {event.detail or event.raw_type} (reported by {event.provider})")
-            .execution_options(synchronize_session=False)
-        )
+    """Bounce / dropped / undelivered / failed after the provider accepted the message.
+
+    (``last_error`` was already updated by ``add_event``, which recorded the event.)"""
     if slot != 0 or other_channel_reached(req, event.channel):
         return
     failed = transition(

@@ -327,11 +327,8 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
         log.info("step=5 sent request=%s campaign=%s slot=%s channel=%s provider=%s id=%s",
                  claim.request_id, claim.campaign_id, claim.slot, channel, provider_name, message_id)
     else:
-        db.session.execute(
-            update(TestimonialRequest)
-            .where(TestimonialRequest.id == claim.request_id)
-            .values(last_error=f"{channel}: {error}")
-        )
+        # The event is the record: add_event keeps the request's last_error (every channel's
+        # current failure) from it.
         add_event(claim.request_id, "failed", now, channel=channel, slot=claim.slot,
                   provider=provider_name, error_code=str(error.code) if error.code else None,
                   detail=str(error))
@@ -366,8 +363,6 @@ def settle_slot(request_id, claim_id, now, report):
     if any(r.status == "sent" for r in rows):
         first_sent_at = req.sent_at or now
         values = dict(release, attempts=0, last_sent_at=now, sent_at=first_sent_at)
-        if all(r.status == "sent" for r in rows):
-            values["last_error"] = None
         if slot == 0:
             values["expires_at"] = policy.expires_at(first_sent_at, campaign.expire_after_days)
         else:
@@ -453,9 +448,8 @@ def recover_stale_claims(now, report):
             row.status, row.error, row.retryable, row.finished_at = "failed", INTERRUPTED, False, now
             add_event(request_id, "failed", now, channel=row.channel, slot=row.slot,
                       provider=row.provider, error_code="interrupted",
-                      detail=f"{INTERRUPTED}: the sending process stopped before the provider's answer was recorded")
-        if interrupted:
-            req.last_error = f"{INTERRUPTED} (claimed at {req.claimed_at:%Y-%m-%d %H:%M:%S} UTC)"
+                      detail=f"{INTERRUPTED}: the sending process stopped before the provider's answer was "
+                             f"recorded (claimed at {req.claimed_at:%Y-%m-%d %H:%M:%S} UTC)")
         db.session.commit()
         log.warning("step=5 recovered stale claim request=%s campaign=%s", request_id, req.campaign_id)
         report.recovered += 1

@@ -8,7 +8,7 @@ A move is a conditional ``UPDATE … WHERE id = :id AND status = :expected``; th
 says whether we won, so two workers can never both make the same move.
 """
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, select, update
 
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest, TestimonialRequestEvent
@@ -68,7 +68,12 @@ def transition(request_id, expected, target, *, where=(), **values):
 
 
 def add_event(request_id, type_, occurred_at, **fields):
-    """Append an event to a request's stream (flushes, never commits)."""
+    """Append an event to a request's stream (flushes, never commits).
+
+    Also keeps the request's two summaries of its stream: ``last_event_at`` and
+    ``last_error`` (see ``channel_failures``). Every send result, delivery failure and
+    retry is an event, so this is the one place ``last_error`` is written.
+    """
     event = TestimonialRequestEvent(request_id=request_id, type=type_, occurred_at=occurred_at, **fields)
     db.session.add(event)
     db.session.execute(
@@ -81,4 +86,77 @@ def add_event(request_id, type_, occurred_at, **fields):
         .values(last_event_at=occurred_at)
         .execution_options(synchronize_session=False)
     )
+    if type_ in ERROR_EVENTS:
+        refresh_last_error(request_id)
     return event
+
+
+# -- last_error: every channel's current failure -------------------------------------------
+
+ERROR_EVENTS = frozenset({"sent", "failed", "retried"})
+CHANNEL_ORDER = ("email", "sms")
+
+
+def channel_failures(events):
+    """Each channel's current failure reason, from a request's events: ``{channel: reason}``.
+
+    Walking the events in time order, a channel's failure (a refused send, a delivery
+    failure the provider reported, an interrupted send) stands until that channel is sent
+    again (our own ``sent``: a provider's "processed" or "sent" confirmation clears
+    nothing) or a person presses Retry (``retried`` clears every channel). So on a
+    "both" request an e-mail failure is never hidden behind the SMS one, and a later SMS
+    success leaves it standing.
+
+    A provider's failure report is about a message we handed over: it counts from no
+    earlier than that hand-over (provider clocks are coarse), and reports at the same
+    moment are ordered by their provider key, so the result does not depend on the order
+    in which webhooks arrived.
+    """
+    handed_over = {(e.channel, e.provider_message_id): e.occurred_at for e in events
+                   if e.type == "sent" and e.dedupe_key is None and e.provider_message_id}
+
+    def when(e):
+        if e.dedupe_key is None:
+            return (e.occurred_at, 0, "", e.id or 0)
+        at = max(e.occurred_at, handed_over.get((e.channel, e.provider_message_id), e.occurred_at))
+        return (at, 1, e.dedupe_key, e.id or 0)
+
+    current = {}
+    for e in sorted((e for e in events if e.type in ERROR_EVENTS), key=when):
+        if e.type == "retried":
+            current.clear()
+        elif e.channel is None:
+            continue  # the request-level summary ("request failed: …") of channel failures
+        elif e.type == "failed":
+            reason = e.detail or e.error_code or "failed"
+            current[e.channel] = reason if e.dedupe_key is None else f"{reason} (reported by {e.provider})"
+        elif e.dedupe_key is None:
+            current.pop(e.channel, None)
+    return {channel: current[channel] for channel in sorted(current, key=_channel_rank)}
+
+
+def _channel_rank(channel):
+    return CHANNEL_ORDER.index(channel) if channel in CHANNEL_ORDER else len(CHANNEL_ORDER)
+
+
+def describe_failures(failures):
+    """``{"email": "permanent [550]: …", "sms": "…"}`` → one line, or None when all is well."""
+    return " · ".join(f"{channel}: {reason}" for channel, reason in failures.items()) or None
+
+
+def refresh_last_error(request_id):
+    """Recompute ``last_error`` from the request's events (flushes, never commits)."""
+    # Lock the request row first (PostgreSQL; SQLite's transactions are already serial), so
+    # a concurrent event on the same request waits and then reads this one's event too.
+    db.session.execute(select(TestimonialRequest.id).where(TestimonialRequest.id == request_id).with_for_update())
+    events = db.session.scalars(
+        select(TestimonialRequestEvent).where(
+            TestimonialRequestEvent.request_id == request_id, TestimonialRequestEvent.type.in_(ERROR_EVENTS)
+        )
+    ).all()
+    db.session.execute(
+        update(TestimonialRequest)
+        .where(TestimonialRequest.id == request_id)
+        .values(last_error=describe_failures(channel_failures(events)))
+        .execution_options(synchronize_session=False)
+    )

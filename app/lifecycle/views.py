@@ -41,7 +41,7 @@ from app.lifecycle.services import (
     retry_request,
     slot_name,
 )
-from app.lifecycle.states import CANCELLABLE, FAILED
+from app.lifecycle.states import CANCELLABLE, FAILED, channel_failures
 
 bp = dashboard_blueprint("requests", __name__, url_prefix="/requests")
 
@@ -103,10 +103,13 @@ def load(request_id):
 def render_detail(req, status=200):
     config = current_app.config
     outbox_in_use = "outbox" in (config["EMAIL_PROVIDER"], config["SMS_PROVIDER"])
+    events = queries.request_events(req.id)
     context = {
         "req": req,
         "campaign": req.campaign,
-        "events": queries.request_events(req.id),
+        "events": events,
+        # each channel's current failure, the same reading of the events as last_error
+        "failures": channel_failures(events),
         "slot_sends": queries.request_slot_sends(req.id),
         "messages": queries.request_outbox_messages(req.id) if outbox_in_use else [],
         "outbox_in_use": outbox_in_use,

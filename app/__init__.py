@@ -22,6 +22,7 @@ def create_app(config_class=None):
     check_shop_timezone(app.config)
     configure_logging(app)
     register_extensions(app)
+    register_input_guards(app)
     register_blueprints(app)
     register_commands(app)
     register_error_handlers(app)
@@ -79,6 +80,14 @@ def register_extensions(app):
     app.context_processor(nav_context)
 
 
+def register_input_guards(app):
+    # After the CSRF check (registered with the extensions), before the blueprints' routes.
+    from app.input_guard import DatabaseIntConverter, refuse_nul_in_url
+
+    app.url_map.converters["int"] = DatabaseIntConverter
+    app.before_request(refuse_nul_in_url)
+
+
 def register_blueprints(app):
     # Dashboard pages: campaigns, message templates, testimonials, intake log, outbox, opt-outs.
     from app.campaigns.template_views import bp as templates_bp
@@ -134,8 +143,12 @@ def register_commands(app):
     app.cli.add_command(stats_cli)
 
 
+# Paths of the JSON APIs: every answer, errors included, is JSON whatever the Accept header.
+JSON_PATHS = ("/webhooks/", "/templates/preview")
+
+
 def wants_json():
-    return request.path.startswith("/webhooks/") or (
+    return request.path.startswith(JSON_PATHS) or (
         request.accept_mimetypes.best_match(["application/json", "text/html"]) == "application/json"
     )
 

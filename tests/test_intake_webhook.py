@@ -527,7 +527,7 @@ BAD_INPUTS = [
     ("title-huge-string", body_with("order.items[0].title", "T" * 100_000), 400, "order.items[0].title"),
     ("non-utf8-bytes", VALID_JSON.replace("Ada", "Ad\udcff").encode("utf-8", "surrogateescape"), 400, None),
     ("utf16-body", VALID_JSON.encode("utf-16"), 400, None),
-    ("lone-surrogate-escape", VALID_JSON.replace('"evt_1"', '"evt_\\ud800"').encode(), 400, None),
+    ("lone-surrogate-escape", VALID_JSON.replace('"evt_1"', '"evt_\\ud800"').encode(), 400, "event_id"),
     ("deeply-nested-arrays", b"[" * 100_000 + b"]" * 100_000, 400, None),
     ("deeply-nested-objects", b'{"a":' * 50_000 + b"1" + b"}" * 50_000, 400, None),
     ("trailing-garbage", (VALID_JSON + " trailing").encode(), 400, None),

@@ -9,8 +9,10 @@ from app.auth.forms import LoginForm
 from app.auth.services import authenticate
 from app.clock import now
 from app.extensions import db
+from app.input_guard import refuse_nul_in_form
 
 bp = Blueprint("auth", __name__, template_folder="templates")
+bp.before_request(refuse_nul_in_form)
 
 
 def safe_next(target):

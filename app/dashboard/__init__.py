@@ -3,6 +3,8 @@
 from flask import Blueprint
 from flask_login import login_required
 
+from app.input_guard import refuse_nul_in_form
+
 
 def dashboard_blueprint(name, import_name, **kwargs):
     """A blueprint whose every route needs a logged-in admin."""
@@ -13,4 +15,5 @@ def dashboard_blueprint(name, import_name, **kwargs):
     def require_login():
         return None
 
+    bp.before_request(refuse_nul_in_form)
     return bp

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from app.input_guard import unstorable_text
+
 SENT, DELIVERED, OPENED, CLICKED, FAILED = "sent", "delivered", "opened", "clicked", "failed"
 DELIVERY_DEFERRED, OPTED_OUT, OPTED_IN = "delivery_deferred", "opted_out", "opted_in"
 CONTACT_KINDS = (OPTED_OUT, OPTED_IN)
@@ -82,12 +84,21 @@ def _text(value, limit=MAX_DETAIL):
     return text[:limit] if text else None
 
 
+def _refuse_unstorable(fields):
+    """No text a database cannot store (NUL, unpaired surrogates) gets past parsing."""
+    pairs = fields.items(multi=True) if hasattr(fields, "getlist") else fields.items()
+    for key, value in pairs:
+        field = unstorable_text({key: value}, "")
+        if field is not None:
+            raise EventProblem(f"field {field or key!r} contains a NUL character or an unpaired surrogate")
+
+
 def _small_int(value):
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return value if 0 <= value < 10**9 else None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 10:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and len(value.strip()) < 10:
         return int(value.strip())
     return None
 
@@ -99,6 +110,7 @@ def parse_sendgrid_event(raw):
     """One element of SendGrid's JSON array. Raises EventProblem when it cannot be used."""
     if not isinstance(raw, dict):
         raise EventProblem("an event must be a JSON object")
+    _refuse_unstorable(raw)
     name = raw.get("event")
     if not isinstance(name, str) or not name:
         raise EventProblem("field 'event' is missing")
@@ -169,6 +181,7 @@ def parse_sendgrid_event(raw):
 
 def parse_twilio_status(form):
     """A status callback (form fields). Raises EventProblem on a callback we cannot use."""
+    _refuse_unstorable(form)
     sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
     status = (form.get("MessageStatus") or form.get("SmsStatus") or "").strip().lower()
     if not sid or len(sid) > 64:
@@ -215,6 +228,7 @@ def sms_keyword(body, opt_out_type=None):
 
 def parse_twilio_inbound(form):
     """An inbound message: an opt-out/opt-in event for its sender, or kind None."""
+    _refuse_unstorable(form)
     sid = (form.get("MessageSid") or form.get("SmsSid") or "").strip()
     if not sid or len(sid) > 64:
         raise EventProblem("field 'MessageSid' is missing")

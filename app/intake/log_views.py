@@ -8,6 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from app.dashboard import dashboard_blueprint
 from app.extensions import db
+from app.input_guard import page_number
 from app.intake.models import OrderEvent
 
 bp = dashboard_blueprint("intake_log", __name__, url_prefix="/intake")
@@ -32,7 +33,7 @@ def index():
     order_id = (request.args.get("order_id") or "").strip()[:64]
     page = db.paginate(
         order_events_query(order_id),
-        page=request.args.get("page", 1, type=int),
+        page=page_number(request.args),
         per_page=PER_PAGE,
         error_out=False,
         count=True,

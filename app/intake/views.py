@@ -12,6 +12,7 @@ from flask import Blueprint, current_app, jsonify, request
 
 from app.clock import now
 from app.extensions import csrf
+from app.input_guard import unstorable_text
 from app.intake.schema import SchemaError, parse_order_event
 from app.intake.services import ingest_with_retry
 
@@ -54,12 +55,13 @@ def order_webhook():
         return problem(415, "Content-Type must be application/json")
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-        # "\ud800" escapes decode to lone surrogates, which no UTF-8 column can store.
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
     except RecursionError:
         return problem(400, "malformed JSON: nested too deeply")
     except (UnicodeError, ValueError) as exc:
         return problem(400, f"malformed JSON: {exc}")
+    unstorable = unstorable_text(body, "")
+    if unstorable is not None:
+        return problem(400, UNSTORABLE.format(unstorable or "the body"), unstorable or None)
     try:
         event = parse_order_event(body)
     except SchemaError as exc:
@@ -76,6 +78,9 @@ def order_webhook():
         **record.outcome(),
     }
     return jsonify(answer), 200 if duplicate else 202
+
+
+UNSTORABLE = "{} contains a NUL character (\\u0000) or an unpaired surrogate (\\ud800…), which no field accepts"
 
 
 def _reject_constant(name):

@@ -28,6 +28,7 @@ from werkzeug.routing import BuildError
 from app.clock import now as clock_now
 from app.dashboard import dashboard_blueprint
 from app.extensions import db
+from app.input_guard import page_number
 from app.lifecycle import queries
 from app.lifecycle.forms import RequestFilterForm
 from app.lifecycle.models import TestimonialRequest
@@ -68,7 +69,7 @@ def index():
     if flt is None:
         return render_template("requests/index.html", form=form, flt=None, page=None, campaigns=campaigns,
                                failed_in_filter=0, filter_args={}), 400
-    number = request.args.get("page", 1, type=int) or 1
+    number = page_number(request.args)
     page = queries.requests_page(flt, number)
     failed_in_filter = failed_count(flt, page)
     return render_template(

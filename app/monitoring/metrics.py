@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from app.campaigns.models import Campaign
 from app.extensions import db
+from app.input_guard import database_id
 from app.intake.models import OrderEvent
 from app.lifecycle.heartbeat import DispatchTick
 from app.lifecycle.models import SlotSend
@@ -85,11 +86,13 @@ def parse_campaign(value):
     value = (value or "").strip()
     if value in ("", "all"):
         return None
-    if not value.isdigit():
-        raise PeriodInvalid("Unknown campaign.")
-    if db.session.get(Campaign, int(value)) is None:
+    try:
+        campaign_id = database_id(value)  # "²".isdigit() is true, and ids stop at 2**63 - 1
+    except ValueError:
+        raise PeriodInvalid("Unknown campaign.") from None
+    if db.session.get(Campaign, campaign_id) is None:
         raise PeriodInvalid(f"There is no campaign {value}.")
-    return int(value)
+    return campaign_id
 
 
 # -- the period's figures ---------------------------------------------------------------

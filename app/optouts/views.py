@@ -11,6 +11,7 @@ from app.campaigns.forms import ConfirmForm
 from app.clock import now
 from app.dashboard import dashboard_blueprint
 from app.extensions import db
+from app.input_guard import page_number
 from app.optouts.forms import AddOptOutForm
 from app.optouts.services import (
     CHANNELS,
@@ -32,7 +33,7 @@ def render_list(form, status=200):
     channel = request.args.get("channel") if request.args.get("channel") in CHANNELS else None
     page = db.paginate(
         optouts_query(channel=channel, search=search),
-        page=request.args.get("page", 1, type=int),
+        page=page_number(request.args),
         per_page=PER_PAGE,
         error_out=False,
         count=True,

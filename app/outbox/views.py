@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from app.dashboard import dashboard_blueprint
 from app.extensions import db
+from app.input_guard import database_id, page_number
 from app.providers.outbox import OutboxMessage
 
 bp = dashboard_blueprint("outbox", __name__, url_prefix="/outbox")
@@ -39,11 +40,11 @@ def index():
     channels = outbox_channels()
     if not channels:
         abort(404, description="The outbox is only used when EMAIL_PROVIDER or SMS_PROVIDER is 'outbox'.")
-    request_id = request.args.get("request_id", type=int)
+    request_id = request.args.get("request_id", type=database_id)
     recipient = (request.args.get("to") or "").strip()[:254]
     page = db.paginate(
         messages_query(request_id, recipient, channels),
-        page=request.args.get("page", 1, type=int),
+        page=page_number(request.args),
         per_page=PER_PAGE,
         error_out=False,
         count=True,

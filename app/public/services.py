@@ -46,6 +46,8 @@ def submit_testimonial(req, *, text, consent, video, now):
         raise SubmissionRefused("Please record or choose a video, or write a few words.")
     if len(text) > MAX_TEXT:
         raise SubmissionRefused(f"Please keep the text under {MAX_TEXT} characters.")
+    if "\x00" in text:  # no browser sends one; PostgreSQL could not store it
+        raise SubmissionRefused("The text contains an invisible control character (NUL); please retype it.")
     if not consent:
         raise SubmissionRefused("Please tick the box to let us share your testimonial.")
     testimonial = Testimonial(request_id=req.id, text=text or None, consent=True, created_at=now)

@@ -15,7 +15,8 @@ from flask import Blueprint, current_app, jsonify, request
 
 from app.clock import now, parse_rfc3339
 from app.extensions import csrf, db
-from app.intake.views import problem, read_limited_body
+from app.input_guard import unstorable_text
+from app.intake.views import UNSTORABLE, problem, read_limited_body
 from app.shopify.mapping import PayloadProblem, WebhookMeta
 from app.shopify.services import IGNORED, receive
 
@@ -52,9 +53,14 @@ def shopify_webhook():
         return _refuse(f"header {missing} is required")
     try:
         payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+    except RecursionError:
+        return _refuse("malformed JSON: nested too deeply", meta)
     except (UnicodeDecodeError, ValueError) as exc:
         # Shopify will retry the same bytes, which will not parse any better: say so loudly.
         return _refuse(f"malformed JSON: {exc}", meta)
+    unstorable = unstorable_text(payload, "")
+    if unstorable is not None:
+        return _refuse(UNSTORABLE.format(unstorable or "the body"), meta, field=unstorable or None)
     try:
         record, duplicate = receive(meta, payload, raw.decode("utf-8"))
     except PayloadProblem as exc:

@@ -7,6 +7,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from app.campaigns.forms import ConfirmForm
 from app.dashboard import dashboard_blueprint
 from app.extensions import db
+from app.input_guard import page_number
 from app.lifecycle.models import Testimonial
 from app.testimonials.services import ACTIONS, STATUSES, moderate, testimonials_query
 
@@ -20,7 +21,7 @@ def index():
     status = request.args.get("status") if request.args.get("status") in STATUSES else None
     page = db.paginate(
         testimonials_query(status),
-        page=request.args.get("page", 1, type=int),
+        page=page_number(request.args),
         per_page=PER_PAGE,
         error_out=False,
         count=True,

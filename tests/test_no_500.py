@@ -1,0 +1,714 @@
+"""No input produces a 500: every route of ``app.url_map``, every method, as an anonymous
+visitor and as a logged-in merchant, with hostile ids, query strings, bodies and headers.
+
+Each case asserts that
+- the answer is never a 5xx, and no answer shows a traceback;
+- an HTML error is the app's own page (the shop's name in it), never Werkzeug's bare one;
+- a JSON API (the webhooks, the template preview) answers an error as JSON with a message;
+- refused input (any 4xx) changed nothing: every table has the rows it had, and no
+  connection committed a write (SQLite's ``PRAGMA data_version``);
+- no NUL character ever reaches an SQL statement (PostgreSQL refuses them: a 500 there).
+
+The cases run against one seeded site (demo history through the real paths) per visitor;
+a case id reads ``<visitor> <METHOD> <path> · <input>``.
+"""
+
+import base64
+import hashlib
+import hmac
+import io
+import itertools
+import json
+import shutil
+import sqlite3
+from dataclasses import dataclass, field, replace
+from urllib.parse import quote
+
+import pytest
+from sqlalchemy import event, select
+from twilio.request_validator import RequestValidator
+
+from app import create_app
+from app.auth.services import create_admin
+from app.campaigns.models import Campaign, MessageTemplate
+from app.demo import seed_demo
+from app.extensions import db
+from app.lifecycle.models import Testimonial, TestimonialRequest
+from app.optouts.models import OptOut
+from config import TestConfig
+from tests.conftest import CSRF_RE, FakeClock, make_config, parse
+from tests.events_helpers import SendGridSigner
+
+ORDER_SECRET = "order-webhook-secret"
+SHOPIFY_SECRET = "shpss_no500"
+TWILIO_TOKEN = "twilio-auth-token-no500"
+PUBLIC_BASE_URL = "https://reviews.shop.example"
+SENDGRID = SendGridSigner()
+ADMIN = ("merchant@shop.example", "correct horse battery")
+SITE_CONFIG = {
+    "ORDER_WEBHOOK_SECRET": ORDER_SECRET,
+    "SHOPIFY_WEBHOOK_SECRET": SHOPIFY_SECRET,
+    "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+    "SENDGRID_WEBHOOK_PUBLIC_KEY": SENDGRID.public_key,
+    "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+}
+JSON_APIS = ("/webhooks/", "/templates/preview")
+VISITORS = ("anonymous", "admin")
+
+# -- hostile values ------------------------------------------------------------------------
+
+HOSTILE_IDS = ("0", "-1", "99999999999999999999", "abc")
+HOSTILE_SEGMENTS = ("abc", "0", "-1", "x" * 300, "%00", "%FF%FE", "..%2F..%2Fconfig.py", "%F0%9F%92%A5")
+HUGE = "x" * 100_000
+HOSTILE_VALUES = {
+    "empty": "",
+    "blank": "   ",
+    "text": "abc",
+    "negative": "-1",
+    "zero": "0",
+    "huge number": "99999999999999999999",
+    "unicode digit": "²",
+    "10**12": str(10**12),
+    "float overflow": "1e309",
+    "NaN": "NaN",
+    "infinity": "Infinity",
+    "bad date": "2026-13-45",
+    "huge string": HUGE,
+    "NUL byte": "nul\x00byte",
+    "emoji": "💥 ünïcødé",
+    "markup": "<script>alert(1)</script>{{ 7*7 }}",
+}
+# Query parameters the views read (besides the paging every list shares).
+QUERY_PARAMS = {
+    "dashboard.home": ("period", "from", "to", "campaign"),
+    "requests.index": ("status", "campaign_id", "channel", "created_from", "created_to", "sent_from", "sent_to",
+                       "has_error", "q", "page"),
+    "requests.export": ("status", "campaign_id", "channel", "created_from", "created_to", "sent_from", "sent_to",
+                        "has_error", "q"),
+    "intake_log.index": ("order_id", "page"),
+    "outbox.index": ("request_id", "to", "page"),
+    "optouts.index": ("q", "channel", "page"),
+    "testimonials.index": ("status", "page"),
+    "templates.create": ("channel", "kind"),
+    "auth.login": ("next",),
+}
+SHARED_PARAMS = ("page", "per_page", "sort")
+
+# Real rows of the seeded site, filled in at run time (``{campaign}`` in a path).
+EXISTING = {
+    "campaign_id": "{campaign}",
+    "template_id": "{template}",
+    "request_id": "{request}",
+    "testimonial_id": "{testimonial}",
+    "optout_id": "{optout}",
+    "token": "{token}",
+    "filename": "app.css",
+}
+VALID_ACTION = {"requests.act": "cancel", "testimonials.change": "approve"}
+# Endpoints that act on a valid CSRF token alone (confirmations, one-click unsubscribe):
+# hostile fields cannot make them refuse, so they get hostile ids and missing tokens only.
+ACT_ON_TOKEN_ALONE = {"campaigns.pause", "campaigns.resume", "campaigns.archive", "testimonials.change",
+                      "optouts.remove", "auth.logout", "public.unsubscribe_page"}
+# Fields no hostile form sets: ``confirmed=yes`` would carry out an action, ``preview``
+# makes the template form preview instead of validating for a save.
+NEVER_SET = {"csrf_token", "confirmed", "preview"}
+
+
+@dataclass(frozen=True)
+class Case:
+    method: str
+    path: str  # may hold {placeholders} for the seeded rows; query string included
+    what: str  # the input, in words
+    data: object = None  # dict → form fields, bytes → raw body
+    json: object = None
+    content_type: str | None = None
+    headers: tuple = ()
+    csrf: bool = False  # add this visitor's valid CSRF token
+    sign: str | None = None  # sign the body like this webhook's sender: orders, shopify, sendgrid, twilio
+    query: str | None = None  # raw query string (invalid UTF-8: bytes as latin-1 characters)
+    endpoint: str = ""  # the rule the case was made for
+    visitors: tuple = VISITORS  # who sends it
+
+    def label(self):
+        path = self.path if len(self.path) <= 60 else self.path[:57] + "…"
+        return f"{self.method} {path} · {self.what}"
+
+
+# -- routes --------------------------------------------------------------------------------
+
+
+def _route_app():
+    return create_app(make_config_for_routes())
+
+
+def make_config_for_routes():
+    return type("Config", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": "sqlite://", **SITE_CONFIG})
+
+
+ROUTE_APP = _route_app()
+RULES = sorted(ROUTE_APP.url_map.iter_rules(), key=lambda rule: (rule.rule, rule.endpoint))
+
+
+def form_fields():
+    """Every field name of every form the app defines (WTForms classes)."""
+    from flask_wtf import FlaskForm
+
+    names, pending = set(), [FlaskForm]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        names.update(k for k, v in vars(cls).items() if hasattr(v, "field_class"))
+    return sorted(names - NEVER_SET | {"text", "consent", "next", "back"})
+
+
+FORM_FIELDS = form_fields()
+
+
+def build(rule, **values):
+    """The rule's path with these argument values (already URL-safe)."""
+    path = rule.rule
+    for arg, value in values.items():
+        for spelled in (f"<{arg}>", f"<int:{arg}>", f"<path:{arg}>"):
+            path = path.replace(spelled, value)
+    return path
+
+
+def existing_values(rule):
+    values = {arg: EXISTING.get(arg, "abc") for arg in rule.arguments}
+    if "action" in rule.arguments:
+        values["action"] = VALID_ACTION.get(rule.endpoint, "abc")
+    return values
+
+
+def hostile_paths(rule):
+    """(path, what): each argument in turn replaced by a hostile value, the rest real."""
+    base = existing_values(rule)
+    for arg in rule.arguments:
+        is_int = type(rule._converters[arg]).__name__ == "IntegerConverter"
+        for value in HOSTILE_IDS if is_int else HOSTILE_SEGMENTS:
+            yield build(rule, **{**base, arg: value}), f"{arg}={value[:20]}"
+
+
+def url_cases(rule):
+    """Every method on the plain URL and on URLs with unknown ids, and one method it lacks."""
+    path = build(rule, **existing_values(rule))
+    for method in sorted(rule.methods):
+        if rule.endpoint not in ACT_ON_TOKEN_ALONE or method != "POST":
+            yield Case(method, path, "no input", csrf=method == "POST", endpoint=rule.endpoint)
+        for hostile, what in hostile_paths(rule):
+            yield Case(method, hostile, f"unknown {what}", csrf=method == "POST", endpoint=rule.endpoint)
+    yield Case("PATCH", path, "a method the route does not take", endpoint=rule.endpoint)
+
+
+def query_cases(rule):
+    if "GET" not in rule.methods:
+        return
+    path = build(rule, **existing_values(rule))
+    params = (*QUERY_PARAMS.get(rule.endpoint, ()), *SHARED_PARAMS)
+    for param in dict.fromkeys(params):
+        for name, value in HOSTILE_VALUES.items():
+            yield Case("GET", f"{path}?{param}={quote(value)}", f"{param}: {name}")
+        yield Case("GET", path, f"{param}: invalid UTF-8", query=f"{param}=%FF%FE\xff")
+        yield Case("GET", f"{path}?{param}=1&{param}=2", f"{param} twice")
+    everything = "&".join(f"{p}={quote(HOSTILE_VALUES['huge string'][:3000])}" for p in params)
+    yield Case("GET", f"{path}?{everything}", "every parameter oversized")
+    yield Case("GET", path, "Accept: application/json", headers=(("Accept", "application/json"),))
+
+
+def form_cases(rule):
+    """Forms with missing, wrongly typed, huge, NUL and invalid UTF-8 values (valid CSRF
+    token, so the view itself has to refuse them), and bodies of the wrong kind."""
+    if "POST" not in rule.methods or rule.rule.startswith("/webhooks/"):
+        return
+    path = build(rule, **existing_values(rule))
+    yield Case("POST", path, "no CSRF token", data={name: "abc" for name in FORM_FIELDS})
+    if rule.endpoint in ACT_ON_TOKEN_ALONE:
+        return
+    yield Case("POST", path, "empty body", csrf=True)
+    yield Case("POST", path, "only a CSRF token", data={}, csrf=True)
+    for name, value in HOSTILE_VALUES.items():
+        yield Case("POST", path, f"every field {name}", data={f: value for f in FORM_FIELDS}, csrf=True)
+    yield Case("POST", path, "every field twice", csrf=True,
+               data=b"&".join(f"{f}=a&{f}=b".encode() for f in FORM_FIELDS))
+    yield Case("POST", path, "invalid UTF-8 form", csrf=True,
+               data=b"&".join(f.encode() + b"=%FF%FE\xff\xfe" for f in FORM_FIELDS),
+               content_type="application/x-www-form-urlencoded")
+    yield Case("POST", path, "JSON instead of a form", json={f: "abc" for f in FORM_FIELDS}, csrf=True)
+    yield Case("POST", path, "text/plain body", data=b"name=abc", content_type="text/plain", csrf=True)
+    yield Case("POST", path, "multipart without boundary", data=b"--x\r\n", content_type="multipart/form-data",
+               csrf=True)
+    yield Case("POST", path, "2 MB field", data={"name": "x" * 2_000_000, "text": "x"}, csrf=True)
+
+
+def public_form_cases():
+    """The customer's testimonial form on a real, open link."""
+    path = "/r/{token}"
+    for name, value in HOSTILE_VALUES.items():
+        yield Case("POST", path, f"testimonial text {name}, no consent", data={"text": value}, csrf=True)
+    yield Case("POST", path, "testimonial with NUL text and consent", data={"text": "a\x00b", "consent": "yes"},
+               csrf=True)
+    yield Case("POST", path, "testimonial with a 2 MB text", data={"text": "x" * 2_000_000, "consent": "yes"},
+               csrf=True)
+    yield Case("POST", path, "video that is not a file", data={"video": "abc", "consent": "yes"}, csrf=True)
+    yield Case("POST", path, "video of a wrong type", csrf=True, content_type="multipart/form-data",
+               data=b"")  # replaced at run time by upload()
+    yield Case("POST", path, "invalid UTF-8 multipart", csrf=True,
+               content_type="multipart/form-data; boundary=b",
+               data=b'--b\r\nContent-Disposition: form-data; name="text"\r\n\r\n\xff\xfe\r\n--b--\r\n')
+
+
+def needs_login(rule):
+    blueprint = rule.endpoint.rpartition(".")[0]
+    return any(f.__name__ == "require_login" for f in ROUTE_APP.before_request_funcs.get(blueprint, ()))
+
+
+def only_admin(case):
+    """A login page is all an anonymous visitor gets from the dashboard: fewer cases."""
+    anonymous_too = case.what.startswith(("unknown", "no ", "a method", "every parameter"))
+    return case if anonymous_too else replace(case, visitors=("admin",))
+
+
+def dashboard_cases():
+    for rule in RULES:
+        if rule.rule.startswith("/webhooks/"):
+            continue
+        cases = [replace(case, endpoint=rule.endpoint) for case in (*url_cases(rule), *query_cases(rule),
+                                                                    *form_cases(rule))]
+        yield from map(only_admin, cases) if needs_login(rule) else cases
+    yield from public_form_cases()
+    yield Case("GET", "/no-such-page", "an unknown URL")
+    yield Case("GET", "/%FF%FE", "an unknown URL in invalid UTF-8")
+    yield Case("POST", "/templates/preview", "preview of a template that does not render", csrf=True,
+               data={"channel": "email", "kind": "initial", "subject": "{{ order.", "text": "{% for %}",
+                     "html": "{{ x|attr('__class__') }}", "name": "x"})
+
+
+# -- webhooks ------------------------------------------------------------------------------
+
+GENERIC_BODIES = {
+    "empty body": b"",
+    "not JSON": b"hello",
+    "truncated JSON": b'{"event_id": "e1", ',
+    "null": b"null",
+    "a number": b"123",
+    "a string": b'"order"',
+    "an empty object": b"{}",
+    "an empty array": b"[]",
+    "array of junk": b'[1, "x", null, [], {}]',
+    "NaN": b'{"total": NaN}',
+    "nested 100000 deep": b"[" * 100_000 + b"]" * 100_000,
+    "invalid UTF-8": b'{"event_id": "\xff\xfe"}',
+    "lone surrogate": b'{"event_id": "\\ud800"}',
+    "NUL escape": b'{"event_id": "a\\u0000b"}',
+    "over the size limit": b'{"x": "' + b"x" * (1024 * 1024 + 10) + b'"}',
+}
+HOSTILE_JSON = {
+    "null": None,
+    "empty string": "",
+    "negative": -1,
+    "huge integer": 10**20,
+    "unicode digit": "²",
+    "float": 1.5e308,
+    "true": True,
+    "list": [1],
+    "object": {"a": 1},
+    "huge string": "x" * 10_000,
+    "bad date": "2026-13-45T25:61:00Z",
+    "NUL": "a\x00b",
+    "lone surrogate": "\ud800",
+}
+ORDER = {
+    "event_id": "evt-no500",
+    "event_type": "order.delivered",
+    "occurred_at": "2026-11-20T12:00:00Z",
+    "order": {
+        "id": "no500-1",
+        "total": "59.90",
+        "currency": "USD",
+        "tags": ["vip"],
+        "customer": {"email": "ada@example.com", "phone": "+15551234567", "first_name": "Ada", "last_name": "L"},
+        "items": [{"id": "li_1", "product_id": "p_1", "sku": "MUG-1", "title": "Blue mug", "quantity": 2,
+                   "price": "19.95", "image_url": "https://shop.example/mug.jpg", "delivered": True}],
+    },
+}
+SHOPIFY_ORDER = {
+    "id": 5940139499999,
+    "name": "#1999",
+    "email": "ada@example.com",
+    "phone": None,
+    "total_price": "59.90",
+    "currency": "USD",
+    "tags": "vip",
+    "customer": {"id": 1, "email": "ada@example.com", "phone": "+15551234567", "first_name": "Ada",
+                 "last_name": "L"},
+    "line_items": [{"id": 1001, "product_id": 2001, "variant_id": 3001, "sku": "MUG-1", "title": "Blue mug",
+                    "name": "Blue mug", "quantity": 1, "price": "19.95", "fulfillment_status": "fulfilled",
+                    "gift_card": False}],
+    "fulfillments": [],
+    "updated_at": "2026-11-20T12:00:00-05:00",
+}
+SENDGRID_EVENT = {"email": "ada@example.com", "timestamp": 1795176000, "event": "delivered",
+                  "sg_event_id": "ev-no500", "sg_message_id": "msg-no500.filter", "request_id": "1",
+                  "campaign_id": "1", "slot": "0"}
+TWILIO_STATUS = {"AccountSid": "AC" + "0" * 32, "MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered",
+                 "To": "+15551234567", "From": "+15017122661", "ErrorCode": ""}
+TWILIO_INBOUND = {"AccountSid": "AC" + "0" * 32, "MessageSid": "SM" + "2" * 32, "From": "+15551234567",
+                  "To": "+15017122661", "Body": "STOP", "NumMedia": "0"}
+
+
+def leaves(value, path=()):
+    """Every (path, value) inside a JSON document, containers included."""
+    yield path, value
+    if isinstance(value, dict):
+        for key, child in value.items():
+            yield from leaves(child, (*path, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            yield from leaves(child, (*path, index))
+
+
+def replaced(document, path, new):
+    copy = json.loads(json.dumps(document))
+    if not path:
+        return new
+    target = copy
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = new
+    return copy
+
+
+def mutations(document):
+    """The document with each field in turn replaced by each hostile JSON value, or removed."""
+    for path, _value in leaves(document):
+        if not path:
+            continue
+        spelled = ".".join(map(str, path))
+        for name, value in HOSTILE_JSON.items():
+            yield f"{spelled} {name}", replaced(document, path, value)
+        if isinstance(path[-1], str):
+            parent = json.loads(json.dumps(document))
+            target = parent
+            for key in path[:-1]:
+                target = target[key]
+            del target[path[-1]]
+            yield f"{spelled} missing", parent
+
+
+def dumps(document):
+    # ASCII escapes: a NUL or a lone surrogate arrives as \u0000 / \ud800, as JSON allows.
+    return json.dumps(document).encode()
+
+
+SERIAL = itertools.count(1)
+
+
+def fresh_ids(document, key, default):
+    """Each case its own event id: an accepted case must not make later ones duplicates."""
+    for target in document if isinstance(document, list) else [document]:
+        if isinstance(target, dict) and target.get(key) == default:
+            target[key] = f"{default}-{next(SERIAL)}"
+    return document
+
+
+def order_cases():
+    path = "/webhooks/orders"
+    body = dumps(ORDER)
+    for what, raw in GENERIC_BODIES.items():
+        yield Case("POST", path, what, data=raw, content_type="application/json", sign="orders")
+    for what, document in mutations(ORDER):
+        yield Case("POST", path, what, data=dumps(fresh_ids(document, "event_id", ORDER["event_id"])),
+                   content_type="application/json", sign="orders")
+    for header in ("", "sha256=", "sha256=zz", "md5=abc", "sha256=" + "0" * 64, "ünïcødé", "x" * 10_000):
+        yield Case("POST", path, f"signature {header[:12]!r}", data=body, content_type="application/json",
+                   headers=(("X-Webhook-Signature", header),))
+    for content_type in (None, "text/plain", "application/x-www-form-urlencoded", "application/xml"):
+        yield Case("POST", path, f"Content-Type {content_type}", data=body, content_type=content_type,
+                   sign="orders")
+    yield Case("POST", path, "a form instead of JSON", data={"event_id": "x"}, sign="orders")
+
+
+def shopify_cases():
+    path = "/webhooks/shopify"
+    body = dumps(SHOPIFY_ORDER)
+    topic = (("X-Shopify-Topic", "orders/fulfilled"), ("X-Shopify-Webhook-Id", "wh-no500"))
+    for what, raw in GENERIC_BODIES.items():
+        yield Case("POST", path, what, data=raw, content_type="application/json", headers=topic, sign="shopify")
+    for what, document in mutations(SHOPIFY_ORDER):
+        yield Case("POST", path, what, data=dumps(document), content_type="application/json", sign="shopify",
+                   headers=(topic[0], ("X-Shopify-Webhook-Id", f"wh-no500-{next(SERIAL)}")))
+    for name in ("X-Shopify-Topic", "X-Shopify-Webhook-Id", "X-Shopify-Triggered-At", "X-Shopify-Shop-Domain",
+                 "X-Shopify-Event-Id"):
+        for what, value in (("empty", ""), ("huge", "x" * 5000), ("unicode", "ünïcødé/💥"),
+                            ("bad date", "2026-13-45T99:99:99Z")):
+            headers = dict(topic)
+            headers[name] = value
+            yield Case("POST", path, f"{name} {what}", data=body, content_type="application/json",
+                       headers=tuple(headers.items()), sign="shopify")
+    for topic_name in ("orders/unknown", "fulfillment_events/create", "refunds/create", "fulfillments/create",
+                       "orders/cancelled", "app/uninstalled"):
+        yield Case("POST", path, f"topic {topic_name} with an order body", data=body,
+                   content_type="application/json", sign="shopify",
+                   headers=(("X-Shopify-Topic", topic_name), ("X-Shopify-Webhook-Id", f"wh-{topic_name}")))
+    for header in ("", "abc", "ünïcødé", "x" * 10_000, base64.b64encode(b"\0" * 32).decode()):
+        yield Case("POST", path, f"HMAC {header[:12]!r}", data=body, content_type="application/json",
+                   headers=(*topic, ("X-Shopify-Hmac-Sha256", header)))
+
+
+def sendgrid_cases():
+    path = "/webhooks/sendgrid/events"
+    for what, raw in GENERIC_BODIES.items():
+        yield Case("POST", path, what, data=raw, content_type="application/json", sign="sendgrid")
+    for what, document in mutations([SENDGRID_EVENT]):
+        yield Case("POST", path, what, data=dumps(fresh_ids(document, "sg_event_id", SENDGRID_EVENT["sg_event_id"])),
+                   content_type="application/json", sign="sendgrid")
+    body = dumps([SENDGRID_EVENT])
+    for what, headers in (
+        ("no signature", ()),
+        ("signature not base64", (("X-Twilio-Email-Event-Webhook-Signature", "!!!"),
+                                  ("X-Twilio-Email-Event-Webhook-Timestamp", "1795176000"))),
+        ("signature of other bytes", (("X-Twilio-Email-Event-Webhook-Signature", SENDGRID.sign(b"[]")),
+                                      ("X-Twilio-Email-Event-Webhook-Timestamp", "1795176000"))),
+        ("unicode timestamp", (("X-Twilio-Email-Event-Webhook-Signature", SENDGRID.sign(body)),
+                               ("X-Twilio-Email-Event-Webhook-Timestamp", "ünïcødé"))),
+        ("huge signature", (("X-Twilio-Email-Event-Webhook-Signature", "A" * 20_000),
+                            ("X-Twilio-Email-Event-Webhook-Timestamp", "1795176000"))),
+    ):
+        yield Case("POST", path, what, data=body, content_type="application/json", headers=headers)
+    yield Case("POST", path, "a form instead of JSON", data={"event": "delivered"}, sign="sendgrid")
+
+
+def twilio_cases():
+    for path, params in (("/webhooks/twilio/status", TWILIO_STATUS), ("/webhooks/twilio/inbound", TWILIO_INBOUND)):
+        yield Case("POST", path, "no fields", data={}, sign="twilio")
+        for key in params:
+            for name, value in HOSTILE_VALUES.items():
+                yield Case("POST", path, f"{key} {name}", sign="twilio",
+                           data=fresh_ids({**params, key: value}, "MessageSid", params["MessageSid"]))
+            yield Case("POST", path, f"{key} missing", data={k: v for k, v in params.items() if k != key},
+                       sign="twilio")
+        for what, headers in (("no signature", ()), ("signature 'abc'", (("X-Twilio-Signature", "abc"),)),
+                              ("unicode signature", (("X-Twilio-Signature", "ünïcødé"),)),
+                              ("SHA-256 settings header, SHA-1 signature",
+                               (("X-Twilio-Signature-Settings", "HMAC_SHA256"),)))[:3]:
+            yield Case("POST", path, what, data=params, headers=headers)
+        yield Case("POST", path, "invalid UTF-8 form", data=b"From=%FF%FE\xff&Body=\xfe", sign="twilio",
+                   content_type="application/x-www-form-urlencoded")
+        yield Case("POST", path, "JSON instead of a form", json=params, sign="twilio")
+        yield Case("POST", path, "over the size limit", data={**params, "Body": "x" * (1024 * 1024 + 10)},
+                   sign="twilio")
+
+
+def webhook_cases():
+    """Webhooks ignore the session: the anonymous visitor sends them all, the merchant's
+    browser (a session cookie, no signature) the generic bodies."""
+    for case in (*order_cases(), *shopify_cases(), *sendgrid_cases(), *twilio_cases()):
+        yield case if case.what in GENERIC_BODIES else replace(case, visitors=("anonymous",))
+    for rule in RULES:
+        if rule.rule.startswith("/webhooks/"):
+            yield from url_cases(rule)
+
+
+def sign(case, raw):
+    """Headers that make ``raw`` come from the webhook's real sender."""
+    if case.sign == "orders":
+        return {"X-Webhook-Signature": "sha256=" + hmac.new(ORDER_SECRET.encode(), raw, hashlib.sha256).hexdigest()}
+    if case.sign == "shopify":
+        digest = hmac.new(SHOPIFY_SECRET.encode(), raw, hashlib.sha256).digest()
+        return {"X-Shopify-Hmac-Sha256": base64.b64encode(digest).decode()}
+    if case.sign == "sendgrid":
+        return SENDGRID.headers(raw)
+    if case.sign == "twilio":
+        params = case.data if isinstance(case.data, dict) else {}
+        return {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE_URL + case.path,
+                                                                                         params)}
+    return {}
+
+
+# -- the site ------------------------------------------------------------------------------
+
+
+@dataclass
+class Site:
+    app: object
+    observer: sqlite3.Connection  # a connection of the test's own, never writing
+    examples: dict  # ids and a token of real rows, for {placeholders} in paths
+    clients: dict = field(default_factory=dict)
+    tokens: dict = field(default_factory=dict)
+    nul_statements: list = field(default_factory=list)
+
+    def row_counts(self):
+        names = [row[0] for row in self.observer.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        return {name: self.observer.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in names}
+
+    def data_version(self):
+        """Changes whenever another connection commits a write to the file."""
+        return self.observer.execute("PRAGMA data_version").fetchone()[0]
+
+    def log_in(self, client):
+        token = self.csrf(client, "/login", fresh=True)
+        response = client.post("/login", data={"email": ADMIN[0], "password": ADMIN[1], "csrf_token": token})
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+        self.csrf(client, "/opt-outs/", fresh=True)
+
+    def csrf(self, client, url=None, fresh=False):
+        """The visitor's CSRF token (one per session, valid for every form)."""
+        if fresh or id(client) not in self.tokens:
+            page = client.get(url or "/login").get_data(as_text=True)
+            self.tokens[id(client)] = CSRF_RE.search(page).group(1)
+        return self.tokens[id(client)]
+
+
+@pytest.fixture(scope="module")
+def site(migrated_db, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("no500")
+    db_file = folder / "site.db"
+    shutil.copy(migrated_db, db_file)
+    clock = FakeClock(parse("2026-11-20T12:00:00Z"))
+    app = create_app(make_config(folder, db_file, CLOCK=clock, **SITE_CONFIG))
+    with app.app_context():
+        create_admin(*ADMIN, clock())
+        seed_demo(clock(), orders=20, days=6)
+        db.session.commit()
+        open_request = db.session.scalars(
+            select(TestimonialRequest).where(TestimonialRequest.status == "sent").order_by(TestimonialRequest.id)
+        ).first()
+        examples = {
+            "campaign": db.session.scalar(select(Campaign.id).where(Campaign.status == "active")),
+            "template": db.session.scalar(select(MessageTemplate.id)),
+            "request": db.session.scalar(select(TestimonialRequest.id).order_by(TestimonialRequest.status != "failed")),
+            "testimonial": db.session.scalar(select(Testimonial.id)),
+            "optout": db.session.scalar(select(OptOut.id)),
+            "token": open_request.token,
+        }
+        assert all(examples.values()), examples
+        engine = db.engine
+    observer = sqlite3.connect(db_file, isolation_level=None)
+    site = Site(app, observer, examples)
+
+    def spot_nul(_conn, _cursor, statement, parameters, _context, _many):
+        if has_nul(statement) or has_nul(parameters):
+            site.nul_statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", spot_nul)
+    site.clients = {"anonymous": app.test_client(), "admin": app.test_client()}
+    site.log_in(site.clients["admin"])
+    site.csrf(site.clients["anonymous"], "/login")
+    yield site
+    event.remove(engine, "before_cursor_execute", spot_nul)
+    observer.close()
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+def has_nul(value):
+    if isinstance(value, str | bytes):
+        return ("\x00" if isinstance(value, str) else b"\x00") in value
+    if isinstance(value, dict):
+        return any(has_nul(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
+def request_kwargs(site, who, case):
+    """What the test client sends: the case's input plus a valid CSRF token and signature."""
+    headers = dict(case.headers)
+    kwargs = {"method": case.method, "headers": headers}
+    data = case.data
+    if case.csrf:
+        token = site.csrf(site.clients[who])
+        headers["X-CSRFToken"] = token
+        if isinstance(data, dict):
+            data = {**data, "csrf_token": token}
+        elif isinstance(data, bytes) and case.content_type == "application/x-www-form-urlencoded":
+            data = f"csrf_token={token}&".encode() + data
+    if case.what == "video of a wrong type":
+        data = {"csrf_token": headers["X-CSRFToken"], "consent": "yes",
+                "video": (io.BytesIO(b"#!/bin/sh\necho hi\n"), "../../evil.sh", "text/x-shellscript")}
+    if data is not None:
+        kwargs["data"] = data
+    if case.json is not None:
+        kwargs["json"] = case.json
+    if case.content_type is not None:
+        kwargs["content_type"] = case.content_type
+    if case.sign:
+        raw = data if isinstance(data, bytes) else json.dumps(case.json).encode() if case.json is not None else b""
+        headers.update(sign(case, raw))
+    if case.query is not None:
+        kwargs["query_string"] = case.query
+    return kwargs
+
+
+def check(site, who, case):
+    before, version = site.row_counts(), site.data_version()
+    site.nul_statements.clear()
+    response = site.clients[who].open(case.path.format(**site.examples), **request_kwargs(site, who, case))
+    text = response.get_data().decode("utf-8", "replace")
+    response.close()
+    where = f"{who} {case.label()} → {response.status_code}"
+
+    assert response.status_code < 500, f"{where}: {text[:800]}"
+    assert "Traceback (most recent call last)" not in text, where
+    if response.status_code >= 400 and case.method != "HEAD":
+        if case.path.startswith(JSON_APIS):
+            assert response.is_json, f"{where}: a JSON API answered {response.mimetype}: {text[:300]}"
+            message = response.get_json().get("error")
+            assert isinstance(message, str) and message.strip(), f"{where}: no error message in {text[:300]}"
+        elif response.is_json:  # a page asked for with Accept: application/json
+            assert response.get_json().get("error"), f"{where}: no error message in {text[:300]}"
+        else:
+            assert response.mimetype == "text/html", f"{where}: answered {response.mimetype}"
+            assert site.app.config["SHOP_NAME"] in text, f"{where}: not the app's page: {text[:300]}"
+        assert site.row_counts() == before, f"{where}: refused, but rows were added or removed"
+        assert site.data_version() == version, f"{where}: refused, but the database was written"
+    assert not site.nul_statements, f"{where}: a NUL reached SQL: {site.nul_statements[0][:200]}"
+
+
+def tidy(site, who):
+    """Keep the visitor as they were: logged in (admin), no flash messages piling up."""
+    client = site.clients[who]
+    with client.session_transaction() as session:
+        session.pop("_flashes", None)
+        logged_in = "_user_id" in session
+    if who == "admin" and not logged_in:
+        site.log_in(client)
+
+
+DASHBOARD_CASES = list(dashboard_cases())
+WEBHOOK_CASES = list(webhook_cases())
+
+
+def sent_by_visitors(cases):
+    return [pytest.param(who, case, id=f"{who} {case.label()}") for case in cases for who in case.visitors]
+
+
+@pytest.mark.parametrize(("who", "case"), sent_by_visitors(DASHBOARD_CASES))
+def test_pages_and_forms_refuse_hostile_input_cleanly(site, who, case):
+    try:
+        check(site, who, case)
+    finally:
+        tidy(site, who)
+
+
+@pytest.mark.parametrize(("who", "case"), sent_by_visitors(WEBHOOK_CASES))
+def test_webhooks_refuse_hostile_input_cleanly(site, who, case):
+    try:
+        check(site, who, case)
+    finally:
+        tidy(site, who)
+
+
+def test_every_route_and_method_has_cases():
+    covered = {(case.endpoint, case.method) for case in DASHBOARD_CASES + WEBHOOK_CASES}
+    missing = [(rule.endpoint, method) for rule in RULES for method in rule.methods
+               if (rule.endpoint, method) not in covered]
+    assert not missing
+
+
+def test_tables_name_real_endpoints():
+    endpoints = {rule.endpoint for rule in RULES}
+    named = set(QUERY_PARAMS) | set(VALID_ACTION) | ACT_ON_TOKEN_ALONE
+    assert named <= endpoints, named - endpoints

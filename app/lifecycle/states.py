@@ -148,7 +148,11 @@ def refresh_last_error(request_id):
     """Recompute ``last_error`` from the request's events (flushes, never commits)."""
     # Lock the request row first (PostgreSQL; SQLite's transactions are already serial), so
     # a concurrent event on the same request waits and then reads this one's event too.
-    db.session.execute(select(TestimonialRequest.id).where(TestimonialRequest.id == request_id).with_for_update())
+    # FOR NO KEY UPDATE, not FOR UPDATE: inserting the event took a KEY SHARE lock on the row
+    # (its foreign key), which FOR UPDATE conflicts with, so two events at once deadlocked.
+    db.session.execute(
+        select(TestimonialRequest.id).where(TestimonialRequest.id == request_id).with_for_update(key_share=True)
+    )
     events = db.session.scalars(
         select(TestimonialRequestEvent).where(
             TestimonialRequestEvent.request_id == request_id, TestimonialRequestEvent.type.in_(ERROR_EVENTS)

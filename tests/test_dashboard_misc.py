@@ -18,7 +18,7 @@ PAGES = ["/campaigns/", "/campaigns/new", "/campaigns/1", "/campaigns/1/archive"
          "/templates/1", "/testimonials/", "/testimonials/1/video", "/testimonials/1/download", "/intake/",
          "/outbox/", "/opt-outs/"]
 ACTIONS = ["/campaigns/new", "/campaigns/1", "/campaigns/1/pause", "/campaigns/1/resume", "/campaigns/1/archive",
-           "/templates/new", "/templates/1", "/templates/preview", "/templates/1/test", "/testimonials/1/approve",
+           "/templates/new", "/templates/1", "/templates/1/test", "/testimonials/1/approve",
            "/testimonials/1/hide", "/opt-outs/", "/opt-outs/1/remove"]
 
 
@@ -35,6 +35,13 @@ def test_every_action_needs_a_login(client, app, url):
     response = client.post(url, data={})
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/login?next=")
+
+
+def test_the_live_preview_answers_a_logged_out_editor_in_json(client, app):
+    app.config["WTF_CSRF_ENABLED"] = False
+    response = client.post("/templates/preview", data={"text": "Hi"})
+    assert response.status_code == 401
+    assert "log in" in response.get_json()["error"]
 
 
 def test_navigation_links_every_screen(logged_in):

@@ -22,10 +22,12 @@ import json
 import shutil
 import sqlite3
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from html.parser import HTMLParser
 from urllib.parse import quote
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import Numeric, String, event, select
 from twilio.request_validator import RequestValidator
 
 from app import create_app
@@ -74,10 +76,15 @@ HOSTILE_VALUES = {
     "infinity": "Infinity",
     "bad date": "2026-13-45",
     "huge string": HUGE,
+    "121 characters": "x" * 121,
+    "256 characters": "x" * 256,
     "NUL byte": "nul\x00byte",
     "emoji": "💥 ünïcødé",
     "markup": "<script>alert(1)</script>{{ 7*7 }}",
 }
+QUERY_VALUES = {name: HOSTILE_VALUES[name] for name in (
+    "empty", "text", "negative", "huge number", "unicode digit", "10**12", "bad date", "huge string", "NUL byte",
+    "emoji")}
 # Query parameters the views read (besides the paging every list shares).
 QUERY_PARAMS = {
     "dashboard.home": ("period", "from", "to", "campaign"),
@@ -109,6 +116,9 @@ VALID_ACTION = {"requests.act": "cancel", "testimonials.change": "approve"}
 # hostile fields cannot make them refuse, so they get hostile ids and missing tokens only.
 ACT_ON_TOKEN_ALONE = {"campaigns.pause", "campaigns.resume", "campaigns.archive", "testimonials.change",
                       "optouts.remove", "auth.logout", "public.unsubscribe_page"}
+# Values for empty fields a save needs (new campaign / template) besides the one made hostile.
+PLAIN_VALUES = {"name": "Hostile input test", "text": "Hi {{ first_name }}, how is your {{ product_title }}?",
+                "contact": "someone@example.com", "to": "+15551230000", "email": ADMIN[0]}
 # Fields no hostile form sets: ``confirmed=yes`` would carry out an action, ``preview``
 # makes the template form preview instead of validating for a save.
 NEVER_SET = {"csrf_token", "confirmed", "preview"}
@@ -127,6 +137,7 @@ class Case:
     sign: str | None = None  # sign the body like this webhook's sender: orders, shopify, sendgrid, twilio
     query: str | None = None  # raw query string (invalid UTF-8: bytes as latin-1 characters)
     endpoint: str = ""  # the rule the case was made for
+    form_page: str | None = None  # fill the form for ``path`` shown on this page, then set ``data`` over it
     visitors: tuple = VISITORS  # who sends it
 
     def label(self):
@@ -206,7 +217,7 @@ def query_cases(rule):
     path = build(rule, **existing_values(rule))
     params = (*QUERY_PARAMS.get(rule.endpoint, ()), *SHARED_PARAMS)
     for param in dict.fromkeys(params):
-        for name, value in HOSTILE_VALUES.items():
+        for name, value in QUERY_VALUES.items():
             yield Case("GET", f"{path}?{param}={quote(value)}", f"{param}: {name}")
         yield Case("GET", path, f"{param}: invalid UTF-8", query=f"{param}=%FF%FE\xff")
         yield Case("GET", f"{path}?{param}=1&{param}=2", f"{param} twice")
@@ -238,6 +249,32 @@ def form_cases(rule):
     yield Case("POST", path, "multipart without boundary", data=b"--x\r\n", content_type="multipart/form-data",
                csrf=True)
     yield Case("POST", path, "2 MB field", data={"name": "x" * 2_000_000, "text": "x"}, csrf=True)
+
+
+def one_field_cases():
+    """A real form as the page fills it, with one field at a time made hostile: the values
+    reach the services behind the form, not only its first validator."""
+    from app.auth.forms import LoginForm
+    from app.campaigns.forms import CampaignForm, TemplateForm, TestSendForm
+    from app.optouts.forms import AddOptOutForm
+
+    forms = (  # (page that shows the form, where it posts, the form's class, who)
+        ("/campaigns/new", "/campaigns/new", CampaignForm, "admin"),
+        ("/campaigns/{campaign}", "/campaigns/{campaign}", CampaignForm, "admin"),
+        ("/templates/new?channel=sms", "/templates/new", TemplateForm, "admin"),
+        ("/templates/{template}", "/templates/{template}", TemplateForm, "admin"),
+        ("/templates/{template}", "/templates/{template}/test", TestSendForm, "admin"),
+        ("/opt-outs/", "/opt-outs/", AddOptOutForm, "admin"),
+        ("/login", "/login", LoginForm, "anonymous"),
+    )
+    for page, action, form_class, who in forms:
+        fields = [name for name, value in vars(form_class).items()
+                  if hasattr(value, "field_class") and name not in NEVER_SET and "Submit" not in value.field_class.__name__]
+        endpoint = ROUTE_APP.url_map.bind("x").match(action.format(campaign=1, template=1), method="POST")[0]
+        for name in fields:
+            for what, value in HOSTILE_VALUES.items():
+                yield Case("POST", action, f"{form_class.__name__}.{name} {what}", data={name: value}, csrf=True,
+                           form_page=page, endpoint=endpoint, visitors=(who,))
 
 
 def public_form_cases():
@@ -275,6 +312,7 @@ def dashboard_cases():
         cases = [replace(case, endpoint=rule.endpoint) for case in (*url_cases(rule), *query_cases(rule),
                                                                     *form_cases(rule))]
         yield from map(only_admin, cases) if needs_login(rule) else cases
+    yield from one_field_cases()
     yield from public_form_cases()
     yield Case("GET", "/no-such-page", "an unknown URL")
     yield Case("GET", "/%FF%FE", "an unknown URL in invalid UTF-8")
@@ -313,6 +351,8 @@ HOSTILE_JSON = {
     "list": [1],
     "object": {"a": 1},
     "huge string": "x" * 10_000,
+    "121 characters": "x" * 121,
+    "256 characters": "x" * 256,
     "bad date": "2026-13-45T25:61:00Z",
     "NUL": "a\x00b",
     "lone surrogate": "\ud800",
@@ -535,7 +575,9 @@ class Site:
     examples: dict  # ids and a token of real rows, for {placeholders} in paths
     clients: dict = field(default_factory=dict)
     tokens: dict = field(default_factory=dict)
+    forms: dict = field(default_factory=dict)
     nul_statements: list = field(default_factory=list)
+    too_long: list = field(default_factory=list)  # values PostgreSQL would refuse for their column
 
     def row_counts(self):
         names = [row[0] for row in self.observer.execute(
@@ -551,6 +593,20 @@ class Site:
         response = client.post("/login", data={"email": ADMIN[0], "password": ADMIN[1], "csrf_token": token})
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         self.csrf(client, "/opt-outs/", fresh=True)
+
+    def filled_form(self, who, page_url, action):
+        """The form posting to ``action`` as ``page_url`` shows it (read once; an empty
+        field a save needs gets a plain value)."""
+        key = (who, page_url, action)
+        if key not in self.forms:
+            page_url, action = page_url.format(**self.examples), action.format(**self.examples)
+            page = self.clients[who].get(page_url).get_data(as_text=True)
+            values = filled_form(page, action, page_url.split("?")[0])
+            for name, plain in PLAIN_VALUES.items():
+                if name in values and not values[name]:
+                    values[name] = plain
+            self.forms[key] = values
+        return self.forms[key]
 
     def csrf(self, client, url=None, fresh=False):
         """The visitor's CSRF token (one per session, valid for every form)."""
@@ -592,15 +648,87 @@ def site(migrated_db, tmp_path_factory):
             site.nul_statements.append(statement)
 
     event.listen(engine, "before_cursor_execute", spot_nul)
+
+    def spot_too_long(mapper, _connection, target):
+        site.too_long.extend(values_too_big(mapper, target))
+
+    for hook in ("before_insert", "before_update"):
+        event.listen(db.Model, hook, spot_too_long, propagate=True)
     site.clients = {"anonymous": app.test_client(), "admin": app.test_client()}
     site.log_in(site.clients["admin"])
     site.csrf(site.clients["anonymous"], "/login")
     yield site
     event.remove(engine, "before_cursor_execute", spot_nul)
+    for hook in ("before_insert", "before_update"):
+        event.remove(db.Model, hook, spot_too_long)
     observer.close()
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+class FormReader(HTMLParser):
+    """The fields of each POST <form> on a page with the values a browser would submit."""
+
+    def __init__(self):
+        super().__init__()
+        self.forms, self.current, self.select, self.textarea = [], None, None, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form":
+            self.current = (attrs.get("action") or "", {})
+            if (attrs.get("method") or "get").lower() == "post":
+                self.forms.append(self.current)
+        elif self.current is None:
+            return
+        elif tag == "input" and attrs.get("name") and attrs.get("type") not in ("submit", "button", "file"):
+            if attrs.get("type") not in ("checkbox", "radio") or "checked" in attrs:
+                self.current[1][attrs["name"]] = attrs.get("value") or ("y" if attrs.get("type") == "checkbox" else "")
+        elif tag == "select":
+            self.select = attrs.get("name")
+        elif tag == "option" and self.select:
+            if self.select not in self.current[1] or "selected" in attrs:
+                self.current[1][self.select] = attrs.get("value", "")
+        elif tag == "textarea":
+            self.textarea = attrs.get("name")
+            self.current[1][self.textarea] = ""
+
+    def handle_endtag(self, tag):
+        if tag == "select":
+            self.select = None
+        elif tag == "textarea":
+            self.textarea = None
+        elif tag == "form":
+            self.current = None
+
+    def handle_data(self, data):
+        if self.textarea and self.current is not None:
+            self.current[1][self.textarea] += data.removeprefix("\n") if not self.current[1][self.textarea] else data
+
+
+def filled_form(page, action, page_url):
+    reader = FormReader()
+    reader.feed(page)
+    for target, values in reader.forms:
+        if (target or page_url) == action:
+            values.pop("csrf_token", None)
+            return values
+    raise AssertionError(f"no form posting to {action} on {page_url}: {[f[0] for f in reader.forms]} {page[:3000]}")
+
+
+def values_too_big(mapper, row):
+    """Values SQLite stores but PostgreSQL refuses (a 500 there): text longer than its
+    String(n), numbers with more digits than their Numeric(p, s)."""
+    for column in mapper.columns:
+        value = getattr(row, mapper.get_property_by_column(column).key, None)
+        kind = column.type
+        if isinstance(kind, String) and kind.length and isinstance(value, str) and len(value) > kind.length:
+            yield f"{column.table.name}.{column.name}: {len(value)} characters, String({kind.length})"
+        if isinstance(kind, Numeric) and kind.precision and isinstance(value, Decimal | int | float):
+            limit = 10 ** (kind.precision - (kind.scale or 0))
+            if not abs(value) < limit:
+                yield f"{column.table.name}.{column.name}: {value}, Numeric({kind.precision}, {kind.scale})"
 
 
 def has_nul(value):
@@ -618,6 +746,8 @@ def request_kwargs(site, who, case):
     headers = dict(case.headers)
     kwargs = {"method": case.method, "headers": headers}
     data = case.data
+    if case.form_page:
+        data = {**site.filled_form(who, case.form_page, case.path), **data}
     if case.csrf:
         token = site.csrf(site.clients[who])
         headers["X-CSRFToken"] = token
@@ -645,6 +775,7 @@ def request_kwargs(site, who, case):
 def check(site, who, case):
     before, version = site.row_counts(), site.data_version()
     site.nul_statements.clear()
+    site.too_long.clear()
     response = site.clients[who].open(case.path.format(**site.examples), **request_kwargs(site, who, case))
     text = response.get_data().decode("utf-8", "replace")
     response.close()
@@ -652,6 +783,8 @@ def check(site, who, case):
 
     assert response.status_code < 500, f"{where}: {text[:800]}"
     assert "Traceback (most recent call last)" not in text, where
+    if case.path.startswith(JSON_APIS) and case.method not in ("HEAD", "OPTIONS"):
+        assert response.is_json or response.mimetype == "text/xml", f"{where}: a JSON API answered {text[:300]}"
     if response.status_code >= 400 and case.method != "HEAD":
         if case.path.startswith(JSON_APIS):
             assert response.is_json, f"{where}: a JSON API answered {response.mimetype}: {text[:300]}"
@@ -665,6 +798,7 @@ def check(site, who, case):
         assert site.row_counts() == before, f"{where}: refused, but rows were added or removed"
         assert site.data_version() == version, f"{where}: refused, but the database was written"
     assert not site.nul_statements, f"{where}: a NUL reached SQL: {site.nul_statements[0][:200]}"
+    assert not site.too_long, f"{where}: PostgreSQL would refuse {site.too_long}"
 
 
 def tidy(site, who):

@@ -12,6 +12,8 @@ from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import CANCELLABLE, CLICKED, SCHEDULED, SENT
 
+MAX_ORDER_TOTAL = Decimal(10) ** 10
+
 log = logging.getLogger("app.campaigns")
 
 DEFAULTS = {
@@ -64,6 +66,8 @@ def validate(values):
             raise CampaignInvalid("minimum order total must be a number such as 25.00", "min_order_total") from None
         if not total.is_finite() or total < 0:
             raise CampaignInvalid("minimum order total must not be negative", "min_order_total")
+        if total >= MAX_ORDER_TOTAL:  # the column is NUMERIC(12, 2): PostgreSQL refuses more
+            raise CampaignInvalid("minimum order total must be below 10,000,000,000", "min_order_total")
         values["min_order_total"] = total
     else:
         values["min_order_total"] = None

@@ -4,6 +4,9 @@ import json
 
 import click
 
+# Ids a database integer can hold: a bigger number is a usage error, not an OverflowError.
+ID = click.IntRange(1, 2**63 - 1)
+
 
 def emit(data, as_json, human):
     """Print ``data`` as JSON (only JSON on stdout) or as ``human(data)`` lines."""

@@ -313,6 +313,7 @@ def dashboard_cases():
                                                                     *form_cases(rule))]
         yield from map(only_admin, cases) if needs_login(rule) else cases
     yield from one_field_cases()
+    yield from video_cases()
     yield from public_form_cases()
     yield Case("GET", "/no-such-page", "an unknown URL")
     yield Case("GET", "/%FF%FE", "an unknown URL in invalid UTF-8")
@@ -627,9 +628,9 @@ def site(migrated_db, tmp_path_factory):
         create_admin(*ADMIN, clock())
         seed_demo(clock(), orders=20, days=6)
         db.session.commit()
-        open_request = db.session.scalars(
+        open_request, for_video = db.session.scalars(
             select(TestimonialRequest).where(TestimonialRequest.status == "sent").order_by(TestimonialRequest.id)
-        ).first()
+        ).all()[:2]
         examples = {
             "campaign": db.session.scalar(select(Campaign.id).where(Campaign.status == "active")),
             "template": db.session.scalar(select(MessageTemplate.id)),
@@ -657,6 +658,7 @@ def site(migrated_db, tmp_path_factory):
     site.clients = {"anonymous": app.test_client(), "admin": app.test_client()}
     site.log_in(site.clients["admin"])
     site.csrf(site.clients["anonymous"], "/login")
+    site.examples["video"] = submit_video(site, for_video.token)
     yield site
     event.remove(engine, "before_cursor_execute", spot_nul)
     for hook in ("before_insert", "before_update"):
@@ -739,6 +741,29 @@ def has_nul(value):
     if isinstance(value, list | tuple):
         return any(has_nul(v) for v in value)
     return False
+
+
+MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(range(256)) * 8
+
+
+def submit_video(site, token):
+    """A testimonial with a video, through the customer's form (the demo has text only)."""
+    client = site.clients["anonymous"]
+    response = client.post(f"/r/{token}", content_type="multipart/form-data", data={
+        "csrf_token": site.csrf(client), "consent": "yes", "text": "", "video": (io.BytesIO(MP4), "clip.mp4", "video/mp4")})
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    with site.app.app_context():
+        return db.session.scalar(select(Testimonial.id).where(Testimonial.video_filename.is_not(None)))
+
+
+def video_cases():
+    """Range and validator headers on the video player and download (206 / 416, never 500)."""
+    for path in ("/testimonials/{video}/video", "/testimonials/{video}/download"):
+        for name, value in (("Range", "bytes=abc"), ("Range", "bytes=99999999999999999999-"), ("Range", "bytes=5-1"),
+                            ("Range", "bytes=-0"), ("Range", "bytes=0-1,2-3," * 500), ("Range", "items=0-1"),
+                            ("If-Range", "ünïcødé"), ("If-Modified-Since", "2026-13-45"),
+                            ("If-None-Match", "x" * 10_000), ("If-Modified-Since", "Sun, 99 Xyz 99999 99:99:99 GMT")):
+            yield Case("GET", path, f"{name}: {value[:24]}", headers=((name, value),), visitors=("admin",))
 
 
 def request_kwargs(site, who, case):
@@ -846,3 +871,19 @@ def test_tables_name_real_endpoints():
     endpoints = {rule.endpoint for rule in RULES}
     named = set(QUERY_PARAMS) | set(VALID_ACTION) | ACT_ON_TOKEN_ALONE
     assert named <= endpoints, named - endpoints
+
+
+@pytest.mark.parametrize("args", [
+    ["requests", "show", "99999999999999999999"],
+    ["requests", "retry", "99999999999999999999"],
+    ["requests", "cancel", "99999999999999999999"],
+    ["requests", "list", "--campaign", "99999999999999999999"],
+    ["outbox", "list", "--request", "99999999999999999999"],
+    ["campaigns", "update", "99999999999999999999", "--name", "x"],
+    ["campaigns", "pause", "99999999999999999999"],
+    ["campaigns", "archive", "0"],
+], ids=" ".join)
+def test_commands_refuse_ids_past_a_database_integer(runner, args):
+    result = runner.invoke(args=args)
+    assert result.exit_code == 2, result.output
+    assert "is not in the range" in result.output and "Traceback" not in result.output

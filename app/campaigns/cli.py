@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.campaigns.models import Campaign
 from app.campaigns.services import CampaignInvalid, create_campaign, set_status, update_campaign
-from app.cli_utils import emit, fail
+from app.cli_utils import ID, emit, fail
 from app.clock import now
 from app.extensions import db
 
@@ -89,7 +89,7 @@ def create(as_json, **kwargs):
 
 
 @campaigns_cli.command("update")
-@click.argument("campaign_id", type=int)
+@click.argument("campaign_id", type=ID)
 @campaign_options(for_update=True)
 @handle_invalid
 def update(campaign_id, as_json, **kwargs):
@@ -109,7 +109,7 @@ def list_(as_json):
 
 def _status_command(action, help_text):
     @campaigns_cli.command(action, help=help_text)
-    @click.argument("campaign_id", type=int)
+    @click.argument("campaign_id", type=ID)
     @click.option("--json", "as_json", is_flag=True)
     @handle_invalid
     def command(campaign_id, as_json):

@@ -4,7 +4,7 @@ import click
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
-from app.cli_utils import emit, fail, parse_time_option
+from app.cli_utils import ID, emit, fail, parse_time_option
 from app.clock import now as clock_now
 from app.extensions import db
 from app.lifecycle.dispatch import dispatch_due
@@ -40,7 +40,7 @@ def load(request_id):
 
 @requests_cli.command("list")
 @click.option("--status", type=click.Choice(STATUSES))
-@click.option("--campaign", "campaign_id", type=int)
+@click.option("--campaign", "campaign_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def list_requests(status, campaign_id, as_json):
     """List requests, newest first."""
@@ -54,7 +54,7 @@ def list_requests(status, campaign_id, as_json):
 
 
 @requests_cli.command("show")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def show(request_id, as_json):
     """One request with its event timeline."""
@@ -71,7 +71,7 @@ def show(request_id, as_json):
 
 
 @requests_cli.command("retry")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def retry(request_id, as_json):
     """Send a failed request's slot again at the next tick."""
@@ -85,7 +85,7 @@ def retry(request_id, as_json):
 
 
 @requests_cli.command("cancel")
-@click.argument("request_id", type=int)
+@click.argument("request_id", type=ID)
 @click.option("--reason", default="cancelled by the merchant")
 @click.option("--json", "as_json", is_flag=True)
 def cancel(request_id, reason, as_json):
@@ -100,7 +100,7 @@ def cancel(request_id, reason, as_json):
 
 
 @outbox_cli.command("list")
-@click.option("--request", "request_id", type=int)
+@click.option("--request", "request_id", type=ID)
 @click.option("--json", "as_json", is_flag=True)
 def outbox_list(request_id, as_json):
     """Messages the outbox provider stored (newest last)."""

@@ -887,3 +887,11 @@ def test_commands_refuse_ids_past_a_database_integer(runner, args):
     result = runner.invoke(args=args)
     assert result.exit_code == 2, result.output
     assert "is not in the range" in result.output and "Traceback" not in result.output
+
+
+def test_an_error_page_leads_a_logged_in_merchant_back_to_the_dashboard(logged_in, client):
+    page = logged_in.get("/requests/99999")
+    assert page.status_code == 404
+    assert 'href="/">Back to the dashboard' in page.get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": CSRF_RE.search(logged_in.get("/").get_data(as_text=True)).group(1)})
+    assert "Back to the dashboard" not in client.get("/r/no-such-token").get_data(as_text=True)

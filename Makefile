@@ -53,7 +53,7 @@ postgres:
 	if ready; then exit 0; fi; \
 	start() { as_pg $$bin/pg_ctl -D $(PG_DATA) -l $(PG_DATA)/server.log -w -t 60 start \
 	  -o "-h 127.0.0.1 -p $(PG_PORT) -k $(PG_DATA) -c fsync=off -c synchronous_commit=off -c full_page_writes=off" >/dev/null; }; \
-	if [ "$$(cat $(PG_DATA)/PG_VERSION 2>/dev/null)" = "$$($$bin/pg_config --version | sed 's/[^0-9]*\([0-9]*\).*/\1/')" ] && start; then exit 0; fi; \
+	if [ "$$(cat $(PG_DATA)/PG_VERSION 2>/dev/null)" = "$$($$bin/pg_config --version | sed 's/[^0-9]*\([0-9]*\).*/\1/')" ] && start 2>/dev/null; then exit 0; fi; \
 	echo "starting a throwaway PostgreSQL in $(PG_DATA) on 127.0.0.1:$(PG_PORT)"; \
 	rm -rf $(PG_DATA) && mkdir -p $(PG_DATA) && chmod 700 $(PG_DATA); \
 	if [ "$$(id -u)" = 0 ]; then chown postgres: $(PG_DATA); fi; \

@@ -348,7 +348,7 @@ def settle_slot(request_id, claim_id, now, report):
     db.session.refresh(req)
     if req.claim_id != claim_id:
         db.session.rollback()
-        return
+        return False
     slot = req.next_slot
     rows = db.session.scalars(
         select(SlotSend).where(
@@ -386,20 +386,21 @@ def settle_slot(request_id, claim_id, now, report):
         else:
             _release_only(req.id, claim_id)  # cancelled or submitted meanwhile: keep that
         db.session.commit()
-        return
+        return True
 
     attempts = req.attempts + 1
     retryable = any(r.retryable for r in rows)
     max_attempts = current_app.config["MAX_SEND_ATTEMPTS"]
     if status not in (QUEUED, SENT, CLICKED):
-        _release_only(req.id, claim_id)
+        settled = _release_only(req.id, claim_id)
     elif policy.should_retry(retryable, attempts, max_attempts):
         due = policy.retry_due_at(now, attempts, current_app.config["RETRY_BASE_SECONDS"])
         back = SCHEDULED if status == QUEUED else status
-        transition(req.id, status, back, where=(mine,), attempts=attempts, next_send_at=due, **release)
-        report.retry_scheduled += 1
-        log.info("step=5 retry scheduled request=%s campaign=%s slot=%s attempt=%s due=%s",
-                 req.id, campaign.id, slot, attempts + 1, due.isoformat())
+        settled = transition(req.id, status, back, where=(mine,), attempts=attempts, next_send_at=due, **release)
+        if settled:
+            report.retry_scheduled += 1
+            log.info("step=5 retry scheduled request=%s campaign=%s slot=%s attempt=%s due=%s",
+                     req.id, campaign.id, slot, attempts + 1, due.isoformat())
     else:
         # A template that cannot be rendered never reached a provider: say so.
         broken = [f"{r.channel} template: {r.error.split('template error: ', 1)[-1]}"
@@ -412,19 +413,21 @@ def settle_slot(request_id, claim_id, now, report):
             why = "the provider refused the message permanently"
         else:
             why = f"gave up after {attempts} attempts"
-        transition(req.id, status, FAILED, where=(mine,), attempts=attempts, next_send_at=None, **release)
-        add_event(req.id, "failed", now, slot=slot, detail=f"request failed: {why}; use Retry to send again")
-        report.failed += 1
-        log.warning("step=5 request failed request=%s campaign=%s slot=%s: %s", req.id, campaign.id, slot, why)
+        settled = transition(req.id, status, FAILED, where=(mine,), attempts=attempts, next_send_at=None, **release)
+        if settled:  # another tick recovering the same claim may have settled it first
+            add_event(req.id, "failed", now, slot=slot, detail=f"request failed: {why}; use Retry to send again")
+            report.failed += 1
+            log.warning("step=5 request failed request=%s campaign=%s slot=%s: %s", req.id, campaign.id, slot, why)
     db.session.commit()
+    return settled
 
 
 def _release_only(request_id, claim_id):
-    db.session.execute(
+    return db.session.execute(
         update(TestimonialRequest)
         .where(TestimonialRequest.id == request_id, TestimonialRequest.claim_id == claim_id)
         .values(claimed_at=None, claim_id=None, next_send_at=None)
-    )
+    ).rowcount == 1
 
 
 # -- housekeeping -----------------------------------------------------------------------
@@ -445,15 +448,22 @@ def recover_stale_claims(now, report):
             select(SlotSend).where(SlotSend.request_id == request_id, SlotSend.status == "sending")
         ).all()
         for row in interrupted:
-            row.status, row.error, row.retryable, row.finished_at = "failed", INTERRUPTED, False, now
+            # Another tick may be recovering the same claim: only the one that moves the row records it.
+            moved = db.session.execute(
+                update(SlotSend).where(SlotSend.id == row.id, SlotSend.status == "sending")
+                .values(status="failed", error=INTERRUPTED, retryable=False, finished_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if not moved:
+                continue
             add_event(request_id, "failed", now, channel=row.channel, slot=row.slot,
                       provider=row.provider, error_code="interrupted",
                       detail=f"{INTERRUPTED}: the sending process stopped before the provider's answer was "
                              f"recorded (claimed at {req.claimed_at:%Y-%m-%d %H:%M:%S} UTC)")
         db.session.commit()
-        log.warning("step=5 recovered stale claim request=%s campaign=%s", request_id, req.campaign_id)
-        report.recovered += 1
-        settle_slot(request_id, claim_id, now, report)
+        if settle_slot(request_id, claim_id, now, report):
+            log.warning("step=5 recovered stale claim request=%s campaign=%s", request_id, req.campaign_id)
+            report.recovered += 1
 
 
 def expire_due(now, report):

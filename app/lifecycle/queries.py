@@ -118,7 +118,7 @@ def search_condition(q):
         R.product_id == q,
         R.sku == q,
         _prefix(R.customer_email, q.lower()),
-        R.product_title.like(f"%{_escape_like(q)}%", escape="\\"),
+        R.product_title.ilike(f"%{_escape_like(q)}%", escape="\\"),
     )
 
 

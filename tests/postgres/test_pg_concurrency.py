@@ -259,10 +259,6 @@ def test_an_email_bounce_and_an_sms_failure_of_one_request_arriving_at_once_are_
     assert req.last_error.startswith("email: ") and " · sms: " in req.last_error
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "app/lifecycle/dispatch.py: recover_stale_claims marks the 'sending' rows failed without "
-    "checking they still are, and settle_slot counts and records a failure whether or not its "
-    "transition won: each racing tick adds its own 'failed' events (reported to the lead)"))
 def test_ticks_recovering_the_same_stale_claim_at_once_record_the_interruption_once(app, app_factory, client,
                                                                                       clock):
     campaign(clock, delay_days=0)

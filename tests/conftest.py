@@ -63,14 +63,20 @@ def clock():
 
 
 @pytest.fixture
-def app_factory(tmp_path, migrated_db, clock):
-    """Builds apps sharing one database file (two apps = two processes' worth of engines)."""
+def database_url(tmp_path, migrated_db):
+    """A fresh copy of the migrated database for this test (tests/postgres overrides it)."""
     db_file = tmp_path / "test.db"
     shutil.copy(migrated_db, db_file)
+    return f"sqlite:///{db_file}"
+
+
+@pytest.fixture
+def app_factory(tmp_path, database_url, clock):
+    """Builds apps sharing one database (two apps = two processes' worth of engines)."""
     apps = []
 
     def build(**overrides):
-        app = create_app(make_config(tmp_path, db_file, CLOCK=clock, **overrides))
+        app = create_app(make_config(tmp_path, None, **{"SQLALCHEMY_DATABASE_URI": database_url, "CLOCK": clock, **overrides}))
         apps.append(app)
         return app
 

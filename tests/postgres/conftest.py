@@ -106,18 +106,7 @@ def pg_database(pg):
 
 
 @pytest.fixture
-def app_factory(tmp_path, pg_database, pg_template, clock):
-    """Builds apps sharing one fresh migrated PostgreSQL database (two apps = two processes)."""
-    url = pg_database(pg_template)
-    apps = []
-
-    def build(**overrides):
-        app = create_app(make_config(tmp_path, None, SQLALCHEMY_DATABASE_URI=url, CLOCK=clock, **overrides))
-        apps.append(app)
-        return app
-
-    yield build
-    for app in apps:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
+def database_url(pg_database, pg_template):
+    """A fresh copy of the migrated PostgreSQL template: tests/conftest.py's app_factory,
+    app, client, cli… then run on PostgreSQL."""
+    return pg_database(pg_template)

@@ -14,7 +14,7 @@ from sqlalchemy import event, func, select
 from app.events.views import TWILIO_STATUS_PATH
 from app.extensions import db
 from app.intake.models import OrderEvent
-from app.lifecycle.dispatch import INTERRUPTED, TickReport, claim_slot, dispatch_due
+from app.lifecycle.dispatch import TickReport, claim_slot, dispatch_due
 from app.lifecycle.models import SlotSend, TestimonialRequestEvent
 from app.providers.base import register
 from app.providers.outbox import OutboxMessage, OutboxProvider
@@ -22,7 +22,6 @@ from tests.events_helpers import post_sendgrid, post_twilio, sg_event, status_pa
 from tests.factories import (
     all_requests,
     campaign,
-    event_types,
     events_of,
     item,
     order_body,
@@ -199,37 +198,11 @@ def test_the_same_order_under_different_event_ids_at_once_creates_each_request_o
     assert cli("stats", "check")["ok"] is True
 
 
-def test_a_claim_left_by_a_crashed_process_fails_as_interrupted_after_the_lease_and_is_never_resent(
-        app, client, clock, runner):
-    campaign(clock, delay_days=0)
-    [request_id] = post_order(client, order_body()).get_json()["created"]
-    claim_slot(request_id, clock(), TickReport())  # … and the process dies before sending
-    lease = app.config["SEND_LEASE_SECONDS"]
-
-    assert tick(clock).messages == 0  # still claimed: another tick keeps off
-    clock.advance(seconds=lease)
-    assert tick(clock).recovered == 0  # not older than the lease yet
-    assert request_row(request_id).status == "queued"
-    clock.advance(seconds=1)
-
-    report = tick(clock)
-
-    assert (report.recovered, report.failed, report.messages) == (1, 1, 0)
-    req = request_row(request_id)
-    assert (req.status, req.next_send_at, req.claimed_at, req.claim_id) == ("failed", None, None, None)
-    assert INTERRUPTED in req.last_error
-    assert event_types(request_id) == ["queued", "failed", "failed"]
-    assert events_of(request_id, "failed")[0].error_code == "interrupted"
-    clock.advance(days=5)
-    assert tick(clock).messages == 0
-    assert outbox(outcome=None) == []  # never re-sent blindly
-
-    result = runner.invoke(args=["requests", "retry", str(request_id)])
-
-    assert result.exit_code == 0, result.output
-    assert tick(clock).sent == 1
-    assert (request_row(request_id).status, len(outbox(request_id))) == ("sent", 1)
-    assert event_types(request_id)[-3:] == ["retried", "queued", "sent"]
+# The SQLite test of the stuck-claim rule, run here on PostgreSQL (this folder's conftest
+# gives it a PostgreSQL database).
+from tests.test_dispatch import (  # noqa: E402
+    test_a_claim_left_by_a_crashed_process_fails_as_interrupted_after_the_lease_and_is_never_resent,  # noqa: F401
+)
 
 
 def test_an_email_bounce_and_an_sms_failure_of_one_request_arriving_at_once_are_both_recorded(app, app_factory,

@@ -76,3 +76,11 @@ def test_a_request_from_the_order_webhook_to_the_submitted_testimonial(app, clie
     assert metrics.creation_p95_ms(since, until)[1] == 1
     assert cli("stats", "check")["ok"] is True
 
+
+
+# The daily_stats checks of tests/test_daily_stats.py, run here against the PostgreSQL
+# statement triggers of migration 0005.
+from tests.test_daily_stats import (  # noqa: E402, F401
+    test_every_step_of_the_lifecycle_keeps_the_counts_exact,
+    test_writes_outside_the_app_are_counted_too,
+)

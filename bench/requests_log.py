@@ -277,7 +277,8 @@ def main():
         ("Requests Log, created in one week & has error",
          "/requests/?created_from=2026-11-01&created_to=2026-11-07&has_error=y"),
         ("Request detail", "/requests/150000"),
-        ('Home "/"', "/"),
+        ('Home "/" (last 30 days, all campaigns; no cache: every load computes)', "/"),
+        ('Home "/?period=90&campaign=1"', "/?period=90&campaign=1"),
     ]
     print(f"median server time over {args.runs} runs after warm-up (Flask test client, SQLite, "
           f"{os.cpu_count()} CPUs); target < 150 ms")

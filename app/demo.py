@@ -4,12 +4,17 @@ History is made by the real code paths (intake, dispatch ticks at past times, cl
 submissions), so every row the demo shows is one the product could have produced.
 """
 
+import hashlib
 import os
 import random
+import re
 import secrets
+from contextlib import contextmanager
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from app.auth.models import Admin
 from app.auth.services import create_admin
@@ -19,6 +24,7 @@ from app.extensions import db
 from app.intake.schema import parse_order_event
 from app.intake.services import ingest_with_retry
 from app.lifecycle.dispatch import dispatch_due
+from app.lifecycle.heartbeat import record_tick
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import record_click, record_submission
 
@@ -41,19 +47,49 @@ def _email(i, name):
 DEMO_ADMIN = "demo@shop.example"
 
 
-def seed_demo_admin(now, instance_path):
-    """A demo login with a random password, written to instance/demo-login.txt.
+def demo_login_path(database_url, instance_path):
+    """Where this database's demo login is kept: next to a SQLite file (``instance/testimonials.db``
+    → ``instance/testimonials.demo-login.txt``), else in the instance folder under a name
+    derived from the URL. One file per database, so seeding another database never
+    overwrites the login that works for this one."""
+    url = make_url(str(database_url))
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        path = url.database if os.path.isabs(url.database) else os.path.join(instance_path, url.database)
+        return os.path.splitext(path)[0] + ".demo-login.txt"
+    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()[:8]
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", url.database or url.get_backend_name()).strip("-") or "db"
+    return os.path.join(instance_path, f"demo-login-{name}-{digest}.txt")
 
-    Only ``flask seed-demo`` (``make run``) calls this; production creates its admins with
-    ``flask admins create`` and never has a default password.
+
+def _saved_password(path):
+    try:
+        with open(path) as f:
+            return f.read().strip().rsplit(" / ", 1)[-1]
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def seed_demo_admin(now, path):
+    """The demo login (``DEMO_ADMIN`` with a random password), written to ``path``.
+
+    Re-run on a database that already has the demo admin, it keeps the password when the
+    file still holds the one that works, and otherwise gives the demo admin a new one: the
+    printed login always works for this database. Only the demo admin is ever touched
+    (``shop.example`` is a reserved domain no real merchant has). Only ``flask seed-demo``
+    (``make run``) calls this; production creates its admins with ``flask admins create``.
     """
-    path = os.path.join(instance_path, "demo-login.txt")
-    if db.session.scalar(select(Admin.id).where(Admin.email == DEMO_ADMIN)):
+    admin = db.session.scalar(select(Admin).where(Admin.email == DEMO_ADMIN))
+    saved = _saved_password(path)
+    if admin is not None and saved and admin.check_password(saved):
         return path
     password = secrets.token_urlsafe(9)
-    create_admin(DEMO_ADMIN, password, now)
+    if admin is None:
+        create_admin(DEMO_ADMIN, password, now)
+    else:
+        admin.set_password(password)
     db.session.commit()
-    with open(path, "w") as f:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
         f.write(f"Dashboard login (demo): {DEMO_ADMIN} / {password}\n")
     return path
 
@@ -88,9 +124,19 @@ def _order(i, rng, *, products=PRODUCTS, prefix="demo"):
     }
 
 
+# The demo's scheduler: every 6 hours for most of the history (fast to seed), then at the
+# real scheduler interval for the last LIVE_HOURS, so the SLO panel's last hour and last
+# day show what a running app shows: messages sent within a minute of their due time.
+COARSE_STEP = timedelta(hours=6)
+LIVE_HOURS = 25
+
+
 def seed_demo(now, orders=240, days=30):
     """A few hundred requests over ``days``: every status, failures with reasons, text
-    testimonials, opt-outs, a paused campaign and a draft. A no-op once campaigns exist."""
+    testimonials, opt-outs, a paused campaign and a draft. A no-op once campaigns exist.
+
+    Everything happens in time order on a simulated clock (``app.clock.now()`` returns the
+    simulated time meanwhile), so stored times, outbox messages and timelines agree."""
     from app.campaigns.services import set_status
     from app.public.services import opt_out
 
@@ -98,59 +144,136 @@ def seed_demo(now, orders=240, days=30):
         return "demo data already present; nothing seeded"
     rng = random.Random(42)
     start = now - timedelta(days=days)
-    create_campaign(start, name="Video review after delivery", delay_days=2, channel="both",
-                    reminder_delay_days=3, max_reminders=2, expire_after_days=14, email_send_window=None,
-                    sms_send_window=None, exclude_products=["GIFT-SET"])
-    gifts = create_campaign(start, name="Gift sets: a short video", delay_days=1, channel="email",
-                            include_products=["GIFT-SET"], reminder_delay_days=2, max_reminders=1)
-    create_campaign(start, name="Holiday gift sets (draft)", status="draft", include_products=["GIFT-SET-XL"])
-    db.session.commit()
-    bodies = [(start + timedelta(hours=i * days * 24 / orders + rng.randint(0, 5)), _order(i, rng))
-              for i in range(orders)]
-    gift = [("p_gift", "GIFT-SET", "Gift set: mug and candle")]
-    bodies += [(now - timedelta(days=d, hours=3), _order(900 + d, rng, products=gift, prefix="gift"))
-               for d in (6, 4, 2, 1)]
-    bodies.sort(key=lambda pair: pair[0])
-    tick, pending = start, list(bodies)
-    paused = False
-    while tick <= now:
-        while pending and pending[0][0] <= tick:
-            when, body = pending.pop(0)
-            body["occurred_at"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-            ingest_with_retry(parse_order_event(body), body, when)
-        if not paused and tick >= now - timedelta(days=2):
-            set_status(gifts, "pause", tick)  # its due sends are held: a paused campaign's screen
-            db.session.commit()
-            paused = True
-        dispatch_due(tick, limit=1000)
-        _customers_respond(tick, rng)
-        tick += timedelta(hours=6)
-    if orders:
-        # A cancelled order, and customers who opted out, so those screens show something.
-        cancel = {"event_id": "demo-evt-cancel", "event_type": "order.cancelled",
-                  "occurred_at": (now - timedelta(hours=20)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                  "order": {"id": f"{5000 + orders - 1}"}}
-        ingest_with_retry(parse_order_event(cancel), cancel, now - timedelta(hours=20))
-        for i in range(orders - 8, orders - 2, 2):
-            opt_out("email", _email(i, NAMES[i % len(NAMES)]), now - timedelta(hours=10), source="link",
-                    detail="demo: unsubscribed from the email link")
-        opt_out("sms", _phone(orders - 3), now - timedelta(hours=9), source="sms_stop", detail="demo: replied STOP")
+    with simulated_clock(start) as clock:
+        create_campaign(start, name="Video review after delivery", delay_days=2, channel="both",
+                        reminder_delay_days=3, max_reminders=2, expire_after_days=14, email_send_window=None,
+                        sms_send_window=None, exclude_products=["GIFT-SET"])
+        gifts = create_campaign(start, name="Gift sets: a short video", delay_days=1, channel="email",
+                                include_products=["GIFT-SET"], reminder_delay_days=2, max_reminders=1)
+        create_campaign(start, name="Holiday gift sets (draft)", status="draft", include_products=["GIFT-SET-XL"])
         db.session.commit()
+
+        def order(body):
+            def deliver(when):
+                body["occurred_at"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
+                ingest_with_retry(parse_order_event(body), body, when)
+            return deliver
+
+        def pause_gifts(when):
+            set_status(gifts, "pause", when)  # its due sends are held: a paused campaign's screen
+            db.session.commit()
+
+        actions = [(start + timedelta(hours=i * days * 24 / orders + rng.randint(0, 5), seconds=rng.randint(0, 3599)),
+                    order(_order(i, rng)))
+                   for i in range(orders)]
+        gift = [("p_gift", "GIFT-SET", "Gift set: mug and candle")]
+        actions += [(now - timedelta(days=d, hours=3), order(_order(900 + d, rng, products=gift, prefix="gift")))
+                    for d in (6, 4, 2, 1)]
+        actions.append((now - timedelta(days=2), pause_gifts))
+        if orders >= 12:
+            actions += _cancellations_and_opt_outs(now, orders, opt_out)
+        actions.sort(key=lambda pair: pair[0])
+
+        ticks, respond_at = _schedule(start, now)
+        for n, tick in enumerate(ticks):
+            clock.at(tick)
+            while actions and actions[0][0] <= tick:
+                when, action = actions.pop(0)
+                clock.at(when)
+                action(when)
+            clock.at(tick)
+            report = dispatch_due(tick, limit=1000)
+            if tick >= now - timedelta(hours=LIVE_HOURS):  # the live hours
+                record_tick(tick, tick, report)  # the heartbeat the SLO panel reads
+            if tick in respond_at:
+                following = next((t for t in ticks[n + 1:] if t in respond_at), now)
+                _customers_respond(tick, rng, following - tick)
     return f"demo data seeded: {orders + 4} orders over {days} days"
 
 
-def _customers_respond(tick, rng):
+def _schedule(start, now):
+    """The dispatch tick times, and the ticks after which customers respond."""
+    interval = timedelta(seconds=int(current_app.config.get("SCHEDULER_INTERVAL_SECONDS") or 60))
+    # A real scheduler's ticks fall anywhere between due times: offset them from the history's.
+    live_from = now - timedelta(hours=LIVE_HOURS) + interval * 0.4
+    ticks, tick = [], start
+    while tick < live_from:
+        ticks.append(tick)
+        tick += COARSE_STEP
+    respond_at = set(ticks)
+    tick = live_from
+    while tick <= now:
+        ticks.append(tick)
+        tick += interval
+    respond_at.update(live_from + timedelta(hours=h) for h in range(LIVE_HOURS))
+    return ticks, respond_at & set(ticks)
+
+
+def _cancellations_and_opt_outs(now, orders, opt_out):
+    """A cancelled order (delivered about a day and a half ago, its request still waiting)
+    and customers who opted out, so those screens show something."""
+    def cancel(when):
+        body = {"event_id": "demo-evt-cancel", "event_type": "order.cancelled",
+                "occurred_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "order": {"id": f"{5000 + orders - 12}"}}
+        ingest_with_retry(parse_order_event(body), body, when)
+
+    def unsubscribe(i):
+        def act(when):
+            opt_out("email", _email(i, NAMES[i % len(NAMES)]), when, source="link",
+                    detail="demo: unsubscribed from the email link")
+            db.session.commit()
+        return act
+
+    def stop(when):
+        opt_out("sms", _phone(orders - 3), when, source="sms_stop", detail="demo: replied STOP")
+        db.session.commit()
+
+    return ([(now - timedelta(hours=20), cancel)]
+            + [(now - timedelta(hours=10), unsubscribe(i)) for i in range(orders - 8, orders - 2, 2)]
+            + [(now - timedelta(hours=9), stop)])
+
+
+class _SimulatedClock:
+    def __init__(self, start):
+        self.current = start
+
+    def __call__(self):
+        return self.current
+
+    def at(self, when):
+        self.current = when
+
+
+@contextmanager
+def simulated_clock(start):
+    """``app.clock.now()`` returns the simulated time while the demo is seeded."""
+    config = current_app.config
+    previous = config.get("CLOCK")
+    clock = _SimulatedClock(start)
+    config["CLOCK"] = clock
+    try:
+        yield clock
+    finally:
+        config["CLOCK"] = previous
+
+
+def _customers_respond(tick, rng, within):
+    """Some customers open their link or submit within ``within`` after ``tick`` (before
+    the next call, so the history stays in time order)."""
     from app.public.services import submit_testimonial
+
+    latest = max(5, int(within.total_seconds() // 60) - 5)
+    scale = min(1.0, within / COARSE_STEP)  # hourly calls in the live hours: the same rate per day
 
     sent = db.session.scalars(
         select(TestimonialRequest).where(TestimonialRequest.status.in_(("sent", "clicked")))
     ).all()
     for req in sent:
         roll = rng.random()
-        if req.status == "sent" and roll < 0.035:
-            record_click(req, tick + timedelta(minutes=rng.randint(5, 300)))
-        elif req.status == "clicked" and roll < 0.10:
-            when = tick + timedelta(minutes=rng.randint(5, 300))
+        if req.status == "sent" and roll < 0.035 * scale:
+            record_click(req, tick + timedelta(minutes=rng.randint(5, min(300, latest))))
+        elif req.status == "clicked" and roll < 0.10 * scale:
+            when = tick + timedelta(minutes=rng.randint(5, min(300, latest)))
             if rng.random() < 0.5:
                 submit_testimonial(req, text=rng.choice(SAMPLE_TEXTS), consent=True, video=None, now=when)
             else:

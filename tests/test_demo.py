@@ -1,23 +1,34 @@
 """`flask seed-demo` (make run): a populated dashboard for a newcomer, built by the real code paths."""
 
+import re
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
+from app.auth.models import Admin
+from app.auth.services import create_admin
 from app.campaigns.models import Campaign
+from app.clock import as_utc
+from app.demo import DEMO_ADMIN, demo_login_path, seed_demo_admin
 from app.extensions import db
 from app.lifecycle import models
 from app.lifecycle.states import STATUSES
 from app.monitoring import rollup
+from app.monitoring.alerts import current_breaches
 from app.optouts.models import OptOut
+from app.providers.outbox import OutboxMessage
+from tests.conftest import csrf_from
 
 
 def counts(column):
     return dict(db.session.execute(select(column, func.count()).group_by(column)).all())
 
 
-def test_seed_demo_on_an_empty_database_shows_every_status(app, runner):
+def test_seed_demo_on_an_empty_database_shows_every_status(app, runner, client, clock):
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     assert "demo data seeded" in result.output and "demo@shop.example / " in result.output
+    password = re.search(r"demo@shop\.example / (\S+)", result.output).group(1)
     statuses = counts(models.TestimonialRequest.status)
     assert set(statuses) == set(STATUSES) - {"queued"}  # queued lasts only during a send
     assert sum(statuses.values()) >= 200
@@ -32,6 +43,24 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, runner):
     assert counts(models.SlotSend.slot).get(1, 0) > 0  # reminders went out
     assert rollup.drift() == []  # the home page's daily counts match the demo's rows exactly
 
+    # A newcomer's first look is a healthy system: recent sends went out on time and the
+    # scheduler's heartbeat is recorded, so no SLO is breached and no banner shows.
+    assert current_breaches(clock()) == []
+    token = csrf_from(client, "/login")
+    login = client.post("/login", data={"email": DEMO_ADMIN, "password": password, "csrf_token": token})
+    assert login.status_code == 302, "the printed demo login works"
+    home = client.get("/").get_data(as_text=True)
+    assert "slo-banner" not in home and "alert-danger" not in home
+
+    # The outbox's messages carry the simulated send times: each one is an attempt in its
+    # request's timeline at the same moment (not the time the demo was seeded).
+    outbox = db.session.scalars(select(OutboxMessage).where(OutboxMessage.request_id.is_not(None))).all()
+    assert outbox and all(as_utc(m.created_at) <= clock() for m in outbox)
+    attempts = {(e.request_id, e.channel, as_utc(e.occurred_at)) for e in db.session.scalars(
+        select(models.TestimonialRequestEvent).where(models.TestimonialRequestEvent.type.in_(("sent", "failed"))))}
+    assert all((m.request_id, m.channel, as_utc(m.created_at)) in attempts for m in outbox)
+    assert min(as_utc(m.created_at) for m in outbox) < clock() - timedelta(days=20)
+
 
 def test_seed_demo_a_second_time_changes_nothing(app, runner):
     assert runner.invoke(args=["seed-demo"]).exit_code == 0
@@ -39,3 +68,48 @@ def test_seed_demo_a_second_time_changes_nothing(app, runner):
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0 and "already present" in result.output
     assert db.session.scalar(select(func.count(models.TestimonialRequest.id))) == before
+
+
+def test_the_demo_login_is_kept_per_database(app, tmp_path):
+    here = demo_login_path(app.config["SQLALCHEMY_DATABASE_URI"], app.instance_path)
+    other = demo_login_path(f"sqlite:///{tmp_path / 'other.db'}", app.instance_path)
+    assert here == str(tmp_path / "test.demo-login.txt") and other == str(tmp_path / "other.demo-login.txt")
+    assert demo_login_path("sqlite:///testimonials.db", "/srv/instance") == "/srv/instance/testimonials.demo-login.txt"
+    pg_a = demo_login_path("postgresql+psycopg://u:secret@db-a/shop", "/srv/instance")
+    pg_b = demo_login_path("postgresql+psycopg://u:secret@db-b/shop", "/srv/instance")
+    assert pg_a != pg_b and "secret" not in pg_a and pg_a.startswith("/srv/instance/demo-login-shop-")
+
+
+def saved_password(path):
+    with open(path) as f:
+        return f.read().strip().rsplit(" / ", 1)[-1]
+
+
+def test_seed_demo_admin_always_leaves_a_login_that_works_and_touches_no_other_admin(app, clock, tmp_path):
+    merchant = create_admin("merchant@shop.example", "correct horse battery", clock())
+    db.session.commit()
+    merchant_hash = merchant.password_hash
+    path = str(tmp_path / "test.demo-login.txt")
+    seed_demo_admin(clock(), path)
+    first = saved_password(path)
+    demo = db.session.scalar(select(Admin).where(Admin.email == DEMO_ADMIN))
+    assert demo.check_password(first)
+
+    seed_demo_admin(clock(), path)  # re-run: the same, working login
+    assert saved_password(path) == first
+
+    # Another database's seed wrote this file (the old shared instance/demo-login.txt), or
+    # it was deleted: the demo admin gets a new password and the file says it.
+    with open(path, "w") as f:
+        f.write(f"Dashboard login (demo): {DEMO_ADMIN} / somebody-elses\n")
+    seed_demo_admin(clock(), path)
+    db.session.refresh(demo)
+    assert saved_password(path) != "somebody-elses" and demo.check_password(saved_password(path))
+    (tmp_path / "test.demo-login.txt").unlink()
+    seed_demo_admin(clock(), path)
+    db.session.refresh(demo)
+    assert demo.check_password(saved_password(path))
+
+    db.session.refresh(merchant)
+    assert merchant.password_hash == merchant_hash  # never any other admin's password
+    assert db.session.scalar(select(func.count(Admin.id))) == 2

@@ -139,18 +139,23 @@ def dispatch_command(now_given, as_json):
 def seed_demo_command():
     """Seed a demo campaign and history unless the database already has campaigns."""
     import logging
+    import os
 
     from flask import current_app
 
-    from app.demo import seed_demo, seed_demo_admin
+    from app.demo import demo_login_path, seed_demo, seed_demo_admin
 
     app_log = logging.getLogger("app")
     level = app_log.level
-    app_log.setLevel(logging.WARNING)  # the history is hundreds of step lines; keep make run readable
+    # The history is hundreds of step lines and its simulated send failures: keep make run readable.
+    app_log.setLevel(logging.ERROR)
     try:
         click.echo(seed_demo(clock_now()))
     finally:
         app_log.setLevel(level)
-    login_file = seed_demo_admin(clock_now(), current_app.instance_path)
+    login_file = seed_demo_admin(clock_now(), demo_login_path(current_app.config["SQLALCHEMY_DATABASE_URI"],
+                                                               current_app.instance_path))
     with open(login_file) as f:
         click.echo(f.read().strip())
+    shown = os.path.relpath(login_file)
+    click.echo(f"(kept in {login_file if shown.startswith('..') else shown})")

@@ -92,6 +92,20 @@ def test_breaches_lists_every_breached_slo_in_order():
     assert slo.breaches(slo.Observations(last_tick_at=at()), LIMITS, at(seconds=30)) == []
 
 
+def test_breach_messages_are_in_a_merchants_words():
+    obs = slo.Observations(creation_p95_ms=12_000, due_send_p95_seconds=10_800, sends=10, failures=5,
+                           last_tick_at=at(hours=-1), watching_since=at(hours=-2))
+    found = slo.breaches(obs, LIMITS, at())
+    late = next(b for b in found if b.kind == slo.DUE_SEND)
+    assert late.message == ("Messages are going out late: 1 in 20 messages waited 3.0 h or more after its due "
+                            "time in the last hour (target: 5 min). Check that the app is running and the "
+                            "scheduler is on.")
+    for b in found + [slo.heartbeat_breach(None, at(hours=-1), at(), LIMITS)]:
+        title = slo.TITLES[b.kind]
+        assert b.message.startswith(f"{title}: ") and b.message.lower().count(title.lower()) == 1
+        assert not {"SLO", "p95", "tick", "breach"} & set(b.message.replace(".", " ").replace(":", " ").split())
+
+
 @pytest.mark.parametrize("open_kinds, breached, to_open, to_resolve", [
     (set(), set(), [], []),
     (set(), {slo.FAILURE_RATE}, [slo.FAILURE_RATE], []),
@@ -316,8 +330,8 @@ def test_one_alert_email_per_breach_and_a_new_one_after_it_resolves(breach_app, 
     for minutes in (3, 4, 10, 30):  # the same breach, evaluated every tick
         assert evaluate_alerts(clock.set(at(minutes=minutes)))["breaches"] == [slo.FAILURE_RATE]
     [email] = alert_emails()
-    assert "SLO breach: too many sends fail" in email.subject
-    assert "30% of the last hour's sends failed (3 of 10" in email.text
+    assert email.subject.endswith("testimonials] Many messages are failing")
+    assert email.text.startswith("Many messages are failing: 3 of the 10 messages sent in the last hour failed (30%;")
     assert [r.getMessage() for r in error_log] == [
         f"SLO breach: failure_rate — {slo.failure_rate_breach(10, 3, LIMITS).message}"]
 
@@ -362,7 +376,7 @@ def test_heartbeat_alert_when_the_scheduler_stops(app_factory, clock):
         assert evaluate_alerts(clock.set(at(seconds=170)))["breaches"] == []
         report = evaluate_alerts(clock.set(at(seconds=200)))
         assert report["opened"] == [slo.HEARTBEAT]
-        assert "No dispatch tick for 3 min" in alert_emails()[0].text
+        assert "No messages are being sent: the scheduler last ran 3 min ago" in alert_emails()[0].text
         record_tick(at(seconds=210), at(seconds=211), TickReport())
         assert evaluate_alerts(clock.set(at(seconds=215)))["resolved"] == [slo.HEARTBEAT]
         assert len(alert_emails()) == 1
@@ -404,7 +418,8 @@ def test_banner_on_every_page_while_breached(app, clock, auth):
             response.close()  # a streamed download (CSV export) must not outlive the test
             continue
         body = response.get_data(as_text=True)
-        assert "slo-banner" in body and "too many sends fail" in body, page
+        assert "slo-banner" in body and "Many messages are failing: 3 of the 10" in body, page
+        assert "SLO breach —" not in body, page  # the old jargon prefix
         seen += 1
     assert seen >= 1
     # Once the failures leave the window (and the 30 s cache expires), the banner goes.

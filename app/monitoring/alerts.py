@@ -22,12 +22,7 @@ from app.providers import OutgoingMessage, ProviderError, get_provider
 log = logging.getLogger("app.monitoring")
 
 BANNER_TTL = timedelta(seconds=30)
-TITLES = {
-    slo.CREATION: "webhook processing is slow",
-    slo.DUE_SEND: "messages are sent late",
-    slo.HEARTBEAT: "the scheduler stopped ticking",
-    slo.FAILURE_RATE: "too many sends fail",
-}
+TITLES = slo.TITLES
 
 
 def current_breaches(now):
@@ -42,10 +37,11 @@ def current_breaches(now):
 
 
 def slo_banners():
-    """A BANNER_SOURCES entry: one red banner per SLO breached now, on every dashboard page."""
+    """A BANNER_SOURCES entry: one red banner per SLO breached now, on every dashboard page,
+    in the merchant's words (the figures are on the home page's "Service levels" panel)."""
     from app.clock import now
 
-    return [("danger", f"SLO breach — {TITLES[b.kind]}: {b.message}") for b in current_breaches(now())]
+    return [("danger", b.message) for b in current_breaches(now())]
 
 
 def open_alerts():
@@ -121,13 +117,17 @@ def notify_open_alerts(now):
 
 def alert_message(to, kind, message, opened_at):
     config = current_app.config
-    subject = f"[{config['SHOP_NAME']} testimonials] SLO breach: {TITLES[kind]}"
+    subject = f"[{config['SHOP_NAME']} testimonials] {TITLES[kind]}"
     dashboard = f"{config['PUBLIC_BASE_URL']}/"
     text = (f"{message}\n\nSince {opened_at:%Y-%m-%d %H:%M} UTC.\n"
-            f"Open the dashboard for the SLO panel and the Requests Log: {dashboard}\n\n"
-            "You get one email per breach; the dashboard banner disappears when the SLO is met again.\n")
+            f"The dashboard's home page has the figures (\"Service levels\") and the Requests Log each "
+            f"message's story: {dashboard}\n\n"
+            "You get one email each time this starts; the dashboard's red banner goes away once things "
+            "are back to normal.\n")
     body = (f"<p><strong>{html.escape(message)}</strong></p><p>Since {opened_at:%Y-%m-%d %H:%M} UTC.</p>"
-            f'<p><a href="{html.escape(dashboard)}">Open the dashboard</a> for the SLO panel and the Requests Log.</p>'
-            "<p>You get one email per breach; the dashboard banner disappears when the SLO is met again.</p>")
+            f'<p><a href="{html.escape(dashboard)}">Open the dashboard</a>: its home page has the figures '
+            "(&ldquo;Service levels&rdquo;) and the Requests Log each message's story.</p>"
+            "<p>You get one email each time this starts; the dashboard's red banner goes away once things "
+            "are back to normal.</p>")
     return OutgoingMessage(channel="email", to=to, subject=subject, html=body, text=text,
                            request_id=None, campaign_id=None, slot=None)

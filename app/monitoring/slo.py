@@ -81,18 +81,31 @@ def rate(part, whole):
     return part / whole if whole else None
 
 
+# What each breach means to a merchant: the banner's and the alert email's first words.
+# The technical figures (p95, windows, counts) stay on the home page's "Service levels" panel.
+TITLES = {
+    CREATION: "New orders are slow to become requests",
+    DUE_SEND: "Messages are going out late",
+    HEARTBEAT: "No messages are being sent",
+    FAILURE_RATE: "Many messages are failing",
+}
+CHECK_SCHEDULER = "Check that the app is running and the scheduler is on."
+
+
 def creation_breach(p95_ms, limits):
     if p95_ms is None or p95_ms <= limits.creation_p95_seconds * 1000:
         return None
-    return Breach(CREATION, f"Webhook → request creation is slow: p95 {p95_ms / 1000:.1f} s over the last "
-                            f"hour (limit {limits.creation_p95_seconds:g} s).")
+    return Breach(CREATION, f"{TITLES[CREATION]}: 1 in 20 order webhooks took {format_seconds(p95_ms / 1000)} or "
+                            f"more to process in the last hour (target: {format_seconds(limits.creation_p95_seconds)})."
+                            " Check the server's load and its database.")
 
 
 def due_send_breach(p95_seconds, limits):
     if p95_seconds is None or p95_seconds <= limits.due_send_p95_seconds:
         return None
-    return Breach(DUE_SEND, f"Messages go out late: due-send p95 {format_seconds(p95_seconds)} over the last "
-                            f"hour (limit {format_seconds(limits.due_send_p95_seconds)}).")
+    return Breach(DUE_SEND, f"{TITLES[DUE_SEND]}: 1 in 20 messages waited {format_seconds(p95_seconds)} or more "
+                            f"after its due time in the last hour (target: {format_seconds(limits.due_send_p95_seconds)})."
+                            f" {CHECK_SCHEDULER}")
 
 
 def heartbeat_breach(last_tick_at, watching_since, now, limits):
@@ -102,12 +115,14 @@ def heartbeat_breach(last_tick_at, watching_since, now, limits):
     reference = last_tick_at or watching_since
     if reference is None or now - reference <= limits.heartbeat_max_age:
         return None
+    every = format_seconds(limits.scheduler_interval_seconds)
     if last_tick_at is None:
-        return Breach(HEARTBEAT, f"The scheduler has not run a dispatch tick in {format_seconds((now - reference).total_seconds())}"
-                                 " since start-up: no messages are being sent. Is the scheduler running?")
-    return Breach(HEARTBEAT, f"No dispatch tick for {format_seconds((now - last_tick_at).total_seconds())} "
-                             f"(expected every {format_seconds(limits.scheduler_interval_seconds)}): "
-                             "no messages are being sent. Is the scheduler running?")
+        return Breach(HEARTBEAT, f"{TITLES[HEARTBEAT]}: the scheduler has not run once in the "
+                                 f"{format_seconds((now - reference).total_seconds())} since the app started "
+                                 f"(it should run every {every}). {CHECK_SCHEDULER}")
+    return Breach(HEARTBEAT, f"{TITLES[HEARTBEAT]}: the scheduler last ran "
+                             f"{format_seconds((now - last_tick_at).total_seconds())} ago (it should run every {every})."
+                             f" {CHECK_SCHEDULER}")
 
 
 def failure_rate_breach(sends, failures, limits):
@@ -116,8 +131,10 @@ def failure_rate_breach(sends, failures, limits):
     observed = failures / sends
     if observed <= limits.failure_rate:
         return None
-    return Breach(FAILURE_RATE, f"{observed:.0%} of the last hour's sends failed ({failures} of {sends}; "
-                                f"limit {limits.failure_rate:.0%}). Check the provider's credentials and quota.")
+    return Breach(FAILURE_RATE, f"{TITLES[FAILURE_RATE]}: {failures} of the {sends} messages sent in the last hour "
+                                f"failed ({observed:.0%}; target: at most {limits.failure_rate:.0%}). Check the email "
+                                "and SMS provider's settings (credentials, quota); the Requests Log shows each "
+                                "failure's reason.")
 
 
 def breaches(obs, limits, now):

@@ -67,6 +67,11 @@ def row_ids(html):
     return [int(x) for x in re.findall(r'data-request-id="(\d+)"', html)]
 
 
+def visible(html):
+    """The text a reader sees (tags and their attributes, e.g. tooltips, removed)."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
 def page(client, **args):
     response = client.get("/requests/", query_string=args)
     assert response.status_code == 200, response.get_data(as_text=True)
@@ -287,10 +292,17 @@ def test_every_failing_channel_shows_in_the_row_the_detail_the_error_filter_and_
         return next(r["last_error"] for r in rows if int(r["request_id"]) == request_id)
 
     assert get(request_id).status == "failed"
-    assert f"{email_refused} · {sms_down}" in row_html()
+    row = row_html()
+    # plain words per channel, with what to do; the provider's text in the tooltip
+    assert ("Email: the address was rejected permanently — correct the email address, then Retry"
+            in visible(row))
+    assert "SMS: the provider was unavailable; gave up after 2 attempts — Retry to send again" in visible(row)
+    assert "retryable" not in visible(row)  # the row already gave up
+    assert f'title="Provider said: {email_refused.removeprefix("email: ")}"' in row
+    assert f'title="Provider said: {sms_down.removeprefix("sms: ")}"' in row
     detail = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
-    assert re.search(r'<li data-channel="email">.*?recipient x@fail.test rejected', detail, re.S)
-    assert re.search(r'<li data-channel="sms">.*?provider unavailable', detail, re.S)
+    assert re.search(r'<li data-channel="email"[^>]*>.*?recipient x@fail.test rejected', detail, re.S)
+    assert re.search(r'<li data-channel="sms"[^>]*>.*?provider unavailable', detail, re.S)
     assert row_ids(page(logged_in, has_error="y")) == [request_id]
     assert exported_error() == f"{email_refused} · {sms_down}"
 
@@ -302,7 +314,8 @@ def test_every_failing_channel_shows_in_the_row_the_detail_the_error_filter_and_
 
     assert get(request_id).status == "sent"
     row = row_html()
-    assert email_refused in row and "sms:" not in row
+    assert email_refused.removeprefix("email: ") in row and "SMS:" not in visible(row)
+    assert "correct the email address so later reminders reach the customer" in visible(row)
     detail = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
     assert "Not every message got through" in detail and 'data-channel="email"' in detail
     assert 'data-channel="sms"' not in detail

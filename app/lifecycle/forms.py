@@ -54,3 +54,14 @@ class RequestFilterForm(FlaskForm):
             has_error=bool(self.has_error.data),
             q=(self.q.data or "").strip() or None,
         )
+
+
+class ContactForm(FlaskForm):
+    """Correct a request's e-mail address and phone number (validated by the service with
+    the intake's rules; these validators only bound the length)."""
+
+    email = StringField("Email address", validators=[Length(max=254)],
+                        render_kw={"autocomplete": "off", "spellcheck": "false"})
+    phone = StringField("Phone number", validators=[Length(max=40)],
+                        description="International format, e.g. +15551234567 (spaces and dashes are fine).",
+                        render_kw={"autocomplete": "off"})

@@ -20,6 +20,7 @@ from sqlalchemy import and_, case, func, or_, select
 from app.campaigns.models import Campaign
 from app.dbtypes import UTCDateTime
 from app.extensions import db
+from app.lifecycle.explain import mask_phone  # noqa: F401  (the templates' and other modules' name for it)
 from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
 from app.lifecycle.states import FAILED
 
@@ -292,10 +293,29 @@ def request_outbox_messages(request_id):
     ).all()
 
 
-def mask_phone(phone):
-    """+15551234567 → +1•••••4567: enough to recognise, not enough to copy."""
-    if not phone:
-        return ""
-    if len(phone) <= 6:
-        return "•" * len(phone)
-    return f"{phone[:2]}•••••{phone[-4:]}"
+def campaign_statuses():
+    return dict(db.session.execute(select(Campaign.id, Campaign.status)).all())
+
+
+# Events the log's reason column reads, for the rows of one page.
+NOTE_EVENTS = ("failed", "contact_changed", "cancelled")
+
+
+def row_notes(rows):
+    """For a page of requests: ``{id: (event types in order, last cancel reason)}`` for
+    the rows that have an error or were cancelled (one query for the whole page)."""
+    ids = [r.id for r in rows if r.last_error or r.status == "cancelled"]
+    if not ids:
+        return {}
+    E = TestimonialRequestEvent
+    found = db.session.execute(
+        select(E.request_id, E.type, E.detail)
+        .where(E.request_id.in_(ids), E.type.in_(NOTE_EVENTS))
+        .order_by(E.request_id, E.occurred_at, E.id)
+    ).all()
+    notes = {}
+    for request_id, type_, detail in found:
+        types, cancel = notes.get(request_id, ([], None))
+        types.append(type_)
+        notes[request_id] = (types, detail if type_ == "cancelled" else cancel)
+    return notes

@@ -210,3 +210,88 @@ def resend_request(req, now, *, by="merchant"):
     log.info("step=5 resend requested request=%s campaign=%s slot=%s by=%s", req.id, req.campaign_id, slot, by)
     db.session.refresh(req)
     return req
+
+
+# -- correcting the customer's contact details (Requests Log) --------------------------------
+
+CONTACT_EDITABLE = (SCHEDULED, SENT, CLICKED, FAILED)
+
+
+class ContactInvalid(ValueError):
+    """Contact details the merchant typed that cannot be used (a form error on ``field``)."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
+
+
+def clean_contact_details(req, email, phone):
+    """The new (email, phone), normalised like intake stores them, or ContactInvalid.
+
+    Validated with the intake's own rules (app.intake.schema EMAIL / E164, through the
+    opt-out list's cleaner): e-mail lower-cased, phone in E.164 (spaces, dashes and
+    brackets dropped). A channel the request uses cannot be left empty."""
+    from app.optouts.services import OptOutInvalid, clean_contact
+
+    cleaned = {}
+    for channel, field, value in (("email", "email", email), ("sms", "phone", phone)):
+        value = (value or "").strip()
+        if not value:
+            if channel in req.channels:
+                what = "an email address" if channel == "email" else "a phone number"
+                raise ContactInvalid(f"This request is sent by {'email' if channel == 'email' else 'SMS'}: "
+                                     f"it needs {what}.", field)
+            cleaned[field] = None
+            continue
+        try:
+            cleaned[field] = clean_contact(channel, value)
+        except OptOutInvalid as exc:
+            raise ContactInvalid(str(exc)[:1].upper() + str(exc)[1:] + ".", field) from None
+    return cleaned["email"], cleaned["phone"]
+
+
+def change_contact(req, now, *, email, phone, by="merchant"):
+    """Correct the customer's e-mail address and/or phone number on an open request.
+
+    Later sends (a Retry, the next reminder) go to the new details. Refused for a contact
+    on the opt-out list, for a finished request and while a send is in flight. Records a
+    ``contact_changed`` event (old → new, masked). Returns the list of changed fields."""
+    from app.lifecycle.explain import mask_email, mask_phone
+    from app.optouts.models import OptOut
+
+    db.session.refresh(req)
+    if req.status not in CONTACT_EDITABLE:
+        raise ActionRefused(f"request {req.id} is {req.status}, so its contact details can no longer be changed")
+    if req.claimed_at is not None:
+        raise ActionRefused(f"a send for request {req.id} is in progress; try again in a minute")
+    new_email, new_phone = clean_contact_details(req, email, phone)
+    changes = []
+    for field, channel, old, new, mask in (("email", "email", req.customer_email, new_email, mask_email),
+                                           ("phone", "sms", req.customer_phone, new_phone, mask_phone)):
+        if new == old:
+            continue
+        if new is not None:
+            blocked = db.session.scalar(select(OptOut).where(OptOut.channel == channel, OptOut.contact == new))
+            if blocked is not None:
+                raise ContactInvalid(
+                    f"{new if channel == 'email' else mask_phone(new)} is on the opt-out list (since "
+                    f"{blocked.created_at:%Y-%m-%d}, source: {blocked.source}): the customer asked not to be "
+                    f"contacted there, so it cannot be used.", field)
+        changes.append((field, mask(old) or "(none)", mask(new) or "(none)"))
+    if not changes:
+        raise ContactInvalid("These are the contact details the request already has: nothing to change.")
+    moved = db.session.execute(
+        update(TestimonialRequest)
+        .where(TestimonialRequest.id == req.id, TestimonialRequest.status.in_(CONTACT_EDITABLE),
+               TestimonialRequest.claimed_at.is_(None))
+        .values(customer_email=new_email, customer_phone=new_phone)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not moved:
+        raise ActionRefused(f"request {req.id} changed meanwhile; reload and try again")
+    detail = "; ".join(f"{field} {old} → {new}" for field, old, new in changes) + f" (by {by})"
+    add_event(req.id, "contact_changed", now, detail=detail)
+    log.info("contact changed request=%s campaign=%s fields=%s by=%s", req.id, req.campaign_id,
+             ",".join(f for f, _, _ in changes), by)
+    db.session.refresh(req)
+    return [field for field, _, _ in changes]

@@ -29,13 +29,16 @@ from app.clock import now as clock_now
 from app.dashboard import dashboard_blueprint
 from app.extensions import db
 from app.input_guard import page_number
-from app.lifecycle import queries
-from app.lifecycle.forms import RequestFilterForm
+from app.lifecycle import explain, queries
+from app.lifecycle.forms import ContactForm, RequestFilterForm
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import (
+    CONTACT_EDITABLE,
     RESENDABLE,
     ActionRefused,
+    ContactInvalid,
     cancel_request,
+    change_contact,
     last_sent_slot,
     link_for,
     resend_request,
@@ -72,11 +75,65 @@ def index():
     number = page_number(request.args)
     page = queries.requests_page(flt, number)
     failed_in_filter = failed_count(flt, page)
+    notes = queries.row_notes(page.rows)
+    statuses = queries.campaign_statuses()
+    this_year = clock_now().year
+    rows = [row_view(r, notes.get(r.id), statuses.get(r.campaign_id), this_year) for r in page.rows]
     return render_template(
-        "requests/index.html", form=form, flt=flt, page=page, campaigns=campaigns,
+        "requests/index.html", form=form, flt=flt, page=page, rows=rows, campaigns=campaigns,
         failed_in_filter=failed_in_filter, filter_args=flt.to_args(), mask_phone=queries.mask_phone,
-        cap=queries.COUNT_CAP,
+        cap=queries.COUNT_CAP, short_time=lambda value: explain.short_time(value, this_year),
     )
+
+
+def reasons_for(req, event_types):
+    """The request's current failures in plain words (one Explanation per channel)."""
+    return explain.explain_failures(
+        explain.split_last_error(req.last_error), status=req.status, attempts=req.attempts,
+        retrying=bool(req.attempts and req.next_send_at and req.status in ("scheduled", "sent", "clicked")),
+        contact_changed=explain.changed_since_failure(event_types),
+    )
+
+
+def row_view(req, note, campaign_status, this_year):
+    """What one row of the log shows beyond the request's own columns."""
+    event_types, cancel_detail = note or ([], None)
+    reasons = reasons_for(req, event_types)
+    return {
+        "req": req,
+        "reasons": reasons,
+        "cancel_reason": explain.explain_cancel(cancel_detail) if req.status == "cancelled" else None,
+        "next_step": explain.next_step(req, campaign_status=campaign_status,
+                                       max_attempts=current_app.config["MAX_SEND_ATTEMPTS"], this_year=this_year),
+        "retry_question": retry_question(req, reasons),
+    }
+
+
+def retry_question(req, reasons):
+    """The Retry confirmation, with a warning when Retry alone would fail the same way."""
+    question = (f"Retry request #{req.id}? {explain_slot(req).capitalize()} is sent again at the next dispatch "
+                "tick, on every channel, including ones the provider refused before.")
+    warnings = []
+    for reason in reasons:
+        name = explain.CHANNEL_NAMES.get(reason.channel, "The message")
+        if reason.fix_contact:
+            contact = req.customer_phone if reason.channel == "sms" else req.customer_email
+            shown = queries.mask_phone(contact) if reason.channel == "sms" else contact
+            warnings.append(f"{name}: the provider refused {shown or 'this contact'} permanently; it will be "
+                            "refused again unless you correct the contact details first.")
+        elif reason.kind == explain.TEMPLATE:
+            warnings.append(f"{name}: the template error happens again unless you fix the template first.")
+        elif reason.kind == explain.SETUP:
+            warnings.append(f"{name}: the provider refuses your account settings; fix them first.")
+        elif reason.kind == explain.OPTED_OUT:
+            warnings.append(f"{name}: the customer opted out; nothing is sent on this channel.")
+    if warnings:
+        question += " Warning: " + " ".join(warnings)
+    return question
+
+
+def explain_slot(req):
+    return slot_name(req.next_slot)
 
 
 def failed_count(flt, page):
@@ -105,12 +162,23 @@ def render_detail(req, status=200):
     config = current_app.config
     outbox_in_use = "outbox" in (config["EMAIL_PROVIDER"], config["SMS_PROVIDER"])
     events = queries.request_events(req.id)
+    reasons = reasons_for(req, [e.type for e in events])
+    failures = channel_failures(events)
     context = {
         "req": req,
         "campaign": req.campaign,
         "events": events,
         # each channel's current failure, the same reading of the events as last_error
-        "failures": channel_failures(events),
+        "failures": failures,
+        "explained": dict(zip(failures, explain.explain_failures(
+            failures, status=req.status, attempts=req.attempts,
+            retrying=bool(req.attempts and req.next_send_at and req.status in ("scheduled", "sent", "clicked")),
+            contact_changed=explain.changed_since_failure([e.type for e in events]),
+        ), strict=True)),
+        "retry_question": retry_question(req, reasons),
+        "cancel_reason": next((explain.explain_cancel(e.detail) for e in reversed(events) if e.type == "cancelled"),
+                              None) if req.status == "cancelled" else None,
+        "can_edit_contact": req.status in CONTACT_EDITABLE,
         "slot_sends": queries.request_slot_sends(req.id),
         "messages": queries.request_outbox_messages(req.id) if outbox_in_use else [],
         "outbox_in_use": outbox_in_use,
@@ -146,8 +214,8 @@ def available_actions(req):
 
 def confirmation_text(req, action):
     if action == "retry":
-        return (f"Retry request #{req.id}? {slot_name(req.next_slot).capitalize()} is sent again at the next "
-                "dispatch tick, on every channel, including ones the provider refused before.")
+        events = queries.request_events(req.id)
+        return retry_question(req, reasons_for(req, [e.type for e in events]))
     if action == "resend":
         slot = last_sent_slot(req.id)
         what = slot_name(slot) if slot is not None else "the last message"
@@ -204,6 +272,43 @@ def perform(req, action, now, by):
         raise ActionRefused(f"request {req.id} is {status}, so it cannot be cancelled (only scheduled, queued, "
                             "sent, clicked or failed requests can)")
     return f"Request #{req.id} cancelled: nothing more will be sent for it."
+
+
+@bp.route("/<int:request_id>/contact", methods=["GET", "POST"])
+def contact(request_id):
+    """Correct the customer's e-mail address / phone number (then Retry uses them)."""
+    req = load(request_id)
+    form = ContactForm(request.form if request.method == "POST" else None,
+                       data={"email": req.customer_email or "", "phone": req.customer_phone or ""})
+    status = 200
+    if req.status not in CONTACT_EDITABLE:
+        status = 409 if request.method == "POST" else 200
+        return render_template("requests/contact.html", req=req, form=form, closed=True), status
+    if request.method == "POST":
+        if form.validate():
+            try:
+                changed = change_contact(req, clock_now(), email=form.email.data, phone=form.phone.data,
+                                         by=current_user.email)
+            except ContactInvalid as exc:
+                db.session.rollback()
+                target = getattr(form, exc.field).errors if exc.field else form.form_errors
+                target.append(str(exc))
+                status = 400
+            except ActionRefused as exc:
+                db.session.rollback()
+                form.form_errors.append(f"Nothing was changed: {exc}.")
+                status = 409
+            else:
+                db.session.commit()
+                what = " and ".join("email address" if f == "email" else "phone number" for f in changed)
+                hint = " Press Retry to send the failed message to it." if req.status == FAILED else (
+                    " Later messages go to the new details.")
+                flash(f"Request #{req.id}: {what} corrected.{hint}", "success")
+                return redirect(url_for(".detail", request_id=req.id))
+        else:
+            status = 400
+    return render_template("requests/contact.html", req=req, form=form, closed=False,
+                           mask_phone=queries.mask_phone), status
 
 
 @bp.post("/retry-failed")

@@ -153,17 +153,58 @@ def wants_json():
     )
 
 
+# The last resort when even the error page cannot render: no template, no database.
+PLAIN_ERROR_PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{status} — {title}</title>"
+                    "</head><body><main style=\"max-width:34rem;margin:2rem auto;font-family:system-ui,sans-serif\">"
+                    "<h1>{title}</h1><p>{text}</p></main></body></html>")
+DATABASE_DOWN = "The database cannot be used right now; the request was not applied. Please try again in a moment."
+
+
 def register_error_handlers(app):
+    from flask import g
+    from markupsafe import escape
+    from sqlalchemy.exc import DatabaseError, SQLAlchemyError
+
+    def forget_session():
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001 - a broken connection may refuse even a rollback
+            pass
+
+    def error_page(error, status, database_down=False):
+        """The app's error page. Rendering it reads the database (the logged-in admin, the
+        nav counts and banners): when the database is the problem, it renders without."""
+        if database_down:
+            g.database_unusable = True
+        try:
+            return render_template("error.html", error=error, database_down=database_down), status
+        except SQLAlchemyError:
+            if database_down:
+                raise
+            forget_session()
+            return error_page(error, status, database_down=True)
+        except Exception:  # noqa: BLE001 - never Werkzeug's bare page or a traceback
+            app.logger.exception("the error page failed to render")
+            title = f"{error.code} {error.name}" if error else "Something went wrong"
+            text = error.description if error else (DATABASE_DOWN if database_down else
+                                                    "The request was not applied. Please try again in a moment.")
+            return PLAIN_ERROR_PAGE.format(status=status, title=escape(title), text=escape(text)), status
+
     @app.errorhandler(HTTPException)
     def http_error(exc):
         if wants_json():
             return jsonify({"error": exc.description, "status": exc.code}), exc.code
-        return render_template("error.html", error=exc), exc.code
+        return error_page(exc, exc.code)
 
     @app.errorhandler(Exception)
     def unexpected_error(exc):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
-        db.session.rollback()
+        forget_session()
+        if isinstance(exc, DatabaseError):  # down, locked, corrupt, or missing a table
+            if wants_json():
+                return jsonify({"error": DATABASE_DOWN, "status": 503}), 503, {"Retry-After": "30"}
+            response, status = error_page(None, 503, database_down=True)
+            return response, status, {"Retry-After": "30"}
         if wants_json():
             return jsonify({"error": "internal error; the request was not applied"}), 500
-        return render_template("error.html", error=None), 500
+        return error_page(None, 500)

@@ -1,8 +1,11 @@
 """What every dashboard page shows around its content: navigation counts and banners."""
 
-from flask import current_app
+import logging
+
+from flask import current_app, g
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
@@ -12,13 +15,24 @@ from app.lifecycle.models import TestimonialRequest
 BANNER_SOURCES = []
 
 
+log = logging.getLogger("app.dashboard")
+
+
 def nav_context():
-    if not current_user.is_authenticated:
+    # An error page about the database itself must not read it (not even the logged-in admin).
+    if g.get("database_unusable") or not current_user.is_authenticated:
         return {}
-    failed = db.session.scalar(select(func.count(TestimonialRequest.id)).where(TestimonialRequest.status == "failed"))
-    banners = []
-    for source in BANNER_SOURCES:
-        banners.extend(source())
+    try:
+        failed = db.session.scalar(select(func.count(TestimonialRequest.id))
+                                   .where(TestimonialRequest.status == "failed"))
+        banners = []
+        for source in BANNER_SOURCES:
+            banners.extend(source())
+    except SQLAlchemyError:
+        # The page's own queries will fail and be reported; a page that needs none still shows.
+        log.warning("navigation counts and banners left out: the database cannot be read", exc_info=True)
+        db.session.rollback()
+        failed, banners = None, []
     return {
         "nav_failed_count": failed,
         "nav_outbox": "outbox" in (current_app.config["EMAIL_PROVIDER"], current_app.config["SMS_PROVIDER"]),

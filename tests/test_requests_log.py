@@ -637,3 +637,182 @@ def test_csv_export_of_an_empty_filter_is_the_header_alone(logged_in):
     response = logged_in.get("/requests/export.csv", query_string={"status": "expired"})
     assert response.status_code == 200
     assert list(csv.reader(io.StringIO(response.get_data(as_text=True)))) == [list(queries.EXPORT_HEADER)]
+
+
+# -- read by a merchant: columns, reasons, what happens next -------------------------------
+
+
+def row_of(html, request_id):
+    return re.search(rf'<tr class="[^"]*" data-request-id="{request_id}">.*?</tr>', html, re.S).group(0)
+
+
+def test_the_table_has_few_wide_columns_and_every_named_field_is_in_the_row(logged_in, clock, cli):
+    """At 1280 px eleven columns pushed "Last error" off-screen: related fields share a cell."""
+    campaign(clock, name="Mugs", delay_days=0, channel="both", reminder_delay_days=4, max_reminders=2)
+    request_id = order(logged_in, order_id="A-77", email="ada@example.com", phone="+15551234567",
+                       sku="MUG-1", title="Blue mug")
+    cli("dispatch")
+    html = page(logged_in)
+    headers = re.findall(r"<th[^>]*>(.*?)</th>", html)
+    assert headers == ["Request", "Order · product", "Customer · channel", "Status · next send",
+                       "Sent at · reminders", "Last event", "Reason · last error"]
+    text = visible(row_of(html, request_id))
+    for shown in (f"#{request_id}", "Mugs", "A-77", "Blue mug", "MUG-1", "ada@example.com", "+1•••••4567",
+                  "by email + SMS", "sent", "reminder 1 on 24 Nov 12:00", "20 Nov 12:00", "no reminders yet"):
+        assert shown in text, (shown, text)
+
+
+def test_each_status_says_what_happens_next(logged_in, clock, cli):
+    campaign(clock, delay_days=0, reminder_delay_days=4, max_reminders=1)
+    sent = order(logged_in)
+    failed = fail_permanently(logged_in, cli)
+    clock.advance(days=1)
+    scheduled = order(logged_in)  # due now, not dispatched yet
+    assert get(scheduled).status == "scheduled"
+    html = page(logged_in)
+    assert "reminder 1 on 24 Nov 12:00" in visible(row_of(html, sent))
+    assert "needs your action" in visible(row_of(html, failed))
+    assert "sends 21 Nov 12:00" in visible(row_of(html, scheduled))
+    clock.advance(days=4)
+    cli("dispatch")
+    assert "no more reminders; link open until" in visible(row_of(page(logged_in), sent))
+
+
+def test_a_cancelled_row_shows_why_in_the_list(logged_in, clock, cli, form_post):
+    campaign(clock, delay_days=2)
+    by_hand = order(logged_in)
+    opted = order(logged_in, email="quiet@example.com")
+    act(logged_in, by_hand, "cancel")
+    response = form_post("/opt-outs/", data={"channel": "email", "contact": "quiet@example.com"})
+    assert response.status_code in (200, 302, 303)
+    assert get(opted).status == "cancelled"
+    html = page(logged_in)
+    assert re.search(r"Cancelled by \S+@\S+ from the Requests Log\.", visible(row_of(html, by_hand)))
+    assert ("Cancelled: the customer opted out of email (added to the opt-out list by you)."
+            in visible(row_of(html, opted)))
+    detail = logged_in.get(f"/requests/{opted}").get_data(as_text=True)
+    assert "Cancelled: the customer opted out of email" in detail
+
+
+def test_the_reason_in_the_list_masks_phone_numbers_and_keeps_emails(logged_in, clock, cli):
+    campaign(clock, delay_days=0, channel="sms")
+    request_id = order(logged_in, email="ada@example.com", phone="+15550009999")  # the outbox refuses it
+    cli("dispatch")
+    assert get(request_id).status == "failed" and "+15550009999" in get(request_id).last_error
+    row = row_of(page(logged_in), request_id)
+    assert "+15550009999" not in row  # not in the text, not in the tooltip
+    assert "+1•••••9999" in row
+    assert "SMS: the number was rejected permanently — correct the phone number, then Retry" in visible(row)
+    detail = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "recipient +15550009999 rejected" in detail  # the detail page shows it in full
+
+
+def test_the_detail_page_speaks_the_merchants_words(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    html = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "Attempts (current slot)" not in html and "Send attempts per slot and channel" not in html
+    assert "Tries so far" in html and "Initial message" in html and "Messages handed to the provider" in html
+    assert "Email: the address was rejected permanently — correct the email address, then Retry" in html
+    assert "outbox-rejected" in html  # the provider's code stays on the page
+
+
+# -- correcting contact details ------------------------------------------------------------
+
+
+def contact_form(client, request_id, **data):
+    token = csrf_from(client, f"/requests/{request_id}/contact")
+    return client.post(f"/requests/{request_id}/contact", data={"csrf_token": token, **data})
+
+
+def test_retry_of_a_permanently_refused_address_warns_until_it_is_corrected(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    detail = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert f'href="/requests/{request_id}/contact"' in detail
+    warning = "it will be refused again unless you correct the contact details first"
+    assert warning in detail  # the JavaScript confirm() text
+    assert warning in act(logged_in, request_id, "retry", confirmed=False).get_data(as_text=True)  # without JS
+    assert warning in page(logged_in)  # the row's Retry button
+
+    response = contact_form(logged_in, request_id, email="Ada.Fixed@Example.com")
+    assert response.status_code == 302
+    req = get(request_id)
+    assert req.customer_email == "ada.fixed@example.com"  # stored as intake stores e-mails
+    assert events(request_id)[-1] == "contact_changed"
+    detail = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert warning not in detail and "corrected since: Retry to send to the new one" in detail
+    event = db.session.query(TestimonialRequestEvent).filter_by(request_id=request_id, type="contact_changed").one()
+    assert re.fullmatch(r"email x•••@fail\.test → a•••@example\.com \(by .+\)", event.detail)
+
+    act(logged_in, request_id, "retry")
+    cli("dispatch")
+    assert get(request_id).status == "sent"
+    assert outbox(request_id)[-1].to == "ada.fixed@example.com"
+
+
+def test_a_phone_is_stored_in_e164_and_an_sms_request_needs_one(logged_in, clock, cli):
+    campaign(clock, delay_days=0, channel="sms")
+    request_id = order(logged_in, phone="+15550009999")
+    cli("dispatch")
+    response = contact_form(logged_in, request_id, email="", phone="")
+    assert response.status_code == 400 and "it needs a phone number" in response.get_data(as_text=True)
+    response = contact_form(logged_in, request_id, phone="555-123")
+    assert response.status_code == 400 and "international format" in response.get_data(as_text=True)
+    assert get(request_id).customer_phone == "+15550009999"
+    assert "contact_changed" not in events(request_id)
+    assert contact_form(logged_in, request_id, phone="+1 (555) 765-4321").status_code == 302
+    assert get(request_id).customer_phone == "+15557654321"
+    event = db.session.query(TestimonialRequestEvent).filter_by(request_id=request_id, type="contact_changed").one()
+    assert "phone +1•••••9999 → +1•••••4321" in event.detail and "+15557654321" not in event.detail
+
+
+@pytest.mark.parametrize("data", [
+    {"email": "not an address"},
+    {"email": "a@b"},
+    {"email": "x" * 250 + "@example.com"},
+    {"phone": "12345"},
+    {"phone": "+0123456789"},
+])
+def test_invalid_contact_details_are_a_400_and_change_nothing(logged_in, clock, cli, data):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    before = (get(request_id).customer_email, get(request_id).customer_phone)
+    response = contact_form(logged_in, request_id, **{"email": before[0], "phone": before[1], **data})
+    assert response.status_code == 400
+    assert "invalid-feedback" in response.get_data(as_text=True)
+    assert (get(request_id).customer_email, get(request_id).customer_phone) == before
+    assert "contact_changed" not in events(request_id)
+
+
+def test_a_contact_on_the_opt_out_list_is_refused(logged_in, clock, cli, form_post):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    form_post("/opt-outs/", data={"channel": "email", "contact": "gone@example.com"})
+    response = contact_form(logged_in, request_id, email="gone@example.com")
+    assert response.status_code == 400
+    assert "gone@example.com is on the opt-out list" in response.get_data(as_text=True)
+    assert get(request_id).customer_email != "gone@example.com"
+
+
+def test_contact_details_of_a_finished_request_cannot_change(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = order(logged_in)
+    act(logged_in, request_id, "cancel")
+    assert "Correct contact details" not in logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    page_html = logged_in.get(f"/requests/{request_id}/contact").get_data(as_text=True)
+    assert "can no longer be changed" in page_html
+    token = csrf_from(logged_in, "/requests/")
+    response = logged_in.post(f"/requests/{request_id}/contact", data={"csrf_token": token, "email": "n@example.com"})
+    assert response.status_code == 409
+    assert get(request_id).customer_email != "n@example.com"
+
+
+def test_contact_form_needs_login_and_a_csrf_token(client, logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    response = logged_in.post(f"/requests/{request_id}/contact", data={"email": "new@example.com"})
+    assert response.status_code == 400
+    assert get(request_id).customer_email != "new@example.com"
+    logged_in.post("/logout", data={"csrf_token": csrf_from(logged_in, "/requests/")})
+    assert logged_in.get(f"/requests/{request_id}/contact").status_code == 302

@@ -122,7 +122,7 @@ def test_a_transient_failure_reads_differently_by_status():
     retrying = explain.explain("email", UNAVAILABLE, status="scheduled", attempts=1, retrying=True)
     assert retrying.text == "Email: the provider was unavailable; trying again automatically"
     other_channel_went = explain.explain("email", UNAVAILABLE, status="sent")
-    assert "not sent on this channel" in other_channel_went.text and "Retry" not in other_channel_went.text
+    assert "went out by SMS only" in other_channel_went.text and "Retry" not in other_channel_went.text
 
 
 def test_a_rejected_address_says_to_correct_it_until_it_was_corrected():

@@ -181,7 +181,9 @@ def _what_and_advice(failure, channel, address, status, attempts, retrying, cont
         if failed:
             tries = f"; gave up after {_plural(attempts, 'attempt')}" if attempts > 1 else "; gave up"
             return what + tries, "Retry to send again"
-        return what + "; this message was not sent on this channel", None
+        other = {"email": "SMS", "sms": "email"}.get(channel)
+        return what + (f"; this message went out by {other} only" if other and not finished
+                       else "; this message was not sent on this channel"), None
     if kind == INTERRUPTED:
         what = "sending was interrupted, so it is unknown whether the message arrived"
         return what, ("Retry sends it again (the customer may get it twice)" if failed else None)

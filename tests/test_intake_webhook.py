@@ -266,7 +266,8 @@ def test_valid_signature_is_accepted(app, signed_client):
     "md5=abc",
     "sign-with-the-wrong-secret",
     "sign-another-body",
-], ids=["missing", "empty", "no-hex", "wrong-hex", "wrong-scheme", "wrong-secret", "other-body"])
+    "sha256=" + "é" * 64,  # curl sends UTF-8 bytes; WSGI hands them over as latin-1 text
+], ids=["missing", "empty", "no-hex", "wrong-hex", "wrong-scheme", "wrong-secret", "other-body", "non-ascii"])
 def test_bad_or_missing_signature_is_401_and_writes_nothing(app, signed_client, header):
     raw = json.dumps(order_body()).encode()
     if header == "sign-with-the-wrong-secret":

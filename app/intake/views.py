@@ -29,8 +29,10 @@ def problem(status, message, field=None, **extra):
 def signature_valid(secret, raw_body, header):
     if not header or not header.startswith("sha256="):
         return False
-    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header[len("sha256="):].strip().lower())
+    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest().encode()
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    given = header[len("sha256="):].strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(expected, given)
 
 
 def read_limited_body():

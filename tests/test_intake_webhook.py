@@ -150,6 +150,27 @@ def test_replay_with_a_different_body_under_the_same_event_id_changes_nothing(cl
     assert row_counts() == before
 
 
+@pytest.mark.parametrize("changed", [
+    {"order_id": "1002"},
+    {"event_type": "order.cancelled"},
+], ids=["another-order", "another-event-type"])
+def test_an_event_id_reused_for_another_event_is_409_and_writes_nothing(client, clock, changed):
+    """A sender that recycles ids (or copies "evt_1" from the README) must hear that its
+    second event was not applied, not a 200 "duplicate" that reads like success."""
+    campaign(clock)
+    [request_id] = post_order(client, order_body("evt_1")).get_json()["created"]
+    before = row_counts()
+
+    response = post_order(client, order_body("evt_1", **changed))
+
+    assert response.status_code == 409
+    answer = response.get_json()
+    assert answer["field"] == "event_id"
+    assert "'evt_1' was already used" in answer["error"] and "order 1001" in answer["error"]
+    assert row_counts() == before
+    assert request_row(request_id).status == "scheduled"
+
+
 def test_same_order_and_item_under_a_new_event_id_makes_no_second_request(client, clock):
     created = campaign(clock)
     [request_id] = post_order(client, order_body("evt_1")).get_json()["created"]

@@ -30,6 +30,20 @@ def new_token():
     return secrets.token_urlsafe(24)
 
 
+class EventIdReused(ValueError):
+    """A generic webhook's ``event_id`` was first received for another order or event type:
+    a sender's bug (a fixed or recycled id), not a replay. Nothing is written."""
+
+    def __init__(self, event, existing):
+        super().__init__(
+            f"event_id {event.event_id!r} was already used by a different event ({existing.event_type} for order "
+            f"{existing.order_id}, received {existing.received_at:%Y-%m-%dT%H:%M:%SZ}); this one is {event.event_type} "
+            f"for order {event.order_id}. Give each event its own event_id; resend an event only with the id it was "
+            "first sent with"
+        )
+        self.message = str(self)
+
+
 def ingest_with_retry(event, raw_payload, now, *, source="generic", cancel_item_ids=None, on_recorded=None):
     """Ingest and commit. A unique-constraint race (a concurrent delivery of the same event
     or order) is rolled back and evaluated again: the second pass sees the winner's rows.
@@ -58,6 +72,11 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
     started = time.perf_counter()
     existing = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event.event_id))
     if existing is not None:
+        if source == "generic" and (existing.source, existing.order_id, existing.event_type) != (
+                source, event.order_id, event.event_type):
+            log.warning("step=1 event %s refused: its id was first used for %s of order %s, now %s of order %s",
+                        event.event_id, existing.event_type, existing.order_id, event.event_type, event.order_id)
+            raise EventIdReused(event, existing)
         log.info("step=1 duplicate event %s for order %s ignored", event.event_id, event.order_id)
         return existing, True
     record = OrderEvent(

@@ -11,10 +11,10 @@ import json
 from flask import Blueprint, current_app, jsonify, request
 
 from app.clock import now
-from app.extensions import csrf
+from app.extensions import csrf, db
 from app.input_guard import unstorable_text
 from app.intake.schema import SchemaError, parse_order_event
-from app.intake.services import ingest_with_retry
+from app.intake.services import EventIdReused, ingest_with_retry
 
 bp = Blueprint("intake", __name__)
 
@@ -71,7 +71,11 @@ def order_webhook():
     cancel_items = None
     if event.event_type == "order.refunded" and event.items:
         cancel_items = [item.id for item in event.items]  # a partial refund names its items
-    record, duplicate = ingest_with_retry(event, raw.decode("utf-8"), now(), cancel_item_ids=cancel_items)
+    try:
+        record, duplicate = ingest_with_retry(event, raw.decode("utf-8"), now(), cancel_item_ids=cancel_items)
+    except EventIdReused as exc:
+        db.session.rollback()
+        return problem(409, exc.message, "event_id")
     answer = {
         "status": "accepted",
         "duplicate": duplicate,

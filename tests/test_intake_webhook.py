@@ -518,6 +518,11 @@ BAD_INPUTS = [
     ("tags-string", body_with("order.tags", "vip"), 400, "order.tags"),
     ("tags-numbers", body_with("order.tags", [1, 2]), 400, "order.tags"),
     ("customer-array", body_with("order.customer", ["ada@example.com"]), 400, "order.customer"),
+    ("customer-empty-array", body_with("order.customer", []), 400, "order.customer"),
+    ("customer-empty-string", body_with("order.customer", ""), 400, "order.customer"),
+    ("customer-false", body_with("order.customer", False), 400, "order.customer"),
+    ("tags-empty-string", body_with("order.tags", ""), 400, "order.tags"),
+    ("tags-empty-object", body_with("order.tags", {}), 400, "order.tags"),
     ("email-not-an-address", body_with("order.customer.email", "ada at example"), 400, "order.customer.email"),
     ("email-number", body_with("order.customer.email", 12), 400, "order.customer.email"),
     ("phone-huge-string", body_with("order.customer.phone", "+1" * 5000), 400, "order.customer.phone"),
@@ -575,6 +580,21 @@ def test_bad_webhook_input_is_refused_with_a_json_error_and_nothing_written(clie
 def test_a_missing_field_is_named_once_in_the_error(client):
     response = post_order(client, body_with("occurred_at", DELETE))
     assert response.get_json() == {"error": "occurred_at is required", "field": "occurred_at"}
+
+
+def test_missing_items_say_required_not_wrong_type(client):
+    response = post_order(client, body_with("order.items", DELETE))
+    assert response.get_json() == {"error": "order.items is required for order.delivered", "field": "order.items"}
+
+
+def test_customer_and_tags_may_be_null_or_left_out(client, clock):
+    campaign(clock)
+    body = order_body(customer=None, tags=None)
+    body["order"]["customer"] = None
+    assert post_order(client, body).status_code == 202
+    del body["order"]["customer"], body["order"]["tags"]
+    body["event_id"] = "evt_2"
+    assert post_order(client, body).status_code == 202
 
 
 def test_the_bad_input_table_has_at_least_25_cases():

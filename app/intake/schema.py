@@ -137,12 +137,13 @@ def parse_order_event(body):
     order_id = _identifier(_require(order, "id", "order.id"), "order.id")
     total = _money(order.get("total"), "order.total")
     currency = _optional_text(order, "currency", "order.currency", 3)
-    tags = order.get("tags") or []
+    tags = order.get("tags")
+    tags = [] if tags is None else tags
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise SchemaError("order.tags must be a list of strings", "order.tags")
 
-    customer_raw = order.get("customer") or {}
-    _object(customer_raw, "order.customer")
+    customer_raw = order.get("customer")
+    customer_raw = {} if customer_raw is None else _object(customer_raw, "order.customer")
     email = _optional_text(customer_raw, "email", "order.customer.email", 254)
     if email and not EMAIL.match(email):
         raise SchemaError(f"order.customer.email {email!r} is not an email address", "order.customer.email")
@@ -157,7 +158,9 @@ def parse_order_event(body):
 
     raw_items = order.get("items")
     needs_items = event_type in ("order.delivered", "order.fulfilled")
-    if raw_items is None and not needs_items:
+    if raw_items is None:
+        if needs_items:
+            raise SchemaError(f"order.items is required for {event_type}", "order.items")
         raw_items = []
     if not isinstance(raw_items, list):
         raise SchemaError("order.items must be a list", "order.items")

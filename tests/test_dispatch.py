@@ -369,24 +369,40 @@ def test_a_template_with_an_unknown_variable_fails_the_request_with_a_clear_reas
     assert outbox(outcome=None) == []
 
 
-def test_a_provider_that_crashes_does_not_stop_the_tick(app, client, clock):
-    from app.providers.base import MessageProvider, register
+def test_a_provider_that_crashes_after_the_hand_over_is_never_resent_and_the_tick_goes_on(app, client, clock):
+    """Spec §3, §7: an unexpected exception may come after the provider took the message
+    (outcome unknown): the slot fails for a person to Retry, never re-sent on its own;
+    the other requests of the tick are still sent (spec §6: the failure has its reason)."""
+    from app.providers.base import register
+    from app.providers.outbox import OutboxProvider
 
     @register("exploding")
-    class ExplodingProvider(MessageProvider):
-        def __init__(self, app):
-            pass
-
+    class ExplodingProvider(OutboxProvider):
         def send(self, message):
-            raise RuntimeError("boom")
+            provider_message_id = super().send(message)  # handed over …
+            if message.to.endswith("0001"):
+                raise RuntimeError("boom")  # … and then a bug
+            return provider_message_id
 
     app.config["SMS_PROVIDER"] = "exploding"
     campaign(clock, delay_days=0, channel="sms", name="SMS")
-    first = post_order(client, order_body("evt_1", order_id="1")).get_json()["created"][0]
+    first = post_order(client, order_body("evt_1", order_id="1", customer=customer("a1@example.com", "+15550000001")))
+    second = post_order(client, order_body("evt_2", order_id="2", customer=customer("a2@example.com", "+15550000002")))
+    first, second = first.get_json()["created"][0], second.get_json()["created"][0]
+
     report = tick(clock)
-    assert report.retry_scheduled == 1 and report.errors == []
+
+    assert (report.sent, report.failed, report.retry_scheduled, report.errors) == (1, 1, 0, [])
     req = request_row(first)
-    assert req.status == "scheduled" and "boom" in req.last_error
+    assert (req.status, req.next_send_at) == ("failed", None)
+    assert req.last_error == "sms: interrupted, outcome unknown: unexpected provider error: RuntimeError('boom')"
+    assert events_of(first, "failed")[-1].detail == (
+        "request failed: interrupted, outcome unknown; use Retry to send again")
+    assert request_row(second).status == "sent"
+    for _ in range(5):
+        clock.advance(hours=1)
+        tick(clock)
+    assert len(outbox(first)) == 1  # handed over once, never again
 
 
 # -- last_error: every channel's current failure -----------------------------------------------

@@ -151,23 +151,35 @@ def test_http_errors_are_classified_with_sendgrids_message(
     assert words in error.message
 
 
-def test_a_silent_server_times_out_as_retryable(provider_app, api):
+def test_a_silent_server_after_the_request_is_outcome_unknown_not_retryable(provider_app, api):
+    """Spec §3, §7: SendGrid got the request and may have accepted it; mail/send has no
+    idempotency key, so a retry could deliver it twice: not retryable."""
     api.reply(hang=True, path=MAIL_SEND)
     error = provider_error(send)
-    assert (error.retryable, error.code) == (True, "timeout")
+    assert (error.retryable, error.outcome_unknown, error.code) == (False, True, "timeout")
+    assert str(error).startswith("interrupted, outcome unknown [timeout]: SendGrid did not answer in time")
+    assert len(api.requests) == 1  # it did reach SendGrid
 
 
-def test_a_dropped_connection_is_retryable(provider_app, api):
+def test_a_connection_dropped_after_the_request_is_outcome_unknown_not_retryable(provider_app, api):
     api.reply(drop=True, path=MAIL_SEND)
     error = provider_error(send)
-    assert (error.retryable, error.code) == (True, "connection")
+    assert (error.retryable, error.outcome_unknown, error.code) == (False, True, "connection")
+    assert len(api.requests) == 1
 
 
 def test_connection_refused_is_retryable(make_app):
+    """Nothing reached SendGrid: trying again cannot send twice."""
     with make_app(SENDGRID_API_HOST=refused_url()).app_context():
         error = provider_error(send)
-    assert (error.retryable, error.code) == (True, "connection")
+    assert (error.retryable, error.outcome_unknown, error.code) == (True, False, "connection")
     assert "could not reach SendGrid" in error.message
+
+
+def test_a_silent_server_is_only_transient_for_the_harmless_check(provider_app, api):
+    api.reply(hang=True, path="/v3/scopes")
+    [result] = check_providers(provider_app, channels=("email",))
+    assert (result["ok"], result["code"], result["transient"]) == (False, "timeout", True)
 
 
 def test_missing_api_key_is_a_permanent_configuration_error(make_app, api):
@@ -211,7 +223,7 @@ def test_tick_sends_through_sendgrid_and_keeps_the_message_id(provider_app, api,
 
 def test_retryable_errors_back_off_then_fail_after_max_attempts(provider_app, api, clock, run):
     api.reply(429, {"errors": [{"message": "too many requests"}]}, path=MAIL_SEND)
-    api.reply(hang=True, path=MAIL_SEND)
+    api.reply(502, path=MAIL_SEND)
     api.reply(503, path=MAIL_SEND)
     start = clock()
 
@@ -227,7 +239,7 @@ def test_retryable_errors_back_off_then_fail_after_max_attempts(provider_app, ap
     shown = show(run, req)
     assert (shown["status"], shown["attempts"]) == ("scheduled", 2)
     assert parse(shown["next_send_at"]) == clock() + timedelta(seconds=600)  # doubled
-    assert "timeout" in shown["last_error"]
+    assert shown["last_error"].startswith("email: retryable [502]")
 
     clock.advance(seconds=600)
     assert run("dispatch")[1]["failed"] == 1
@@ -235,7 +247,7 @@ def test_retryable_errors_back_off_then_fail_after_max_attempts(provider_app, ap
     assert (shown["status"], shown["attempts"], shown["next_send_at"]) == ("failed", 3, None)
     assert shown["last_error"] == "email: retryable [503]: SendGrid is unavailable (503): Service Unavailable"
     failed = [e for e in shown["events"] if e["type"] == "failed"]
-    assert [e["error_code"] for e in failed] == ["429", "timeout", "503", None]
+    assert [e["error_code"] for e in failed] == ["429", "502", "503", None]
     assert failed[-1]["detail"].startswith("request failed: gave up after 3 attempts")
     assert len(api.requests) == 3
 
@@ -270,6 +282,32 @@ def test_a_permanent_error_fails_at_once_with_sendgrids_message(provider_app, ap
     clock.advance(days=1)
     run("dispatch")
     assert len(api.requests) == 1  # never tried again on its own
+
+
+def test_a_timeout_after_the_request_went_out_fails_at_once_and_only_a_person_sends_again(
+        provider_app, api, clock, run):
+    """Spec §3, §7 (at most once): SendGrid may have accepted the message, so the
+    dispatcher never sends it again on its own; the request fails with the reason (§6)
+    and a person's Retry is the explicit action that sends it again."""
+    api.reply(hang=True, path=MAIL_SEND)
+    _, req, report = order_and_tick(provider_app, clock, run)
+
+    assert (report["failed"], report["retry_scheduled"]) == (1, 0)
+    shown = show(run, req)
+    assert (shown["status"], shown["attempts"], shown["next_send_at"]) == ("failed", 1, None)
+    assert shown["last_error"].startswith("email: interrupted, outcome unknown [timeout]: SendGrid did not answer")
+    failed = [e for e in shown["events"] if e["type"] == "failed"]
+    assert [e["error_code"] for e in failed] == ["timeout", None]
+    assert failed[-1]["detail"] == "request failed: interrupted, outcome unknown; use Retry to send again"
+    clock.advance(days=2)
+    run("dispatch")
+    assert len(api.requests) == 1  # never re-sent on its own
+
+    run("requests", "retry", str(req.id))
+    api.reply(202, headers={"X-Message-Id": "after-retry"}, path=MAIL_SEND)
+    assert run("dispatch")[1]["sent"] == 1
+    assert len(api.requests) == 2
+    assert show(run, req)["email_message_id"] == "after-retry"
 
 
 def test_connection_refused_in_a_tick_schedules_a_retry(make_app, clock):

@@ -169,23 +169,35 @@ def test_rate_limits_outages_and_other_refusals(provider_app, api, status, body,
     assert words in error.message
 
 
-def test_a_silent_server_times_out_as_retryable(provider_app, api):
+def test_a_silent_server_after_the_request_is_outcome_unknown_not_retryable(provider_app, api):
+    """Spec §3, §7: Twilio got the request and may have created the message; a retry
+    could text the customer twice, so the send is not retryable."""
     api.reply(hang=True, path=MESSAGES)
     error = provider_error(send)
-    assert (error.retryable, error.code) == (True, "timeout")
+    assert (error.retryable, error.outcome_unknown, error.code) == (False, True, "timeout")
+    assert str(error).startswith("interrupted, outcome unknown [timeout]: Twilio did not answer in time")
+    assert len(api.requests) == 1  # it did reach Twilio
 
 
-def test_a_dropped_connection_is_retryable(provider_app, api):
+def test_a_connection_dropped_after_the_request_is_outcome_unknown_not_retryable(provider_app, api):
     api.reply(drop=True, path=MESSAGES)
     error = provider_error(send)
-    assert (error.retryable, error.code) == (True, "connection")
+    assert (error.retryable, error.outcome_unknown, error.code) == (False, True, "connection")
+    assert len(api.requests) == 1
 
 
 def test_connection_refused_is_retryable(make_app):
+    """Nothing reached Twilio: trying again cannot send twice."""
     with make_app(TWILIO_API_BASE_URL=refused_url()).app_context():
         error = provider_error(send)
-    assert (error.retryable, error.code) == (True, "connection")
+    assert (error.retryable, error.outcome_unknown, error.code) == (True, False, "connection")
     assert "could not reach Twilio" in error.message
+
+
+def test_a_silent_server_is_only_transient_for_the_harmless_check(provider_app, api):
+    api.reply(hang=True, path=ACCOUNT)
+    [result] = check_providers(provider_app, channels=("sms",))
+    assert (result["ok"], result["code"], result["transient"]) == (False, "timeout", True)
 
 
 def test_missing_credentials_are_a_permanent_configuration_error(make_app, api):
@@ -247,10 +259,11 @@ def test_rate_limit_then_success(provider_app, api, clock, run):
     assert (shown["status"], shown["attempts"], shown["sms_message_id"]) == ("sent", 0, "SMsecond")
 
 
-def test_timeouts_until_max_attempts_then_failed(provider_app, api, clock, run):
+def test_outages_until_max_attempts_then_failed(provider_app, api, clock, run):
+    """Spec §6: retryable answers back off, bounded by MAX_SEND_ATTEMPTS, then failed."""
     sms_campaign(clock)
     [request_id] = post_order(provider_app)["created"]
-    api.reply(hang=True, path=MESSAGES, times=None)
+    api.reply(503, b"<html>down</html>", path=MESSAGES, times=None)
 
     run("dispatch")
     clock.advance(seconds=300)
@@ -259,9 +272,37 @@ def test_timeouts_until_max_attempts_then_failed(provider_app, api, clock, run):
     assert run("dispatch")[1]["failed"] == 1
     shown = show(run, request_id)
     assert (shown["status"], shown["attempts"]) == ("failed", 3)
-    assert shown["last_error"] == "sms: retryable [timeout]: Twilio did not answer in time (timeout)"
+    assert shown["last_error"].startswith("sms: retryable [503]: Twilio is unavailable")
     codes = [e["error_code"] for e in shown["events"] if e["type"] == "failed"]
-    assert codes == ["timeout", "timeout", "timeout", None]
+    assert codes == ["503", "503", "503", None]
+    assert len(api.requests) == 3
+
+
+def test_a_timeout_after_the_request_went_out_fails_at_once_and_only_a_person_sends_again(
+        provider_app, api, clock, run):
+    """Spec §3, §7 (at most once): Twilio may have created the message, so the dispatcher
+    never sends it again on its own; the request fails with the reason (§6) and a person's
+    Retry is the explicit action that sends it again."""
+    sms_campaign(clock)
+    [request_id] = post_order(provider_app)["created"]
+    api.reply(hang=True, path=MESSAGES)
+
+    assert run("dispatch")[1]["failed"] == 1
+    shown = show(run, request_id)
+    assert (shown["status"], shown["attempts"], shown["next_send_at"]) == ("failed", 1, None)
+    assert shown["last_error"].startswith("sms: interrupted, outcome unknown [timeout]: Twilio did not answer")
+    failed = [e for e in shown["events"] if e["type"] == "failed"]
+    assert [e["error_code"] for e in failed] == ["timeout", None]
+    assert failed[-1]["detail"] == "request failed: interrupted, outcome unknown; use Retry to send again"
+    clock.advance(days=2)
+    run("dispatch")
+    assert len(api.requests) == 1  # never re-sent on its own
+
+    run("requests", "retry", str(request_id))
+    api.reply(201, created("SMagain"), path=MESSAGES)
+    assert run("dispatch")[1]["sent"] == 1
+    assert len(api.requests) == 2
+    assert show(run, request_id)["sms_message_id"] == "SMagain"
 
 
 def test_invalid_number_fails_at_once(provider_app, api, clock, run):

@@ -129,7 +129,8 @@ def send_due_slot(request_id, now, report):
             record_send_result(claim, message.channel, provider_name, now, error=exc)
         except Exception as exc:  # a provider bug must not kill the tick or vanish
             log.exception("provider %s raised unexpectedly", provider_name)
-            error = ProviderError(f"unexpected provider error: {exc!r}", retryable=True)
+            # It may have raised after handing the message over: never re-sent on its own.
+            error = ProviderError(f"unexpected provider error: {exc!r}", retryable=False, outcome_unknown=True)
             record_send_result(claim, message.channel, provider_name, now, error=error)
         else:
             record_send_result(claim, message.channel, provider_name, now, message_id=provider_message_id)
@@ -405,7 +406,7 @@ def settle_slot(request_id, claim_id, now, report):
         # A template that cannot be rendered never reached a provider: say so.
         broken = [f"{r.channel} template: {r.error.split('template error: ', 1)[-1]}"
                   for r in rows if r.error and "template error: " in r.error]
-        if any(r.error == INTERRUPTED for r in rows):
+        if any((r.error or "").startswith(INTERRUPTED) for r in rows):
             why = INTERRUPTED
         elif broken:
             why = "template error in the " + "; ".join(broken)

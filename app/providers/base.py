@@ -28,17 +28,25 @@ class ProviderError(Exception):
     ``opt_out`` says the provider knows the recipient unsubscribed (Twilio 21610): the
     dispatcher then adds the contact to the suppression list in the same transaction as
     the failed event. Providers never touch the database themselves.
+    ``outcome_unknown`` says the request may have reached the provider and been accepted
+    (no answer in time, the connection dropped after the request was sent, a client
+    error after the call): trying again could send the message twice, so it is never
+    retried on its own (at most once, spec §3 and §7); a person may press Retry. Such an
+    error is not retryable and reads "interrupted, outcome unknown …" like a send whose
+    process died.
     """
 
-    def __init__(self, message, *, retryable, code=None, opt_out=False):
+    def __init__(self, message, *, retryable, code=None, opt_out=False, outcome_unknown=False):
         super().__init__(message)
         self.message = message
-        self.retryable = retryable
+        self.retryable = retryable and not outcome_unknown
         self.code = code
         self.opt_out = opt_out
+        self.outcome_unknown = outcome_unknown
 
     def __str__(self):
-        kind = "retryable" if self.retryable else "permanent"
+        kind = "interrupted, outcome unknown" if self.outcome_unknown else (
+            "retryable" if self.retryable else "permanent")
         code = f" [{self.code}]" if self.code else ""
         return f"{kind}{code}: {self.message}"
 

@@ -4,10 +4,16 @@ Every message carries our request id, campaign id and slot as custom args (SendG
 echoes them on every event, so the event webhook maps events back without relying on
 ``sg_message_id``), both content parts, and the RFC 2369 / RFC 8058 unsubscribe headers.
 
-Errors (docs/providers.md): 408, 429 and 5xx answers, timeouts and network failures are
+Errors (docs/providers.md): 408, 429 and 5xx answers and failures to connect are
 retryable; any other 4xx (400 bad request, 401 bad key, 403 unverified sender or missing
 permission, 413 too large) is permanent. The error text keeps SendGrid's own message;
 the HTTP status is the error code.
+
+A send that fails *after* the request went out (no answer in time, the connection closed
+before the answer) may have been accepted: it is "outcome unknown", never retried on its
+own, because SendGrid's mail/send has no idempotency key and a retry could deliver the
+message twice (at most once, spec §3, §7). urllib wraps errors raised while connecting
+and sending in ``URLError``; errors while waiting for the answer come through bare.
 """
 
 import http.client
@@ -48,7 +54,12 @@ class SendGridProvider(MessageProvider):
     def send(self, message):
         client = self._client()
         try:
-            response = client.send(self.build_mail(message))
+            mail = self.build_mail(message)
+        except Exception as exc:  # nothing was sent: the same message would fail again
+            raise ProviderError(f"could not build the SendGrid message: {exc!r}", retryable=False,
+                                code="build") from exc
+        try:
+            response = client.send(mail)
         except Exception as exc:
             raise classify(exc, "send") from exc
         # SendGrid's id for the message; its events carry it as the prefix of sg_message_id.
@@ -154,6 +165,8 @@ def classify(exc, action):
             413: "the message is too large for SendGrid",
         }.get(status, f"SendGrid refused the {'check' if action == 'check' else 'message'}")
         return ProviderError(f"{what} ({status}): {text}", retryable=False, code=status)
+    if action == "send" and not isinstance(exc, (urllib.error.URLError, ProviderError)):
+        return outcome_unknown(exc)
     if _is_timeout(exc):
         return ProviderError("SendGrid did not answer in time (timeout)", retryable=True, code="timeout")
     if isinstance(exc, (OSError, http.client.HTTPException)):
@@ -163,6 +176,20 @@ def classify(exc, action):
         return exc
     log.exception("sendgrid %s raised unexpectedly", action)
     return ProviderError(f"unexpected SendGrid client error: {exc!r}", retryable=True, code="unexpected")
+
+
+def outcome_unknown(exc):
+    """The request reached SendGrid (or may have) and no answer came back."""
+    may = "SendGrid may have accepted the message, so it is not sent again automatically"
+    if isinstance(exc, TimeoutError):
+        return ProviderError(f"SendGrid did not answer in time (timeout); {may}", retryable=False,
+                             code="timeout", outcome_unknown=True)
+    if isinstance(exc, (OSError, http.client.HTTPException)):
+        return ProviderError(f"the connection to SendGrid closed before its answer ({exc!r}); {may}",
+                             retryable=False, code="connection", outcome_unknown=True)
+    log.exception("sendgrid send raised unexpectedly")
+    return ProviderError(f"unexpected SendGrid client error: {exc!r}; {may}", retryable=False,
+                         code="unexpected", outcome_unknown=True)
 
 
 def error_text(body):

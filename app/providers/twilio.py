@@ -8,7 +8,14 @@ Errors (docs/providers.md): Twilio codes 21211, 21408, 21606, 21610, 21612, 2161
 other 4xx are permanent; 21610 (the recipient replied STOP) also puts the number on our
 suppression list — the dispatcher does that, in the transaction that records the failure,
 because a provider is called with no database transaction open and never writes to the
-database. 429 / 20429 and 5xx answers, timeouts and network failures are retryable.
+database. 429 / 20429 and 5xx answers and failures to connect are retryable.
+
+A send that fails *after* the request went out (no answer in time, the connection closed
+before the answer, a client error on the way back) may have created the message: it is
+"outcome unknown", never retried on its own, because Twilio's Messages API has no
+idempotency key and a retry could text the customer twice (at most once, spec §3, §7).
+requests wraps failures to connect in urllib3's ``MaxRetryError`` (the SDK does not
+retry); a read timeout or an aborted connection comes through without it.
 """
 
 import ipaddress
@@ -20,6 +27,7 @@ import requests
 from twilio.base.exceptions import TwilioException, TwilioRestException, TwilioServiceException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from urllib3.exceptions import MaxRetryError
 
 from app.providers.base import MessageProvider, ProviderError, register
 
@@ -67,7 +75,7 @@ class TwilioProvider(MessageProvider):
         try:
             created = client.messages.create(**params)
         except Exception as exc:
-            raise classify(exc) from exc
+            raise classify(exc, sending=True) from exc
         return created.sid
 
     def check(self):
@@ -137,8 +145,11 @@ def status_callback_url(public_base_url):
     return public_base_url.rstrip("/") + STATUS_CALLBACK_PATH
 
 
-def classify(exc):
-    """A ProviderError for anything the SDK raised (see the module docstring)."""
+def classify(exc, *, sending=False):
+    """A ProviderError for anything the SDK raised (see the module docstring).
+
+    ``sending``: the call was a send, so an error after the request went out means the
+    outcome is unknown (a check is harmless to repeat: there it is only transient)."""
     if isinstance(exc, TwilioException) and hasattr(exc, "status"):
         status, code = _int(exc.status), _int(exc.code)
         text = _error_text(exc)
@@ -153,6 +164,8 @@ def classify(exc):
         if status is not None and 400 <= status < 500:
             return ProviderError(f"Twilio refused the request: {text}", retryable=False, code=code or status)
         return ProviderError(f"unexpected Twilio answer: {text}", retryable=True, code=code or status)
+    if sending and not isinstance(exc, ProviderError) and not _never_connected(exc):
+        return outcome_unknown(exc)
     if isinstance(exc, requests.Timeout):
         return ProviderError("Twilio did not answer in time (timeout)", retryable=True, code="timeout")
     if isinstance(exc, requests.ConnectionError):
@@ -163,6 +176,30 @@ def classify(exc):
         return exc
     log.exception("twilio client raised unexpectedly")
     return ProviderError(f"unexpected Twilio client error: {exc!r}", retryable=True, code="unexpected")
+
+
+def _never_connected(exc):
+    """True when the request cannot have reached Twilio: the connection was never made,
+    or the request was invalid before anything was sent."""
+    if isinstance(exc, requests.ConnectionError):
+        return bool(exc.args) and isinstance(exc.args[0], MaxRetryError)
+    if isinstance(exc, requests.RequestException):
+        return not isinstance(exc, (requests.Timeout, requests.exceptions.ChunkedEncodingError,
+                                    requests.exceptions.ContentDecodingError))
+    return False
+
+
+def outcome_unknown(exc):
+    may = "Twilio may have accepted the message, so it is not sent again automatically"
+    if isinstance(exc, requests.Timeout):
+        return ProviderError(f"Twilio did not answer in time (timeout); {may}", retryable=False, code="timeout",
+                             outcome_unknown=True)
+    if isinstance(exc, requests.RequestException):
+        return ProviderError(f"the connection to Twilio closed before its answer ({str(exc)[:300]}); {may}",
+                             retryable=False, code="connection", outcome_unknown=True)
+    log.exception("twilio send raised unexpectedly")
+    return ProviderError(f"unexpected Twilio client error: {exc!r}; {may}", retryable=False, code="unexpected",
+                         outcome_unknown=True)
 
 
 def _error_text(exc):

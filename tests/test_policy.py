@@ -111,14 +111,19 @@ def decide(slot=1, status="sent", campaign_status="active", settings=ON, reminde
     ({"status": "clicked"}, SlotDecision("send")),
     ({"campaign_status": "archived"}, SlotDecision("stop", "campaign archived")),
     ({"slot": 0, "campaign_status": "archived"}, SlotDecision("stop", "campaign archived")),
+    ({"campaign_status": "paused"}, SlotDecision("hold", "campaign paused")),
+    ({"slot": 0, "status": "scheduled", "campaign_status": "paused"}, SlotDecision("hold", "campaign paused")),
+    ({"slot": 0, "status": "scheduled", "campaign_status": "draft"}, SlotDecision("hold", "campaign draft")),
     ({"status": "submitted"}, SlotDecision("stop", "already submitted")),
     ({"now": T0 + 30 * DAY}, SlotDecision("expire", "expired before the reminder was due")),
     ({"now": T0 + 31 * DAY}, SlotDecision("expire", "expired before the reminder was due")),
     ({"settings": OFF}, SlotDecision("stop", "no reminder allowed by the campaign's settings")),
     ({"slot": 3, "reminder_count": 2}, SlotDecision("stop", "no reminder allowed by the campaign's settings")),
 ], ids=["initial", "initial-with-reminders-off", "reminder", "reminder-after-click", "archived",
-        "initial-archived", "submitted", "at-expiry", "past-expiry", "reminders-off", "maximum-reached"])
+        "initial-archived", "paused", "initial-paused", "initial-draft", "submitted", "at-expiry", "past-expiry", "reminders-off", "maximum-reached"])
 def test_decide_slot(kwargs, expected):
+    """Spec §5: a reminder only while allowed; hard stops for submitted, expired, archived;
+    a paused campaign holds its slots (it may be resumed)."""
     assert decide(**kwargs) == expected
 
 

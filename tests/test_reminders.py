@@ -205,6 +205,45 @@ def test_a_paused_campaign_holds_the_first_message_too(client, clock, cli):
     assert tick(clock).sent == 1
 
 
+def test_a_campaign_paused_while_a_tick_runs_holds_the_slots_it_has_not_claimed(app, client, clock, cli):
+    """Spec §5: nothing goes once the campaign is paused, not even a slot the running
+    tick had already picked as due; the held slot goes after the resume."""
+    from sqlalchemy import update
+
+    from app.campaigns.models import Campaign
+    from app.providers.base import register
+    from app.providers.outbox import OutboxProvider
+    from tests.factories import campaign
+
+    @register("pausing")
+    class PausingProvider(OutboxProvider):
+        """The merchant presses Pause while the tick sends its first message."""
+
+        def send(self, message):
+            with db.engine.begin() as conn:
+                conn.execute(update(Campaign).values(status="paused"))
+            return super().send(message)
+
+    app.config["EMAIL_PROVIDER"] = "pausing"
+    created = campaign(clock, delay_days=0)
+    ids = []
+    for n in (1, 2):
+        customer = {"email": f"c{n}@example.com", "first_name": "Ada"}
+        ids += post_order(client, order_body(f"evt_{n}", order_id=str(n), customer=customer)).get_json()["created"]
+    due = request_row(ids[1]).next_send_at
+
+    report = tick(clock)
+
+    assert (report.due, report.sent, report.messages) == (2, 1, 1)
+    held = request_row(ids[1])
+    assert (held.status, held.next_send_at, held.claimed_at) == ("scheduled", due, None)
+    assert event_types(ids[1]) == []
+    app.config["EMAIL_PROVIDER"] = "outbox"
+    cli("campaigns", "resume", str(created.id))
+    assert tick(clock).sent == 1
+    assert [m.request_id for m in outbox()] == ids
+
+
 def test_an_archived_campaign_stops_its_requests_for_good(client, clock, cli):
     request_id = sent_request(client, clock, reminder_delay_days=4)
     campaign_id = request_row(request_id).campaign_id

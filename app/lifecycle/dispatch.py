@@ -159,6 +159,10 @@ def claim_slot(request_id, now, report):
         now=now,
     )
     unchanged = (TestimonialRequest.next_send_at == due_at, TestimonialRequest.claimed_at.is_(None))
+    if decision.action == "hold":  # paused since the tick picked it: left as it is, due after a resume
+        db.session.rollback()
+        log.info("step=5 held request=%s campaign=%s: %s", req.id, campaign.id, decision.reason)
+        return None
     if decision.action == "expire":
         if transition(req.id, status, EXPIRED, where=unchanged, next_send_at=None):
             add_event(req.id, "expired", now, slot=slot, detail=decision.reason)
@@ -195,7 +199,10 @@ def claim_slot(request_id, now, report):
         req.id,
         status,
         target,
-        where=(*unchanged, TestimonialRequest.next_slot == slot),
+        # The campaign is still active in the same statement: a pause committed since
+        # the campaign was read (PostgreSQL reads committed rows) holds the slot too.
+        where=(*unchanged, TestimonialRequest.next_slot == slot,
+               TestimonialRequest.campaign_id.in_(select(Campaign.id).where(Campaign.status == "active"))),
         claimed_at=now,
         claim_id=claim_id,
     )

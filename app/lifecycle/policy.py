@@ -71,7 +71,7 @@ def next_slot_after(slot_sent: int, first_sent_at: datetime, settings: ReminderS
 
 @dataclass(frozen=True)
 class SlotDecision:
-    action: str  # send | expire | stop
+    action: str  # send | hold | expire | stop
     reason: str | None = None
 
 
@@ -91,10 +91,14 @@ def decide_slot(
     - A reminder (slot ≥ 1) is sent only when spec §5 allows it at this moment: the
       campaign may have been edited (reminders off, fewer allowed) since it was planned.
     - A request past its expiry time expires instead of being reminded.
-    Paused campaigns never reach this function: their slots are held, not decided.
+    - A campaign that is not active (paused, or back to draft) holds the slot: nothing is
+      sent while it is paused (spec §5), and the slot goes after a resume. The tick picks
+      only active campaigns' slots, but a merchant may pause one while a tick is running.
     """
     if campaign_status == "archived":
         return SlotDecision("stop", "campaign archived")
+    if campaign_status != "active":
+        return SlotDecision("hold", f"campaign {campaign_status}")
     if status == "submitted":
         return SlotDecision("stop", "already submitted")
     if slot == 0:

@@ -195,7 +195,7 @@ def resend_request(req, now, *, by="merchant"):
         slot=slot, status=target, campaign_status=campaign.status, settings=policy.ReminderSettings.of(campaign),
         reminder_count=reminder_count, request_expires_at=req.expires_at, now=now,
     )
-    if decision.action != "send":
+    if decision.action not in ("send", "hold"):  # hold: a paused campaign sends it after a resume
         raise ActionRefused(f"{slot_name(slot)} of request {req.id} cannot be resent: {decision.reason}")
     moved = transition(
         req.id, req.status, target,

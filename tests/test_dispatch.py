@@ -405,6 +405,37 @@ def test_a_provider_that_crashes_after_the_hand_over_is_never_resent_and_the_tic
     assert len(outbox(first)) == 1  # handed over once, never again
 
 
+def test_a_slot_that_cannot_be_prepared_fails_with_its_reason_instead_of_staying_due_silently(app, client, clock):
+    """Spec §6: every failure is recorded with a reason. An unknown provider (a typo in
+    SMS_PROVIDER outside production) fails the request once, visibly; it does not stay due
+    and fail again unseen at every tick."""
+    app.config["SMS_PROVIDER"] = "twillio"
+    request_id = request_for(client, clock, channel="both")
+
+    report = tick(clock)
+
+    assert (report.failed, report.messages, len(report.errors)) == (1, 0, 1)
+    req = request_row(request_id)
+    assert (req.status, req.next_send_at, req.claimed_at) == ("failed", None, None)
+    reason = "permanent [internal]: could not prepare the message: ValueError(\"unknown sms provider 'twillio'\")"
+    assert req.last_error == f"email: {reason} · sms: {reason}"
+    assert events_of(request_id, "failed")[-1].detail == (
+        "request failed: could not prepare the message: ValueError(\"unknown sms provider 'twillio'\"); "
+        "use Retry to send again")
+    clock.advance(hours=1)
+    assert tick(clock).errors == []  # not picked again
+    assert event_types(request_id) == ["failed", "failed", "failed"]
+    assert outbox(outcome=None) == []
+
+    app.config["SMS_PROVIDER"] = "outbox"
+    from app.lifecycle.services import retry_request
+
+    retry_request(request_row(request_id), clock())
+    db.session.commit()
+    assert tick(clock).messages == 2
+    assert request_row(request_id).status == "sent"
+
+
 # -- last_error: every channel's current failure -----------------------------------------------
 
 EMAIL_REFUSED = "email: permanent [outbox-rejected]: recipient ada@fail.test rejected (simulated permanent failure)"

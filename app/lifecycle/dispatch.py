@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.campaigns.models import Campaign
 from app.campaigns.rendering import TemplateProblem, message_context, render_message
@@ -98,7 +99,36 @@ def dispatch_due(now, *, limit=None):
             db.session.rollback()
             log.exception("step=5 dispatch error request=%s", request_id)
             report.errors.append({"request_id": request_id, "error": repr(exc)})
+            if not isinstance(exc, SQLAlchemyError):  # a database hiccup: the next tick tries again
+                fail_unprepared(request_id, now, exc, report)
     return report
+
+
+def fail_unprepared(request_id, now, exc, report):
+    """A slot that could not even be prepared (an unknown provider, a bug in rendering)
+    fails with the reason on the request (spec §6), instead of staying due and failing
+    silently at every tick. Only an unclaimed slot: nothing was handed to a provider. A
+    claimed one may have gone out; the stale-claim rule records it after the lease."""
+    try:
+        req = db.session.get(TestimonialRequest, request_id)
+        if req is None or req.status not in SENDABLE or req.claimed_at is not None or req.next_send_at is None:
+            db.session.rollback()
+            return
+        error = ProviderError(f"could not prepare the message: {exc!r}", retryable=False, code="internal")
+        slot, channels = req.next_slot, req.channels
+        if transition(req.id, req.status, FAILED,
+                      where=(TestimonialRequest.claimed_at.is_(None), TestimonialRequest.next_send_at == req.next_send_at),
+                      attempts=req.attempts + 1, next_send_at=None):
+            for channel in channels:
+                add_event(req.id, "failed", now, channel=channel, slot=slot, error_code=error.code, detail=str(error))
+            add_event(req.id, "failed", now, slot=slot, detail=f"request failed: {error.message}; use Retry to send again")
+            report.failed += 1
+            log.warning("step=5 request failed request=%s campaign=%s slot=%s: %s", req.id, req.campaign_id, slot,
+                        error)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        log.exception("step=5 could not record the failure of request=%s", request_id)
 
 
 # -- claiming ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 import re
 
 import pytest
+from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from app.extensions import db
@@ -189,6 +190,52 @@ def test_a_submission_without_the_form_token_is_refused(app, client, request_id,
     response = client.post(f"/r/{token}", data={"text": "hi", "consent": "yes"})
     assert response.status_code == 400
     assert row_counts() == before
+
+
+def form_on(page):
+    """(textarea text, consent ticked, csrf token) of the form on a record page."""
+    html = page.get_data(as_text=True)
+    text = re.search(r'<textarea[^>]*name="text"[^>]*>([^<]*)</textarea>', html).group(1)
+    consent = re.search(r'<input[^>]*name="consent"[^>]*>', html).group(0)
+    csrf = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html).group(1)
+    return text, " checked" in consent, csrf
+
+
+@pytest.mark.parametrize(("form", "kept", "message"), [
+    ({"text": "Great mug &amp; lid", "consent": None}, ("Great mug &amp;amp; lid", False), "tick the box"),
+    ({"text": "Great mug", "video": upload(PNG, "photo.png", "image/png")}, ("Great mug", True),
+     "Please choose your video again."),
+], ids=["no-consent", "not-a-video"])
+def test_a_refused_submission_gives_the_customer_back_what_they_wrote(client, request_id, token, form, kept,
+                                                                       message):
+    response = submit_testimonial(client, token, **form)
+
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert form_on(response)[:2] == kept
+
+
+def test_an_expired_form_session_is_the_page_again_with_a_fresh_form_not_a_bare_400(app, client, request_id,
+                                                                                    token):
+    """The session cookie behind the form token was lost (a mobile browser that dropped the
+    tab while the camera was open): the customer gets the page back, what they wrote kept,
+    and sending it again works."""
+    # A well-signed token for a session this browser no longer has.
+    stale_token = URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").dumps("0" * 40)
+    before = row_counts()
+
+    response = submit_testimonial(client, token, csrf=stale_token, text="Love it", video=upload(MP4))
+
+    assert response.status_code == 400 and response.mimetype == "text/html"
+    page = response.get_data(as_text=True)
+    assert "This page had expired, so nothing was sent" in page and "choose your video once more" in page
+    assert "CSRF" not in page
+    assert row_counts() == before and stored_files(app) == []
+    text, consent, fresh_token = form_on(response)
+    assert (text, consent) == ("Love it", True)
+
+    assert submit_testimonial(client, token, csrf=fresh_token, text=text).status_code == 200
+    assert request_row(request_id).status == "submitted"
 
 
 def test_a_second_submission_says_already_received(app, client, request_id, token):

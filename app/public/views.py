@@ -4,6 +4,7 @@ import logging
 import os
 
 from flask import Blueprint, abort, current_app, render_template, request
+from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from app.clock import now
@@ -51,17 +52,32 @@ def submit(token):
         form, files = request.form, request.files
     except RequestEntityTooLarge:
         return too_large()
-    csrf.protect()
+    text, consent = form.get("text", ""), form.get("consent") == "yes"
+
+    def refused(message, status=400, already=False):
+        # The form comes back as the customer filled it in: a refusal never costs them
+        # their words (a browser cannot refill the file field, so the message says so).
+        return render_template("public/record.html", req=req, max_mb=max_mb, errors=[message],
+                               already=already, text=text, consent=consent), status
+
+    try:
+        csrf.protect()
+    except CSRFError:
+        # The session cookie expired or was lost (a mobile browser that dropped the tab
+        # while the camera was open): a page with a fresh form, not a bare "Bad Request".
+        log.info("testimonial form for request %s refused: form token missing or expired", req.id)
+        return refused("This page had expired, so nothing was sent. Please send your "
+                       "testimonial again" + (" and choose your video once more." if files.get("video") else "."))
     if files.get("video") and file_size(files["video"]) > max_mb * 1024 * 1024:
         return too_large()
     try:
-        submit_testimonial(req, text=form.get("text", ""), consent=form.get("consent") == "yes",
-                           video=files.get("video"), now=now())
+        submit_testimonial(req, text=text, consent=consent, video=files.get("video"), now=now())
     except SubmissionRefused as exc:
         db.session.rollback()
-        status = 409 if exc.already else 400
-        return render_template("public/record.html", req=req, max_mb=max_mb, errors=[str(exc)],
-                               already=exc.already), status
+        message = str(exc)
+        if files.get("video") and files["video"].filename and not exc.already:
+            message += " Please choose your video again."
+        return refused(message, 409 if exc.already else 400, exc.already)
     db.session.commit()
     return render_template("public/thanks.html", req=req)
 

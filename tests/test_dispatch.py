@@ -181,6 +181,38 @@ def register_rendezvous_provider(rendezvous):
 # -- the stuck-claim rule -------------------------------------------------------------------
 
 
+def test_a_tick_stops_claiming_when_its_time_budget_is_spent_and_the_next_tick_goes_on(app_factory, clock):
+    """Spec §3: claims carry the tick's start time, so a tick that went on claiming past
+    the lease would have its own live claims taken for a crashed process's by another
+    process. It stops after its budget (half the lease by default) — here none, so one
+    slot per tick — and the next tick sends the rest, each exactly once."""
+    app = app_factory(DISPATCH_TIME_BUDGET_SECONDS=0)
+    with app.app_context():
+        client = app.test_client()
+        campaign(clock, delay_days=0)
+        for n in range(3):
+            body = order_body(f"evt_{n}", order_id=str(n), customer=customer(f"c{n}@example.com", f"+1555000{n:04d}"))
+            assert post_order(client, body).status_code == 202
+
+        reports = [tick(clock) for _ in range(4)]
+
+        assert [(r.due, r.sent, r.left_for_next_tick) for r in reports] == [(3, 1, 2), (2, 1, 1), (1, 1, 0),
+                                                                            (0, 0, 0)]
+        assert [m.request_id for m in outbox()] == [1, 2, 3]
+
+
+@pytest.mark.parametrize(("lease", "expected"), [(600, (3, 3, 0)), (0, (3, 1, 2))])
+def test_the_default_tick_budget_follows_the_lease(app_factory, clock, lease, expected):
+    app = app_factory(SEND_LEASE_SECONDS=lease)
+    with app.app_context():
+        campaign(clock, delay_days=0)
+        for n in range(3):
+            body = order_body(f"evt_{n}", order_id=str(n), customer=customer(f"c{n}@example.com", f"+1555000{n:04d}"))
+            assert post_order(app.test_client(), body).status_code == 202
+        report = tick(clock)
+        assert (report.due, report.sent, report.left_for_next_tick) == expected
+
+
 def test_a_claim_left_by_a_crashed_process_fails_as_interrupted_after_the_lease_and_is_never_resent(
         app, client, clock, runner):
     request_id = request_for(client, clock)

@@ -15,6 +15,7 @@ may or may not have gone out, so it is never re-sent blindly; a person can press
 """
 
 import logging
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
@@ -63,6 +64,7 @@ class TickReport:
     recovered: int = 0
     lost_claims: int = 0
     deferred: int = 0  # due inside quiet hours: moved to the send window's opening
+    left_for_next_tick: int = 0  # due, but the tick's time budget was spent (see dispatch_due)
     messages: int = 0
     errors: list = field(default_factory=list)
 
@@ -92,7 +94,19 @@ def dispatch_due(now, *, limit=None):
     ).scalars().all()
     db.session.commit()
     report.due = len(due)
-    for request_id in due:
+    # Every claim of this tick carries the tick's ``now``, and another process's tick
+    # judges a claim stale by it (the lease). A tick still claiming after the lease (a big
+    # batch of slow provider calls) would see its own live claims marked "interrupted" by
+    # the other process, so it stops claiming after half the lease (real time elapsed);
+    # what is left is due at the next tick.
+    budget = config.get("DISPATCH_TIME_BUDGET_SECONDS", config["SEND_LEASE_SECONDS"] / 2)
+    deadline = time.monotonic() + budget
+    for index, request_id in enumerate(due):
+        if index and time.monotonic() >= deadline:
+            report.left_for_next_tick = len(due) - index
+            log.warning("step=5 tick time budget (%ss) spent: %s due slots left for the next tick",
+                        budget, report.left_for_next_tick)
+            break
         try:
             send_due_slot(request_id, now, report)
         except Exception as exc:  # one bad request must not stop the others' sends

@@ -412,6 +412,16 @@ def test_partial_refund_cancels_only_the_refunded_items(client, clock):
     assert request_row(second).status == "cancelled"
 
 
+def test_a_refund_of_items_never_asked_about_says_so_and_cancels_nothing(client, clock):
+    first, second = _two_product_order(client, clock)
+    response = post_order(client, order_body("evt_r", event_type="order.refunded", items=[item("li_9", "p_9")]))
+    answer = response.get_json()
+    assert response.status_code == 202 and answer["cancelled"] == []
+    assert [s["reason"] for s in answer["skipped"]] == [
+        "no requests for the refunded items (li_9); the order's other requests go on"]
+    assert [request_row(r).status for r in (first, second)] == ["scheduled", "scheduled"]
+
+
 def test_cancelling_an_order_never_seen_is_accepted_and_recorded(client):
     response = post_order(client, order_body("evt_c", order_id="404", event_type="order.cancelled", items=[]))
     assert response.status_code == 202

@@ -246,6 +246,7 @@ def _cancel_order(record, event, now, cancel_item_ids):
     """
     query = select(TestimonialRequest).where(TestimonialRequest.order_id == event.order_id)
     requests = db.session.scalars(query.order_by(TestimonialRequest.id)).all()
+    order_has_requests = bool(requests)
     if cancel_item_ids is not None:
         wanted = set(cancel_item_ids)
         requests = [r for r in requests if r.item_id in wanted or r.product_id in wanted]
@@ -263,6 +264,10 @@ def _cancel_order(record, event, now, cancel_item_ids):
             db.session.add(OrderEventItem(order_event_id=record.id, item_id=req.item_id, product_id=req.product_id,
                                           campaign_id=req.campaign_id, outcome="cancelled",
                                           reason=reason, request_id=req.id))
-    if not requests:
+    if not requests and order_has_requests:
+        # A partial refund of items we never asked about: say so, not "no requests".
+        _outcome(record, None, "skipped", f"no requests for the refunded items ({', '.join(cancel_item_ids)}); "
+                                          "the order's other requests go on")
+    elif not requests:
         _outcome(record, None, "skipped", "no requests for this order")
     record.summary = f"{cancelled} cancelled"

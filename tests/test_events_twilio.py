@@ -205,6 +205,21 @@ def test_a_callback_for_an_unknown_message_is_ignored(client, sms):
     assert row_counts() == before
 
 
+@pytest.mark.parametrize("path", [TWILIO_STATUS_PATH, TWILIO_INBOUND_PATH])
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "development-unsigned"])
+def test_a_json_callback_is_a_415_that_says_twilio_posts_form_fields(app, app_factory, clock, path, signed):
+    """A JSON test call used to read as an empty form: a 401 that blamed PUBLIC_BASE_URL, or
+    "field 'MessageSid' is missing" for a field that was there."""
+    target = app if signed else app_factory()
+    with target.app_context():
+        before = row_counts()
+        response = target.test_client().post(path, json={"MessageSid": "SM1", "MessageStatus": "delivered",
+                                                          "From": PHONE, "Body": "STOP"})
+        assert response.status_code == 415
+        assert "application/x-www-form-urlencoded" in response.get_json()["error"]
+        assert row_counts() == before
+
+
 @pytest.mark.parametrize("params", [{}, {"MessageStatus": "delivered"}, {"MessageSid": "SM1"},
                                     {"MessageSid": "SM" + "1" * 100, "MessageStatus": "delivered"}])
 def test_a_callback_without_its_fields_is_a_400(client, sms, params):

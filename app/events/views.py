@@ -126,9 +126,17 @@ def _empty_twiml(answer):
     return Response(str(MessagingResponse()), status=200, mimetype="text/xml")
 
 
+TWILIO_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
 def _refuse_unverified_twilio():
     config = current_app.config
     request.max_content_length = config["WEBHOOK_MAX_BYTES"]  # over it: 413 before parsing
+    if request.mimetype and request.mimetype not in TWILIO_FORM_TYPES:
+        # A JSON test call would otherwise read as an empty form: a misleading 401 (the
+        # signature of no fields) or "field 'MessageSid' is missing" for a field that is there.
+        return problem(415, "Content-Type must be application/x-www-form-urlencoded: Twilio posts its "
+                            "callback as form fields (MessageSid=…&MessageStatus=…), not JSON")
     token = config.get("TWILIO_AUTH_TOKEN")
     if not token:
         if config.get("PRODUCTION"):

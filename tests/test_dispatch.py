@@ -250,6 +250,48 @@ def test_a_claim_left_by_a_crashed_process_fails_as_interrupted_after_the_lease_
     assert event_types(request_id)[-3:] == ["retried", "queued", "sent"]
 
 
+class ProcessDies(BaseException):
+    """Stands for the process being killed: not an Exception, so nothing catches it."""
+
+
+def test_a_crash_between_the_provider_call_and_the_commit_never_resends_and_keeps_what_was_recorded(
+        app, client, clock):
+    """Spec §3, §7 (at most once): on a "both" request the e-mail's answer was recorded,
+    then the process died after handing the SMS over but before recording it. After the
+    lease the SMS is "interrupted, outcome unknown" and never re-sent; the slot counts as
+    sent (the e-mail went) and reminders stay planned."""
+    from app.providers.base import register
+    from app.providers.outbox import OutboxProvider
+
+    @register("dies-after-sms")
+    class DiesAfterHandOver(OutboxProvider):
+        def send(self, message):
+            provider_message_id = super().send(message)
+            if message.channel == "sms":
+                raise ProcessDies()
+            return provider_message_id
+
+    app.config["EMAIL_PROVIDER"] = app.config["SMS_PROVIDER"] = "dies-after-sms"
+    request_id = request_for(client, clock, channel="both", reminder_delay_days=4)
+    with pytest.raises(ProcessDies):
+        tick(clock)
+    db.session.rollback()
+    app.config["EMAIL_PROVIDER"] = app.config["SMS_PROVIDER"] = "outbox"
+    assert request_row(request_id).status == "queued"
+
+    clock.advance(seconds=app.config["SEND_LEASE_SECONDS"] + 1)
+    report = tick(clock)
+
+    assert (report.recovered, report.sent, report.messages) == (1, 1, 0)
+    req = request_row(request_id)
+    assert (req.status, req.claim_id, req.next_slot) == ("sent", None, 1)
+    assert req.last_error.startswith(f"sms: {INTERRUPTED}")
+    assert req.email_message_id is not None and req.sms_message_id is None
+    clock.advance(days=1)
+    tick(clock)
+    assert sorted((m.slot, m.channel) for m in outbox(request_id)) == [(0, "email"), (0, "sms")]  # once each
+
+
 def test_a_crash_during_a_reminder_keeps_the_request_sent_status_history(client, clock):
     request_id = sent_request(client, clock, reminder_delay_days=4)
     clock.advance(days=4)
@@ -562,3 +604,49 @@ def test_channel_failures_reads_events_in_time_order_whatever_the_arrival_order(
         "sms": expected["sms"]}
     assert channel_failures([*events, ev(7, "retried", 100)]) == {}
     assert describe_failures({}) is None
+
+
+# -- the scheduler job: a shell over dispatch_due ------------------------------------------
+
+
+def test_the_scheduler_job_runs_dispatch_due_at_the_clocks_now_and_records_the_heartbeat(app, client, clock):
+    """Spec §1 step 5, §10: the in-process job is app context → dispatch_due(now) → heartbeat
+    (the same function ``flask dispatch`` calls); the heartbeat feeds the no-tick alert."""
+    import json
+
+    from app.lifecycle.heartbeat import last_tick
+    from app.scheduler import JOBS, dispatch_job
+
+    assert ("dispatch", dispatch_job, "SCHEDULER_INTERVAL_SECONDS") in JOBS
+    request_id = request_for(client, clock)
+    db.session.rollback()
+
+    dispatch_job(app)
+
+    assert request_row(request_id).status == "sent"
+    beat = last_tick()
+    assert (beat.source, beat.started_at) == ("scheduler", clock())
+    assert json.loads(beat.report)["sent"] == 1
+
+
+def test_a_tick_that_fails_is_logged_and_records_no_heartbeat(app_factory, clock, caplog):
+    """Spec §10: a tick that raises is logged (the next one tries again) and leaves no
+    heartbeat, so the missing-tick alert fires if it keeps failing."""
+    from app.lifecycle.heartbeat import last_tick
+    from app.scheduler import dispatch_job
+
+    broken = app_factory(DISPATCH_BATCH_SIZE="many")
+
+    dispatch_job(broken)  # does not raise
+
+    assert "dispatch tick failed" in caplog.text
+    with broken.app_context():
+        assert last_tick() is None
+
+
+def test_the_scheduler_does_not_start_when_disabled(app):
+    from app.scheduler import start_scheduler
+
+    assert app.config["SCHEDULER_ENABLED"] is False
+    assert start_scheduler(app) is None
+

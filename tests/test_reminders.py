@@ -88,6 +88,72 @@ def test_a_clicked_request_without_a_submission_is_still_reminded(client, clock)
     assert request_row(request_id).status == "clicked"  # a reminder does not undo the click
 
 
+# -- the customer acts while a message is in flight -----------------------------------------
+
+
+def provider_acting_during_send(app_factory, action):
+    """The outbox provider, except that during each send the customer does
+    ``action(client, message)`` through the real pages of another app instance (another
+    process's worth of sessions)."""
+    from app.providers.base import register
+    from app.providers.outbox import OutboxProvider
+
+    other = app_factory()
+
+    @register("customer-acts")
+    class CustomerActsProvider(OutboxProvider):
+        def send(self, message):
+            with other.app_context():
+                action(other.test_client(), message)
+            return super().send(message)
+
+    return "customer-acts"
+
+
+def token_of(request_id):
+    from sqlalchemy import select
+
+    from app.lifecycle.models import TestimonialRequest
+
+    return db.session.scalar(select(TestimonialRequest.token).where(TestimonialRequest.id == request_id))
+
+
+def test_a_click_while_the_first_message_is_in_flight_ends_clicked_with_reminders_planned(app, app_factory, client,
+                                                                                          clock):
+    """Spec §2, §4: the link opened before the provider's answer was recorded (queued →
+    clicked); the send still settles, and reminders stay planned (§5: no submission)."""
+    from tests.factories import create_request
+
+    app.config["EMAIL_PROVIDER"] = provider_acting_during_send(
+        app_factory, lambda customer, message: customer.get(f"/r/{token_of(message.request_id)}"))
+    request_id = create_request(client, clock, delay_days=0, reminder_delay_days=4)
+
+    assert tick(clock).sent == 1
+
+    req = request_row(request_id)
+    assert (req.status, req.clicked_at, req.sent_at, req.claim_id) == ("clicked", clock(), clock(), None)
+    assert (req.next_slot, req.next_send_at) == (1, clock() + 4 * DAY)
+    assert event_types(request_id) == ["queued", "clicked", "sent"]
+
+
+def test_a_submission_while_a_reminder_is_in_flight_stops_the_reminders(app, app_factory, client, clock):
+    """Spec §5, §8: the customer submits while reminder 1 is being handed over; that
+    reminder cannot be called back, but it settles without undoing the submission and no
+    further reminder is planned."""
+    request_id = sent_request(client, clock, reminder_delay_days=4, max_reminders=3, expire_after_days=60)
+    app.config["EMAIL_PROVIDER"] = provider_acting_during_send(
+        app_factory, lambda customer, message: submit_testimonial(customer, token_of(message.request_id)))
+    clock.advance(days=4)
+
+    report = tick(clock)
+
+    assert (report.claimed, report.messages) == (1, 1)
+    req = request_row(request_id)
+    assert (req.status, req.next_send_at, req.claimed_at, req.claim_id) == ("submitted", None, None, None)
+    run_ticks(clock, clock() + 40 * DAY)
+    assert slots_sent(request_id) == [0, 1]
+
+
 # -- when they never go out --------------------------------------------------------------
 
 

@@ -443,7 +443,15 @@ def test_a_payload_that_cannot_be_read_is_a_400_and_writes_nothing(send, clock, 
 def test_required_headers(send, missing):
     response = send("orders/fulfilled", order(), headers={missing: None})
     assert response.status_code == 400
-    assert missing in response.get_json()["error"]
+    assert response.get_json() == {"error": f"header {missing} is required", "field": missing}
+    assert count(OrderEvent) == 0
+
+
+@pytest.mark.parametrize("header", ["X-Shopify-Topic", "X-Shopify-Webhook-Id"])
+def test_an_overlong_header_is_named_as_too_long_not_missing(send, header):
+    response = send("orders/fulfilled", order(), headers={header: "x" * 201})
+    assert response.status_code == 400
+    assert response.get_json() == {"error": f"header {header} is longer than 200 characters", "field": header}
     assert count(OrderEvent) == 0
 
 

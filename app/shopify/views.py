@@ -48,9 +48,9 @@ def shopify_webhook():
                     request.headers.get("X-Shopify-Topic"), request.headers.get("X-Shopify-Shop-Domain"))
         return problem(401, "missing or invalid X-Shopify-Hmac-Sha256 (base64 HMAC-SHA256 of the raw body "
                             "with the webhook secret)")
-    meta, missing = _meta()
-    if missing:
-        return _refuse(f"header {missing} is required")
+    meta, bad_header = _meta()
+    if bad_header:
+        return _refuse(bad_header[1], field=bad_header[0])
     try:
         payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except RecursionError:
@@ -73,8 +73,10 @@ def _meta():
     headers = request.headers
     for name in ("X-Shopify-Topic", "X-Shopify-Webhook-Id"):
         value = (headers.get(name) or "").strip()
-        if not value or len(value) > 200:
-            return None, name
+        if not value:
+            return None, (name, f"header {name} is required")
+        if len(value) > 200:
+            return None, (name, f"header {name} is longer than 200 characters")
     triggered = headers.get("X-Shopify-Triggered-At")
     try:
         triggered_at = parse_rfc3339(triggered) if triggered else None

@@ -77,6 +77,17 @@ def test_opening_the_link_records_clicked_once_and_shows_the_product(client, clo
     assert events_of(request_id, "clicked")[0].occurred_at == first_open
 
 
+def test_a_head_request_is_not_a_click(client, request_id, token):
+    """Link checkers and mail scanners probe with HEAD; only an opened page is a click."""
+    before = row_counts()
+    assert client.head(f"/r/{token}").status_code == 200
+    assert row_counts() == before
+    req = request_row(request_id)
+    assert (req.status, req.clicked_at) == ("sent", None)
+    assert client.get(f"/r/{token}").status_code == 200
+    assert request_row(request_id).status == "clicked"
+
+
 def test_opening_the_link_before_the_message_went_out_records_the_click(client, clock):
     request_id = create_request(client, clock, delay_days=3)
     client.get(f"/r/{request_row(request_id).token}")

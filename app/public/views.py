@@ -29,7 +29,8 @@ def testimonial_page(token):
     req = request_or_404(token)
     if req.status in (EXPIRED, CANCELLED):
         return render_template("public/closed.html", req=req), 410
-    if req.status != SUBMITTED:
+    # HEAD is a link checker or a mail scanner probing the address, not the customer.
+    if req.status != SUBMITTED and request.method != "HEAD":
         record_click(req, now())
         db.session.commit()
     return render_template("public/record.html", req=req, errors=[], max_mb=current_app.config["VIDEO_MAX_MB"])

@@ -198,11 +198,55 @@ def test_the_same_order_under_different_event_ids_at_once_creates_each_request_o
     assert cli("stats", "check")["ok"] is True
 
 
-# The SQLite test of the stuck-claim rule, run here on PostgreSQL (this folder's conftest
-# gives it a PostgreSQL database).
+# The SQLite tests of the stuck-claim rule, of a crash after the hand-over and of a pause or
+# a customer acting while a tick runs, run here on PostgreSQL (this folder's conftest gives
+# them a PostgreSQL database).
 from tests.test_dispatch import (  # noqa: E402
     test_a_claim_left_by_a_crashed_process_fails_as_interrupted_after_the_lease_and_is_never_resent,  # noqa: F401
+    test_a_crash_between_the_provider_call_and_the_commit_never_resends_and_keeps_what_was_recorded,  # noqa: F401
 )
+from tests.test_reminders import (  # noqa: E402
+    test_a_campaign_paused_while_a_tick_runs_holds_the_slots_it_has_not_claimed,  # noqa: F401
+    test_a_click_while_the_first_message_is_in_flight_ends_clicked_with_reminders_planned,  # noqa: F401
+    test_a_submission_while_a_reminder_is_in_flight_stops_the_reminders,  # noqa: F401
+)
+
+
+def test_a_pause_committed_between_reading_the_campaign_and_claiming_holds_the_slot(app, app_factory, client,
+                                                                                     clock, cli):
+    """Spec §5 on PostgreSQL (READ COMMITTED: each statement sees what was committed before
+    it): the tick has read the campaign as active, then the merchant's pause commits; the
+    claim's UPDATE requires the campaign to be active in the same statement, so the slot is
+    held, not sent."""
+    from app.campaigns.models import Campaign
+    from app.campaigns.services import set_status
+
+    created = campaign(clock, delay_days=0)
+    [request_id] = post_order(client, order_body()).get_json()["created"]
+    due = request_row(request_id).next_send_at
+    db.session.rollback()
+    worker, merchant = app_factory(), app_factory()
+    with worker.app_context():
+        engine = db.engine
+    paused = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def pause_before_the_claim(conn, cursor, statement, parameters, context, executemany):
+        if not paused and statement.lstrip().startswith("UPDATE testimonial_requests SET status"):
+            paused.append(True)
+            with merchant.app_context():
+                set_status(db.session.get(Campaign, created.id), "pause", clock())
+                db.session.commit()
+
+    with worker.app_context():
+        report = dispatch_due(clock())
+
+    assert paused and (report.due, report.lost_claims, report.messages) == (1, 1, 0)
+    req = request_row(request_id)
+    assert (req.status, req.next_send_at, req.claimed_at) == ("scheduled", due, None)
+    assert outbox(outcome=None) == []
+    cli("campaigns", "resume", str(created.id))
+    assert tick(clock).sent == 1
 
 
 def test_an_email_bounce_and_an_sms_failure_of_one_request_arriving_at_once_are_both_recorded(app, app_factory,

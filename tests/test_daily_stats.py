@@ -1,4 +1,6 @@
-"""daily_stats: the home page's per-day counts, kept exact by triggers on every write path."""
+"""daily_stats: the home page's per-day counts, kept exact by triggers on every write path
+(spec §8: requests scheduled per day, send success and failure rates by provider/channel,
+click-through, reminder volume)."""
 
 from datetime import UTC, date, datetime
 

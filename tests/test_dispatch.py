@@ -1,6 +1,11 @@
 """Step 5: a dispatch tick claims due slots, renders, sends through the outbox provider and
 records what happened — at most once per slot and channel, with backoff on transient
-failures, terminal failure on permanent ones, and the stuck-claim rule."""
+failures, terminal failure on permanent ones, and the stuck-claim rule.
+
+Spec §3 (exactly once per planned slot: claims, the lease, a crash after the hand-over),
+§6 (last_error, a failed event with its reason, bounded retries, terminal failed),
+§7 (worker replay sends nothing again), §10 (event written with the send's acknowledgement;
+the scheduler job and its heartbeat)."""
 
 import threading
 from datetime import timedelta

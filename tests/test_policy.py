@@ -1,6 +1,10 @@
 """The scheduling policy (pure functions of their inputs and now) and the request state
 machine (the transition table and the one function that makes a move).
 
+Spec §2 (initial send = trigger + delay, reminder k = first sent_at + k × delay, all UTC),
+§5 (when a reminder is allowed; the hard stops), §6 (exponential backoff, bounded
+attempts) and the status path of §2 with its terminal alternatives.
+
 Send windows have their own tests in test_send_windows.py."""
 
 from datetime import UTC, datetime, timedelta

@@ -1,6 +1,10 @@
 """SendGrid provider: the real SDK against a fake SendGrid on 127.0.0.1 — the body SendGrid
 receives, each error class, timeouts and refused connections — and retry vs permanent
-handling end to end through a dispatch tick."""
+handling end to end through a dispatch tick.
+
+Spec §3 (inputs: request and campaign ids travel with the message; output: the provider
+reference), §6 (retryable vs permanent, bounded attempts), §3/§7 (a send whose outcome is
+unknown is never retried on its own: no duplicate message)."""
 
 import json
 from datetime import timedelta

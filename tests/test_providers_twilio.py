@@ -1,6 +1,10 @@
 """Twilio provider: the real SDK against a fake Twilio on 127.0.0.1 — the form Twilio
 receives, each error class, timeouts and refused connections — and retry vs permanent
-handling end to end through a dispatch tick, including 21610 opting the number out."""
+handling end to end through a dispatch tick, including 21610 opting the number out.
+
+Spec §3 (output: the provider reference), §6 (retryable vs permanent, bounded attempts),
+§3/§7 (a send whose outcome is unknown is never retried on its own: no duplicate message),
+§11 (channel differences handled gracefully)."""
 
 import base64
 from datetime import timedelta

@@ -1,5 +1,9 @@
 """Send windows (quiet hours): the pure deferral policy, campaign settings, and a dispatch
-tick that holds an SMS due at night until the window opens."""
+tick that holds an SMS due at night until the window opens.
+
+Not in the spec: quiet hours are the product's own rule (docs/send-windows.md). They only
+ever move a due time later, stored in UTC (spec §2: all scheduling in UTC), computed in
+the shop's time zone across daylight-saving changes."""
 
 import json
 from datetime import UTC, datetime

@@ -1,7 +1,7 @@
 """One request's whole life on PostgreSQL, through the real paths — order webhook, dispatch,
 the customer opening the link, a reminder, the submission — and then the home page's
 figures of it (daily_stats kept by PostgreSQL triggers, dates that come back as dates,
-latencies computed with EXTRACT(epoch …))."""
+latencies computed with EXTRACT(epoch …)). Spec §1 (the 8 steps), §8 (the figures)."""
 
 from datetime import UTC, date, datetime
 

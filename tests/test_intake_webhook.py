@@ -3,6 +3,7 @@ cancellations, and a table of bad inputs that are all refused with nothing writt
 
 import copy
 import json
+import logging
 import threading
 from datetime import UTC, datetime
 
@@ -590,6 +591,35 @@ def test_bad_webhook_input_is_refused_with_a_json_error_and_nothing_written(clie
 def test_a_missing_field_is_named_once_in_the_error(client):
     response = post_order(client, body_with("occurred_at", DELETE))
     assert response.get_json() == {"error": "occurred_at is required", "field": "occurred_at"}
+
+
+def test_a_huge_unknown_event_type_is_not_echoed_back_whole(client):
+    response = post_order(client, body_with("event_type", "order." + "x" * 100_000))
+    answer = response.get_json()
+    assert response.status_code == 400 and answer["field"] == "event_type"
+    assert answer["error"].startswith("event_type 'order.xxx") and len(answer["error"]) < 300
+
+
+@pytest.fixture
+def app_log(caplog):
+    """Records of the "app" logger (it does not propagate to the root, where caplog listens)."""
+    logger = logging.getLogger("app")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="app")
+    yield caplog
+    logger.removeHandler(caplog.handler)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    (b'{"event_id": ', "order webhook refused (400): malformed JSON"),
+    (body_with("order.items[0].quantity", 0),
+     "order webhook refused (400): order.items[0].quantity must be a positive integer [field order.items[0].quantity]"),
+], ids=["malformed", "schema"])
+def test_a_refused_webhook_leaves_a_warning_for_the_operator(app_log, client, raw, expected):
+    """Nothing is stored for a refused webhook, so the log line is the server's only trace."""
+    assert post_order(client, raw).status_code == 400
+    [line] = [r for r in app_log.records if "order webhook refused" in r.getMessage()]
+    assert line.levelno == logging.WARNING and line.getMessage().startswith(expected)
 
 
 def test_missing_items_say_required_not_wrong_type(client):

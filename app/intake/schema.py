@@ -70,6 +70,12 @@ def _require(obj, key, path):
     return obj[key]
 
 
+def _shown(value, limit=80):
+    """A sender's value quoted in an error, cut short: the answer never echoes a huge body."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
 def _object(value, path):
     if not isinstance(value, dict):
         raise SchemaError(f"{path} must be an object", path)
@@ -121,7 +127,7 @@ def parse_order_event(body):
     event_type = _require(body, "event_type", "event_type")
     if event_type not in EVENT_TYPES:
         raise SchemaError(
-            f"event_type {event_type!r} is not supported; allowed: {', '.join(EVENT_TYPES)}", "event_type"
+            f"event_type {_shown(event_type)} is not supported; allowed: {', '.join(EVENT_TYPES)}", "event_type"
         )
     occurred_text = _require(body, "occurred_at", "occurred_at")
     try:

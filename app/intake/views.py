@@ -7,6 +7,7 @@ transaction that records the event and its requests.
 import hashlib
 import hmac
 import json
+import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
@@ -17,6 +18,7 @@ from app.intake.schema import SchemaError, parse_order_event
 from app.intake.services import EventIdReused, ingest_with_retry
 
 bp = Blueprint("intake", __name__)
+log = logging.getLogger("app.intake")
 
 
 def problem(status, message, field=None, **extra):
@@ -24,6 +26,13 @@ def problem(status, message, field=None, **extra):
     if field is not None:
         body["field"] = field
     return jsonify(body), status
+
+
+def refuse(status, message, field=None):
+    """A refused order webhook: the sender learns why from the answer, the operator from the
+    log (nothing else is written, so this line is the only trace on the server)."""
+    log.warning("order webhook refused (%s): %s%s", status, message[:300], f" [field {field}]" if field else "")
+    return problem(status, message, field)
 
 
 def signature_valid(secret, raw_body, header):
@@ -49,25 +58,25 @@ def read_limited_body():
 def order_webhook():
     raw = read_limited_body()
     if raw is None:
-        return problem(413, f"body larger than {current_app.config['WEBHOOK_MAX_BYTES']} bytes")
+        return refuse(413, f"body larger than {current_app.config['WEBHOOK_MAX_BYTES']} bytes")
     secret = current_app.config.get("ORDER_WEBHOOK_SECRET")
     if secret and not signature_valid(secret, raw, request.headers.get("X-Webhook-Signature")):
-        return problem(401, "missing or invalid X-Webhook-Signature (expected sha256=<hex HMAC-SHA256 of the body>)")
+        return refuse(401, "missing or invalid X-Webhook-Signature (expected sha256=<hex HMAC-SHA256 of the body>)")
     if request.mimetype != "application/json":
-        return problem(415, "Content-Type must be application/json")
+        return refuse(415, "Content-Type must be application/json")
     try:
         body = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except RecursionError:
-        return problem(400, "malformed JSON: nested too deeply")
+        return refuse(400, "malformed JSON: nested too deeply")
     except (UnicodeError, ValueError) as exc:
-        return problem(400, f"malformed JSON: {exc}")
+        return refuse(400, f"malformed JSON: {exc}")
     unstorable = unstorable_text(body, "")
     if unstorable is not None:
-        return problem(400, UNSTORABLE.format(unstorable or "the body"), unstorable or None)
+        return refuse(400, UNSTORABLE.format(unstorable or "the body"), unstorable or None)
     try:
         event = parse_order_event(body)
     except SchemaError as exc:
-        return problem(400, exc.message, exc.field)
+        return refuse(400, exc.message, exc.field)
     cancel_items = None
     if event.event_type == "order.refunded" and event.items:
         cancel_items = [item.id for item in event.items]  # a partial refund names its items
@@ -75,7 +84,7 @@ def order_webhook():
         record, duplicate = ingest_with_retry(event, raw.decode("utf-8"), now(), cancel_item_ids=cancel_items)
     except EventIdReused as exc:
         db.session.rollback()
-        return problem(409, exc.message, "event_id")
+        return problem(409, exc.message, "event_id")  # logged by the service
     answer = {
         "status": "accepted",
         "duplicate": duplicate,

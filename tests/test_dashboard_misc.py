@@ -74,6 +74,22 @@ def test_testimonials_list_shows_player_text_product_and_customer(logged_in, cli
     assert f"/testimonials/{testimonial.id}/download" in page
 
 
+def test_a_submitted_request_leads_to_its_testimonial_and_back(logged_in, client, clock):
+    testimonial = submitted(client, clock)
+    request_id = testimonial.request_id
+    detail = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert "The customer sent a testimonial" in detail and "(with a video)" in detail
+    assert "Love this mug, use it every day." in detail
+    assert f'href="/testimonials/?request={request_id}"' in detail
+    one = logged_in.get(f"/testimonials/?request={request_id}").get_data(as_text=True)
+    assert f'id="testimonial-{testimonial.id}"' in one and f'href="/requests/{request_id}"' in one
+    assert "Show all testimonials" in one
+    other = logged_in.get(f"/testimonials/?request={request_id + 1}")
+    assert other.status_code == 200 and f"Request #{request_id + 1} has no stored testimonial." in other.get_data(
+        as_text=True)
+    assert logged_in.get("/testimonials/?request=abc").status_code == 200  # ignored, like a bad status
+
+
 def test_approve_then_hide(logged_in, client, clock, form_post):
     testimonial = submitted(client, clock)
     response = form_post("/testimonials/", f"/testimonials/{testimonial.id}/approve")

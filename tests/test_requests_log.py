@@ -13,7 +13,7 @@ from app.lifecycle import queries
 from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
 from app.providers.outbox import OutboxMessage
 from tests.conftest import csrf_from
-from tests.factories import campaign, item, order_body
+from tests.factories import campaign, item, order_body, submit_testimonial
 
 
 @pytest.fixture
@@ -715,6 +715,67 @@ def test_the_detail_page_speaks_the_merchants_words(logged_in, clock, cli):
     assert "Tries so far" in html and "Initial message" in html and "Messages handed to the provider" in html
     assert "Email: the address was rejected permanently — correct the email address, then Retry" in html
     assert "outbox-rejected" in html  # the provider's code stays on the page
+
+
+def test_confirmations_say_when_it_goes_out_and_match_the_dialog(app, logged_in, clock, cli):
+    """The browser's confirm() and the page without JavaScript ask the same question, in
+    plain words ('within about a minute', not 'the next dispatch tick')."""
+    campaign(clock, delay_days=0)
+    failed_id = fail_permanently(logged_in, cli)
+    sent_id = order(logged_in)
+    cli("dispatch")
+    assert get(sent_id).status == "sent"
+    for request_id, action in ((failed_id, "retry"), (sent_id, "resend"), (sent_id, "cancel")):
+        detail = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+        confirm_page = act(logged_in, request_id, action, confirmed=False).get_data(as_text=True)
+        question = re.search(r'<p class="confirm-question">(.*?)</p>', confirm_page, re.S).group(1)
+        dialog = re.search(rf'action="/requests/{request_id}/{action}"[^>]*data-confirm="([^"]*)"', detail).group(1)
+        assert dialog == question
+        assert "tick" not in question
+    # the tests run without the built-in scheduler; with it, the wait is its interval
+    assert "the next time sending runs" in act(logged_in, sent_id, "resend", confirmed=False).get_data(as_text=True)
+    app.config.update(SCHEDULER_ENABLED=True, SCHEDULER_INTERVAL_SECONDS=60)
+    assert "goes out again within about a minute." in act(logged_in, sent_id, "resend", confirmed=False).get_data(as_text=True)
+    app.config.update(SCHEDULER_INTERVAL_SECONDS=300)
+    assert "within about 5 minutes" in act(logged_in, sent_id, "resend", confirmed=False).get_data(as_text=True)
+    assert "tick" not in page(logged_in, status="failed")  # the bulk retry button's question
+
+
+def test_retry_confirmation_offers_to_correct_a_refused_address_first(logged_in, clock, cli):
+    campaign(clock, delay_days=0)
+    request_id = fail_permanently(logged_in, cli)
+    html = act(logged_in, request_id, "retry", confirmed=False).get_data(as_text=True)
+    assert f'href="/requests/{request_id}/contact"' in html and "Correct contact details first" in html
+    flaky = order(logged_in, email="y@down.test")  # refused for now, not for good: nothing to correct
+    for day in (1, 2):  # two attempts per slot in this module, the second after its back-off
+        cli("dispatch", "--now", f"2099-01-0{day}T00:00:00Z")
+    assert get(flaky).status == "failed"
+    assert "Correct contact details first" not in act(logged_in, flaky, "retry", confirmed=False).get_data(as_text=True)
+
+
+def test_detail_says_what_happens_next(logged_in, clock, cli):
+    campaign(clock, delay_days=0, channel="both")
+    failed_id = fail_permanently(logged_in, cli, phone="+15550009999")
+    sent_id = order(logged_in)
+    cli("dispatch")
+    assert "Next: needs your action" in visible(logged_in.get(f"/requests/{failed_id}").get_data(as_text=True))
+    detail = visible(logged_in.get(f"/requests/{sent_id}").get_data(as_text=True))
+    assert re.search(r"Next: reminder 1 on \d+ \w+ \d\d:\d\d", detail)
+    assert "Channel Email and SMS" in detail and "Trigger Order delivered" in detail and "E-mail" not in detail
+
+
+def test_an_old_error_on_a_finished_request_does_not_suggest_retry(logged_in, clock, cli):
+    campaign(clock, delay_days=0, channel="both")
+    request_id = order(logged_in, email="z@fail.test")  # the email is refused, the SMS goes out
+    cli("dispatch")
+    req = get(request_id)
+    assert req.status == "sent" and req.last_error
+    assert "someone presses Retry" in logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    submit_testimonial(logged_in, req.token)
+    assert get(request_id).status == "submitted"
+    detail = visible(logged_in.get(f"/requests/{request_id}").get_data(as_text=True))
+    assert "someone presses Retry" not in detail
+    assert "This request is submitted, so nothing more is sent for it and there is nothing to retry" in detail
 
 
 # -- correcting contact details ------------------------------------------------------------

@@ -22,7 +22,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import String
+from sqlalchemy import String, select
 from werkzeug.routing import BuildError
 
 from app.clock import now as clock_now
@@ -31,7 +31,7 @@ from app.extensions import db
 from app.input_guard import page_number
 from app.lifecycle import explain, queries
 from app.lifecycle.forms import ContactForm, RequestFilterForm
-from app.lifecycle.models import TestimonialRequest
+from app.lifecycle.models import Testimonial, TestimonialRequest
 from app.lifecycle.services import (
     CONTACT_EDITABLE,
     RESENDABLE,
@@ -82,6 +82,7 @@ def index():
     return render_template(
         "requests/index.html", form=form, flt=flt, page=page, rows=rows, campaigns=campaigns,
         failed_in_filter=failed_in_filter, filter_args=flt.to_args(), mask_phone=queries.mask_phone,
+        bulk_question=bulk_retry_question(failed_in_filter),
         cap=queries.COUNT_CAP, short_time=lambda value: explain.short_time(value, this_year),
     )
 
@@ -111,8 +112,8 @@ def row_view(req, note, campaign_status, this_year):
 
 def retry_question(req, reasons):
     """The Retry confirmation, with a warning when Retry alone would fail the same way."""
-    question = (f"Retry request #{req.id}? {explain_slot(req).capitalize()} is sent again at the next dispatch "
-                "tick, on every channel, including ones the provider refused before.")
+    question = (f"Retry request #{req.id}? {explain_slot(req).capitalize()} is sent again {next_run()}, on every "
+                "channel, including ones the provider refused before.")
     warnings = []
     for reason in reasons:
         name = explain.CHANNEL_NAMES.get(reason.channel, "The message")
@@ -134,6 +135,20 @@ def retry_question(req, reasons):
 
 def explain_slot(req):
     return slot_name(req.next_slot)
+
+
+def next_run():
+    """When a message made due now goes out, in the merchant's words (not "the next dispatch tick")."""
+    config = current_app.config
+    if not config["SCHEDULER_ENABLED"]:
+        return "the next time sending runs (the built-in scheduler is off: run flask dispatch)"
+    minutes = round(config["SCHEDULER_INTERVAL_SECONDS"] / 60)
+    return "within about a minute" if minutes <= 1 else f"within about {minutes} minutes"
+
+
+def bulk_retry_question(count):
+    return (f"Retry all {count:,} failed request{'s' if count != 1 else ''} in this filter? Each one's failed "
+            f"message is sent again {next_run()}.")
 
 
 def failed_count(flt, page):
@@ -176,6 +191,11 @@ def render_detail(req, status=200):
             contact_changed=explain.changed_since_failure([e.type for e in events]),
         ), strict=True)),
         "retry_question": retry_question(req, reasons),
+        "questions": {action: confirmation_text(req, action, reasons) for action in available_actions(req)},
+        "next_step": explain.next_step(req, campaign_status=req.campaign.status,
+                                       max_attempts=config["MAX_SEND_ATTEMPTS"], this_year=clock_now().year),
+        "testimonial": db.session.scalar(select(Testimonial).where(Testimonial.request_id == req.id)),
+        "testimonials_url": optional_url("testimonials.index", request=req.id),
         "cancel_reason": next((explain.explain_cancel(e.detail) for e in reversed(events) if e.type == "cancelled"),
                               None) if req.status == "cancelled" else None,
         "can_edit_contact": req.status in CONTACT_EDITABLE,
@@ -212,15 +232,18 @@ def available_actions(req):
     return actions
 
 
-def confirmation_text(req, action):
+def confirmation_text(req, action, reasons=None):
+    """The question asked before an action: the same words in the browser's dialog and on the
+    confirmation page (without JavaScript)."""
     if action == "retry":
-        events = queries.request_events(req.id)
-        return retry_question(req, reasons_for(req, [e.type for e in events]))
+        if reasons is None:
+            reasons = reasons_for(req, [e.type for e in queries.request_events(req.id)])
+        return retry_question(req, reasons)
     if action == "resend":
         slot = last_sent_slot(req.id)
         what = slot_name(slot) if slot is not None else "the last message"
-        return (f"Resend {what} of request #{req.id} to the customer? It goes out again at the next dispatch "
-                "tick. Reminders still to come stay at their planned times.")
+        return (f"Resend {what} of request #{req.id} to the customer? It goes out again {next_run()}. "
+                "Reminders still to come stay at their planned times.")
     return (f"Cancel request #{req.id}? No further messages are sent for it and its link stops accepting "
             "a testimonial. This cannot be undone.")
 
@@ -232,11 +255,16 @@ def act(request_id, action):
     req = load(request_id)
     back = local_path(request.form.get("next"))
     if request.form.get("confirmed") != "yes":
+        reasons = reasons_for(req, [e.type for e in queries.request_events(req.id)])
+        # Retry alone would be refused again: offer the fix as well, not only the doomed button.
+        fix_first = (action == "retry" and req.status in CONTACT_EDITABLE and any(r.fix_contact for r in reasons))
         return render_template(
             "requests/confirm.html", title=f"{ACTIONS[action].split()[0]} request #{req.id}",
-            question=confirmation_text(req, action), action_url=url_for(".act", request_id=req.id, action=action),
+            question=confirmation_text(req, action, reasons),
+            action_url=url_for(".act", request_id=req.id, action=action),
             button=ACTIONS[action], danger=action == "cancel", hidden={"next": back} if back else {},
             back=back or url_for(".detail", request_id=req.id),
+            fix_url=url_for(".contact", request_id=req.id) if fix_first else None,
         )
     now, by = clock_now(), current_user.email
     try:
@@ -260,13 +288,13 @@ def local_path(target):
 def perform(req, action, now, by):
     if action == "retry":
         retry_request(req, now, by=by)
-        return f"Request #{req.id}: retry scheduled; {slot_name(req.next_slot)} goes out at the next dispatch tick."
+        return f"Request #{req.id}: retry scheduled; {slot_name(req.next_slot)} goes out {next_run()}."
     if action == "resend":
         resend_request(req, now, by=by)
         paused = req.campaign.status == "paused"
         return (f"Request #{req.id}: resend of {slot_name(req.next_slot)} scheduled"
                 + ("; the campaign is paused, so it goes out when the campaign is resumed." if paused
-                   else "; it goes out at the next dispatch tick."))
+                   else f"; it goes out {next_run()}."))
     status = req.status
     if not cancel_request(req, now, f"cancelled by {by} from the Requests Log"):
         raise ActionRefused(f"request {req.id} is {status}, so it cannot be cancelled (only scheduled, queued, "
@@ -321,8 +349,7 @@ def retry_failed():
     if request.form.get("confirmed") != "yes":
         return render_template(
             "requests/confirm.html", title="Retry failed requests",
-            question=(f"Retry all {len(ids)} failed request{'s' if len(ids) != 1 else ''} in this filter? "
-                      "Each one's failed message is sent again at the next dispatch tick."),
+            question=bulk_retry_question(len(ids)),
             action_url=url_for(".retry_failed"), button=f"Retry {len(ids)}", danger=False,
             hidden=flt.to_args(), back=url_for(".index", **flt.to_args()),
         )

@@ -14,8 +14,9 @@ STATUSES = ("pending", "approved", "hidden")
 ACTIONS = {"approve": "approved", "hide": "hidden"}
 
 
-def testimonials_query(status=None):
-    """Newest first, with their request (product, customer) loaded in the same query."""
+def testimonials_query(status=None, request_id=None):
+    """Newest first, with their request (product, customer) loaded in the same query;
+    ``request_id`` narrows it to one request's testimonial (the link from its detail page)."""
     query = (
         select(Testimonial)
         .join(TestimonialRequest, Testimonial.request_id == TestimonialRequest.id)
@@ -24,6 +25,8 @@ def testimonials_query(status=None):
     )
     if status in STATUSES:
         query = query.where(Testimonial.status == status)
+    if request_id is not None:
+        query = query.where(Testimonial.request_id == request_id)
     return query
 
 

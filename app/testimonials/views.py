@@ -7,7 +7,7 @@ from flask import abort, current_app, flash, redirect, render_template, request,
 from app.campaigns.forms import ConfirmForm
 from app.dashboard import dashboard_blueprint
 from app.extensions import db
-from app.input_guard import page_number
+from app.input_guard import database_id, page_number
 from app.lifecycle.models import Testimonial
 from app.testimonials.services import ACTIONS, STATUSES, moderate, testimonials_query
 
@@ -19,15 +19,17 @@ PER_PAGE = 20
 @bp.get("/")
 def index():
     status = request.args.get("status") if request.args.get("status") in STATUSES else None
+    request_id = request.args.get("request", type=database_id)
     page = db.paginate(
-        testimonials_query(status),
+        testimonials_query(status, request_id),
         page=page_number(request.args),
         per_page=PER_PAGE,
         error_out=False,
         count=True,
     )
     return render_template(
-        "testimonials/index.html", page=page, status=status, statuses=STATUSES, confirm=ConfirmForm()
+        "testimonials/index.html", page=page, status=status, statuses=STATUSES, confirm=ConfirmForm(),
+        request_id=request_id,
     )
 
 

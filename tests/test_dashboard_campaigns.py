@@ -140,7 +140,7 @@ def test_page_says_what_each_action_does_to_pending_sends(logged_in, clock):
     created = campaign(clock)
     page = logged_in.get(f"/campaigns/{created.id}").get_data(as_text=True)
     assert "Holds every pending message until you resume" in page
-    assert "go out at the next scheduler tick" in page
+    assert "go out within the next minute or so" in page and "tick" not in page
     assert "its pending requests are cancelled" in page
     assert "data-confirm=" in page and "confirm-actions.js" in page
 

@@ -137,7 +137,10 @@ def test_editor_lists_variables_and_html_preview_is_sandboxed(logged_in):
 def test_sms_counter_on_the_page_and_in_the_preview(logged_in, form_post):
     template = default_template("sms")
     page = logged_in.get(f"/templates/{template.id}").get_data(as_text=True)
-    assert "segment" in page and "GSM-7" in page
+    # in a merchant's words: characters and text messages, not septets and segments
+    flat = " ".join(page.split())
+    assert "</strong> characters · <strong>1</strong> text message (up to 160 per message;" in flat
+    assert "septet" not in page
     data = form_post(f"/templates/{template.id}", "/templates/preview",
                      data=email_form(channel="sms", text="It’s {{ first_name }}!")).get_json()
     assert data["text"] == "It’s Ada!"

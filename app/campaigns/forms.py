@@ -86,7 +86,7 @@ class CampaignForm(FlaskForm):
     delay_days = IntegerField(
         "Days after that to ask",
         validators=whole_number("The delay", 0, 365),
-        description="0 sends at the next tick after the order event.",
+        description="0: asked right after the order event, within a minute or so.",
     )
     channel = SelectField(
         "Channel",

@@ -24,7 +24,7 @@ bp = dashboard_blueprint("campaigns", __name__, url_prefix="/campaigns")
 STATUS_ACTIONS = {
     "pause": "Paused: no request of this campaign is sent until you resume it; new orders are still "
     "recorded and their first message waits too.",
-    "resume": "Resumed: held messages whose time has passed go out at the next scheduler tick, the "
+    "resume": "Resumed: held messages whose time has passed go out within the next minute or so, the "
     "rest at their planned time.",
     "archive": "Archived: the campaign stops for good and its pending requests are cancelled.",
 }

@@ -33,13 +33,16 @@
     return Object.assign(result, {segments: segments, per_segment: multi, remaining: multi - used});
   }
 
+  // The same words as the sms_counter macro in message_templates/form.html.
   function showCount(element, count) {
     if (!element) { return; }
     element.textContent = "";
     var line = document.createElement("span");
-    line.innerHTML = "<strong></strong> " + (count.encoding === "UCS-2" ? "characters" : "septets") +
-      " · <strong></strong> segment" + (count.segments === 1 ? "" : "s") + " · " + count.encoding +
-      " (" + count.per_segment + " per segment" + (count.segments ? ", " + count.remaining + " left" : "") + ")";
+    line.title = count.encoding + " encoding, " + count.per_segment + " units per segment";
+    line.innerHTML = "<strong></strong> character" + (count.units === 1 ? "" : "s") +
+      " · <strong></strong> text message" + (count.segments === 1 ? "" : "s") +
+      " (up to " + count.per_segment + " per message" + (count.segments > 1 ? " once split" : "") +
+      (count.segments ? "; " + count.remaining + " left" : "") + ")";
     var strongs = line.querySelectorAll("strong");
     strongs[0].textContent = count.units;
     strongs[1].textContent = count.segments;
@@ -47,7 +50,8 @@
     if (count.non_gsm && count.non_gsm.length) {
       var note = document.createElement("div");
       note.className = "text-warning-emphasis";
-      note.textContent = "Not in GSM-7, so the whole text is sent as UCS-2: " + count.non_gsm.join(" ");
+      note.textContent = "These characters make each text message hold 70 characters instead of 160: " +
+        count.non_gsm.join(" ");
       element.appendChild(note);
     }
   }

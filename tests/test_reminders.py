@@ -209,6 +209,30 @@ def test_a_request_expires_even_when_the_scheduler_was_down_past_the_expiry(clie
     assert request_row(request_id).status == "expired"
 
 
+def test_a_retry_of_a_failed_reminder_after_the_expiry_expires_instead_of_sending(client, clock):
+    """Spec §9: a failed send is retried only while still actionable; §5: an expired
+    request gets no reminder, even one a person asked to retry."""
+    from app.lifecycle.services import change_contact, retry_request
+
+    request_id = sent_request(client, clock, reminder_delay_days=4, expire_after_days=10)
+    change_contact(request_row(request_id), clock(), email="ada@fail.test", phone=None)
+    db.session.commit()
+    clock.advance(days=4)
+    assert tick(clock).failed == 1  # reminder 1 refused for good
+    assert request_row(request_id).status == "failed"
+    clock.advance(days=7)  # past the expiry
+
+    retry_request(request_row(request_id), clock())
+    db.session.commit()
+    report = tick(clock)
+
+    assert (report.expired, report.messages) == (1, 0)
+    req = request_row(request_id)
+    assert (req.status, req.next_send_at) == ("expired", None)
+    assert event_types(request_id)[-2:] == ["retried", "expired"]
+    assert slots_sent(request_id) == [0]
+
+
 def test_no_reminder_after_the_order_is_cancelled(client, clock):
     request_id = sent_request(client, clock, reminder_delay_days=4)
     clock.advance(days=1)

@@ -2,6 +2,7 @@
 RequestValidator, the status mapping, STOP/START, and replayed or reordered callbacks
 ending in the same state as one in-order delivery."""
 
+import logging
 import random
 
 import pytest
@@ -218,6 +219,17 @@ def test_a_json_callback_is_a_415_that_says_twilio_posts_form_fields(app, app_fa
         assert response.status_code == 415
         assert "application/x-www-form-urlencoded" in response.get_json()["error"]
         assert row_counts() == before
+
+
+def test_a_refused_callback_leaves_a_warning_for_the_operator(client, sms, caplog):
+    logger = logging.getLogger("app")  # does not propagate to the root, where caplog listens
+    logger.addHandler(caplog.handler)
+    try:
+        assert post_twilio(client, TWILIO_STATUS_PATH, {"MessageStatus": "delivered"}).status_code == 400
+    finally:
+        logger.removeHandler(caplog.handler)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if "refused" in r.getMessage()] == [
+        (logging.WARNING, "/webhooks/twilio/status refused (400): field 'MessageSid' is missing")]
 
 
 @pytest.mark.parametrize("params", [{}, {"MessageStatus": "delivered"}, {"MessageSid": "SM1"},

@@ -36,6 +36,8 @@ def _record(refused, payload, receive, answer):
         recorded = receive(payload(), now())
     except EventProblem as exc:
         db.session.rollback()
+        # Nothing is stored for it: this line is the only trace on the server.
+        log.warning("%s refused (400): %s", request.path, str(exc)[:300])
         return problem(400, str(exc))
     db.session.commit()
     return answer(recorded)

@@ -278,6 +278,7 @@ def test_a_crash_between_the_provider_call_and_the_commit_never_resends_and_keep
 
     app.config["EMAIL_PROVIDER"] = app.config["SMS_PROVIDER"] = "dies-after-sms"
     request_id = request_for(client, clock, channel="both", reminder_delay_days=4)
+    crashed_at = clock()
     with pytest.raises(ProcessDies):
         tick(clock)
     db.session.rollback()
@@ -290,6 +291,8 @@ def test_a_crash_between_the_provider_call_and_the_commit_never_resends_and_keep
     assert (report.recovered, report.sent, report.messages) == (1, 1, 0)
     req = request_row(request_id)
     assert (req.status, req.claim_id, req.next_slot) == ("sent", None, 1)
+    # Spec §2: timed from when the e-mail was accepted, not from the recovery.
+    assert (req.sent_at, req.next_send_at) == (crashed_at, crashed_at + timedelta(days=4))
     assert req.last_error.startswith(f"sms: {INTERRUPTED}")
     assert req.email_message_id is not None and req.sms_message_id is None
     clock.advance(days=1)

@@ -413,14 +413,17 @@ def settle_slot(request_id, claim_id, now, report):
     status = req.status
 
     if any(r.status == "sent" for r in rows):
-        first_sent_at = req.sent_at or now
-        values = dict(release, attempts=0, last_sent_at=now, sent_at=first_sent_at)
+        # When the provider accepted it: the same as ``now`` right after the send, earlier
+        # when a later tick settles a claim whose process died after recording the answer.
+        accepted_at = min((r.finished_at for r in rows if r.status == "sent" and r.finished_at), default=now)
+        first_sent_at = req.sent_at or accepted_at
+        values = dict(release, attempts=0, last_sent_at=accepted_at, sent_at=first_sent_at)
         if slot == 0:
             values["expires_at"] = policy.expires_at(first_sent_at, campaign.expire_after_days)
         else:
             values["reminder_count"] = max(req.reminder_count, slot)
         following = policy.next_slot_after(slot, first_sent_at, policy.ReminderSettings.of(campaign),
-                                           last_sent_at=now)
+                                           last_sent_at=accepted_at)
         values["next_slot"], values["next_send_at"] = following if following else (slot + 1, None)
         for _ in range(2):
             # The customer may click while the slot is in flight (sent → clicked): that

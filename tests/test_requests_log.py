@@ -712,7 +712,7 @@ def test_the_detail_page_speaks_the_merchants_words(logged_in, clock, cli):
     request_id = fail_permanently(logged_in, cli)
     html = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
     assert "Attempts (current slot)" not in html and "Send attempts per slot and channel" not in html
-    assert "Tries so far" in html and "Initial message" in html and "Messages handed to the provider" in html
+    assert "Tries so far" in html and "First message" in html and "Messages handed to the provider" in html
     assert "Email: the address was rejected permanently — correct the email address, then Retry" in html
     assert "outbox-rejected" in html  # the provider's code stays on the page
 

@@ -329,6 +329,13 @@ def short_time(value, this_year=None):
     return f"{value.day} {value:%b %H:%M}"
 
 
+def message_name(slot, *, article=False):
+    """Slot 0 is "the first message", as on the Campaigns and Templates screens; k is "reminder k"."""
+    if slot == 0:
+        return "the first message" if article else "first message"
+    return f"reminder {slot}"
+
+
 def next_step(req, *, campaign_status="active", max_attempts=3, this_year=None):
     """One short line: what happens next for a request in its status (the log's column).
 
@@ -358,11 +365,11 @@ def next_step(req, *, campaign_status="active", max_attempts=3, this_year=None):
         return f"on hold: campaign paused (was due {when(at)})"
     if campaign_status not in ("active", None):
         return f"not sent: campaign {campaign_status}"
-    what = "initial message" if req.next_slot == 0 else f"reminder {req.next_slot}"
+    what = message_name(req.next_slot)
     if req.attempts:
         return f"{what}: new try {when(at)} (try {req.attempts + 1} of {max_attempts})"
     if status == "scheduled":
         return f"sends {when(at)}"
     if req.next_slot == 0:
-        return f"initial message again {when(at)}"
+        return f"first message again {when(at)}"
     return f"{what} on {when(at)}"

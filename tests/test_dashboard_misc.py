@@ -1,6 +1,8 @@
 """Testimonials, intake log, outbox and opt-out screens, and login on every dashboard page."""
 
+import html
 import io
+import re
 
 import pytest
 from sqlalchemy import select
@@ -48,6 +50,25 @@ def test_navigation_links_every_screen(logged_in):
     page = logged_in.get("/").get_data(as_text=True)
     for url in ("/campaigns/", "/templates/", "/testimonials/", "/intake/", "/outbox/", "/opt-outs/"):
         assert f'href="{url}"' in page
+
+
+# -- overview -------------------------------------------------------------------------
+
+
+def test_overview_statuses_open_the_same_requests_in_the_log(logged_in, client, clock, cli):
+    campaign(clock, delay_days=0)
+    client.post("/webhooks/orders", json=order_body())
+    client.post("/webhooks/orders", json=order_body("evt_2", order_id="1002",
+                                                    customer={"email": "x@fail.test"}))
+    cli("dispatch")
+    home = logged_in.get("/").get_data(as_text=True)
+    links = dict(re.findall(r'<a href="([^"]+)" data-status="(\w+)">', home))
+    assert sorted(links.values()) == ["failed", "sent"]
+    for link, status in links.items():
+        log = logged_in.get(html.unescape(link)).get_data(as_text=True)
+        assert "Showing 1–1 of 1 request." in log and f'data-status="{status}"' in log
+        assert "created_from=" in link and "created_to=" in link
+    assert "p95: 95 % of cases were at least this fast" in home
 
 
 # -- testimonials ---------------------------------------------------------------------
@@ -152,7 +173,8 @@ def test_intake_log_shows_each_item_outcome(logged_in, client, clock):
     client.post("/webhooks/orders", json=order_body(items=[item("li_1", "p_1"), item("li_2", "p_gift")]))
     req = db.session.scalars(select(TestimonialRequest)).one()
     page = logged_in.get("/intake/").get_data(as_text=True)
-    assert "1001" in page and "order.delivered" in page
+    assert "1001" in page and 'title="order.delivered">Order delivered<' in page
+    assert "from order webhook" in page and ">generic<" not in page and "Received (UTC)" in page
     assert "created" in page and f'href="/requests/{req.id}"' in page
     assert "skipped" in page and "p_gift" in page
 
@@ -191,6 +213,7 @@ def test_outbox_shows_email_html_in_a_sandboxed_iframe(logged_in, client, clock,
     assert "srcdoc=\"&lt;" in page  # the HTML is escaped into the attribute, never inlined
     assert 'class="sms-bubble"' in page
     assert "ada@example.com" in page and "+15551234567" in page
+    assert "keeps every email and SMS message here" in page and ">SMS</span>" in page and ">sms<" not in page
 
 
 def test_outbox_filters_by_request_and_recipient(logged_in, client, clock, cli):
@@ -232,6 +255,9 @@ def test_add_an_opt_out_by_hand_cancels_pending_requests(logged_in, client, cloc
     assert db.session.scalars(select(TestimonialRequest)).one().status == "cancelled"
     page = logged_in.get("/opt-outs/").get_data(as_text=True)
     assert "ada@example.com" in page and "added by the merchant" in page and "pending requests are cancelled" in page
+    link = re.search(r'href="(/requests/\?q=[^"]+)">Their requests<', page).group(1)
+    requests_log = logged_in.get(html.unescape(link)).get_data(as_text=True)
+    assert "Showing 1–1 of 1 request." in requests_log and "cancelled" in requests_log
 
 
 @pytest.mark.parametrize(("data", "message"), [

@@ -300,6 +300,32 @@ def test_a_crash_between_the_provider_call_and_the_commit_never_resends_and_keep
     assert sorted((m.slot, m.channel) for m in outbox(request_id)) == [(0, "email"), (0, "sms")]  # once each
 
 
+def test_a_channel_whose_outcome_is_unknown_is_not_sent_again_by_the_retries_of_the_other(app, client, clock):
+    """Spec §3, §6, §7: on a "both" slot the e-mail timed out after reaching the provider
+    (outcome unknown) and the SMS failed transiently. The backoff retries the SMS only; the
+    e-mail is never handed over a second time."""
+    from app.providers.base import ProviderError, register
+    from app.providers.outbox import OutboxProvider
+
+    @register("email-times-out")
+    class EmailTimesOut(OutboxProvider):
+        def send(self, message):
+            super().send(message)  # it reached the provider …
+            raise ProviderError("no answer in time", retryable=False, code="timeout", outcome_unknown=True)
+
+    app.config["EMAIL_PROVIDER"] = "email-times-out"
+    request_id = request_for(client, clock, email="ada@example.com", phone="+15550009998", channel="both")
+    for _ in range(3):  # the SMS is flaky: it goes out at the third attempt
+        tick(clock)
+        clock.advance(hours=1)
+
+    req = request_row(request_id)
+    assert (req.status, req.sms_message_id is not None, req.email_message_id) == ("sent", True, None)
+    assert req.last_error == "email: interrupted, outcome unknown [timeout]: no answer in time"
+    handed_over = [m.channel for m in outbox(request_id, outcome=None)]
+    assert handed_over.count("email") == 1 and handed_over.count("sms") == 3
+
+
 def test_a_crash_during_a_reminder_keeps_the_request_sent_status_history(client, clock):
     request_id = sent_request(client, clock, reminder_delay_days=4)
     clock.advance(days=4)

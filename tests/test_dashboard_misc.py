@@ -52,6 +52,16 @@ def test_navigation_links_every_screen(logged_in):
         assert f'href="{url}"' in page
 
 
+def test_a_missing_record_leads_back_to_its_list(logged_in):
+    for url, back in (("/requests/999999", 'href="/requests/">Back to the Requests Log</a>'),
+                      ("/campaigns/999", 'href="/campaigns/">Back to Campaigns</a>'),
+                      ("/templates/999", 'href="/templates/">Back to Templates</a>')):
+        response = logged_in.get(url)
+        page = response.get_data(as_text=True)
+        assert response.status_code == 404 and back in page and 'href="/">Back to the dashboard' in page
+    assert "Back to the Requests Log" not in logged_in.get("/no-such-page").get_data(as_text=True)
+
+
 # -- overview -------------------------------------------------------------------------
 
 

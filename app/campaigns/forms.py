@@ -225,7 +225,7 @@ class TemplateForm(FlaskForm):
     text = TextAreaField(
         "Text body", render_kw={"rows": 8, "class": "mono"}, description="The plain-text email part, or the SMS itself."
     )
-    is_default = BooleanField("Use for new campaigns on this channel and kind")
+    is_default = BooleanField("New campaigns start with this template (for this channel and use)")
     submit = SubmitField("Save template")
     preview = SubmitField("Preview", render_kw={"formnovalidate": True})
 

@@ -762,6 +762,10 @@ def test_detail_says_what_happens_next(logged_in, clock, cli):
     detail = visible(logged_in.get(f"/requests/{sent_id}").get_data(as_text=True))
     assert re.search(r"Next: reminder 1 on \d+ \w+ \d\d:\d\d", detail)
     assert "Channel Email and SMS" in detail and "Trigger Order delivered" in detail and "E-mail" not in detail
+    assert "Order delivered at" in detail and "Order event at" not in detail
+    html = logged_in.get(f"/requests/{sent_id}").get_data(as_text=True)  # the timeline's events in words
+    assert 'title="event type: queued">Sending started<' in html
+    assert 'title="event type: sent">Sent (provider accepted)<' in html
 
 
 def test_an_old_error_on_a_finished_request_does_not_suggest_retry(logged_in, clock, cli):

@@ -73,10 +73,10 @@ class CampaignForm(FlaskForm):
     )
     status = SelectField(
         "Start as",
-        choices={
-            "active": "Active — schedules requests for new orders",
-            "draft": "Draft — saved, sends nothing until you activate it",
-        },
+        choices={"active": "Active", "draft": "Draft"},
+        # The explanation below the field: in the option text it was cut off at 1280 px.
+        description="Active asks about new orders from now on; a draft is saved and sends nothing until you "
+        "activate it.",
     )
     trigger = SelectField(
         "Start counting when the order is",

@@ -25,6 +25,7 @@ from app.extensions import db
 
 CHANNELS = {"email": "Email", "sms": "SMS"}  # the label a field starts with
 KINDS = {"initial": "first message", "reminder": "reminders"}
+KIND_WORDS = {"initial": "first message", "reminder": "reminder"}  # one template's use, as Templates says it
 # One template select per channel and kind: email_initial_template_id … sms_reminder_template_id.
 TEMPLATE_FIELDS = {f"{channel}_{kind}_template_id": (channel, kind) for channel in CHANNELS for kind in KINDS}
 LIST_FIELDS = ("include_products", "exclude_products", "exclude_tags")
@@ -153,7 +154,7 @@ class CampaignForm(FlaskForm):
             ordered = sorted(
                 (t for t in templates if t.channel == channel), key=lambda t: (t.kind != kind, t.name.lower())
             )
-            field.choices = [SelectChoice(t.id, f"{t.name} ({t.kind})") for t in ordered] or [
+            field.choices = [SelectChoice(t.id, f"{t.name} ({KIND_WORDS.get(t.kind, t.kind)})") for t in ordered] or [
                 SelectChoice("", f"— no {channel_words(channel)} templates yet —")
             ]
 

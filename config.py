@@ -14,14 +14,29 @@ def _bool(name, default):
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _int(name, default):
+class ConfigError(ValueError):
+    """An environment variable the app cannot use; the message names it."""
+
+
+def _number(name, default, kind, what):
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    if value is None or value.strip() == "":
+        return default
+    try:
+        number = kind(value.strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be {what}, got {value!r}") from None
+    if number < 0 or number != number or number == float("inf"):
+        raise ConfigError(f"{name} must be {what} of 0 or more, got {value!r}")
+    return number
+
+
+def _int(name, default):
+    return _number(name, default, int, "a whole number")
 
 
 def _float(name, default):
-    value = os.environ.get(name)
-    return float(value) if value not in (None, "") else default
+    return _number(name, default, float, "a number")
 
 
 DEFAULT_EMAIL_FROM = "reviews@shop.example"
@@ -72,6 +87,9 @@ class Config:
     DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 200)
     # A claim older than this belongs to a process that died mid-send.
     SEND_LEASE_SECONDS = _int("SEND_LEASE_SECONDS", 600)
+    # A tick stops claiming after this much real time (what is left waits for the next
+    # tick), so that a long tick never outlives its own claims' lease. Unset: half the lease.
+    DISPATCH_TIME_BUDGET_SECONDS = _float("DISPATCH_TIME_BUDGET_SECONDS", None)
     RETRY_BASE_SECONDS = _int("RETRY_BASE_SECONDS", 300)
     MAX_SEND_ATTEMPTS = _int("MAX_SEND_ATTEMPTS", 3)
 

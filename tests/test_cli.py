@@ -266,3 +266,38 @@ def test_json_output_is_only_json_even_when_the_engine_logs(client, clock, runne
     result = runner.invoke(args=["dispatch", "--json"])
     assert result.exit_code == 0
     assert json.loads(result.stdout)["sent"] == 1  # the step=5 log lines went elsewhere (stderr)
+
+
+@pytest.mark.parametrize(("name", "value", "message"), [
+    ("SEND_LEASE_SECONDS", "ten minutes", "SEND_LEASE_SECONDS must be a whole number, got 'ten minutes'"),
+    ("MAX_SEND_ATTEMPTS", "-1", "MAX_SEND_ATTEMPTS must be a whole number of 0 or more, got '-1'"),
+    ("ALERT_FAILURE_RATE", "20%", "ALERT_FAILURE_RATE must be a number, got '20%'"),
+    ("DISPATCH_TIME_BUDGET_SECONDS", "nan", "DISPATCH_TIME_BUDGET_SECONDS must be a number of 0 or more, got 'nan'"),
+])
+def test_a_numeric_setting_that_is_not_a_number_names_the_variable(tmp_path, name, value, message):
+    """The environment is the merchant's input too: a typo in a number refuses to start
+    with the variable's name and value, not a bare "invalid literal for int()"."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, name: value, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    result = subprocess.run([sys.executable, "-m", "flask", "--app", "app", "routes"], env=env,
+                            capture_output=True, text=True, timeout=60,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_numeric_settings_accept_numbers_with_spaces(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SEND_LEASE_SECONDS": " 900 ", "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    code = "from app import create_app; print(create_app().config['SEND_LEASE_SECONDS'])"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "900"

@@ -99,7 +99,9 @@ def dispatch_due(now, *, limit=None):
     # batch of slow provider calls) would see its own live claims marked "interrupted" by
     # the other process, so it stops claiming after half the lease (real time elapsed);
     # what is left is due at the next tick.
-    budget = config.get("DISPATCH_TIME_BUDGET_SECONDS", config["SEND_LEASE_SECONDS"] / 2)
+    budget = config.get("DISPATCH_TIME_BUDGET_SECONDS")
+    if budget is None:
+        budget = config["SEND_LEASE_SECONDS"] / 2
     deadline = time.monotonic() + budget
     for index, request_id in enumerate(due):
         if index and time.monotonic() >= deadline:

@@ -15,8 +15,10 @@ from sqlalchemy import func, select
 
 from app.campaigns.models import MessageTemplate
 from app.extensions import db
-from app.lifecycle.dispatch import INTERRUPTED, TickReport, claim_slot, dispatch_due
+from app.lifecycle.claims import claim_slot
+from app.lifecycle.dispatch import TickReport, dispatch_due
 from app.lifecycle.models import SlotSend
+from app.lifecycle.results import INTERRUPTED
 from app.providers.outbox import OutboxMessage
 from tests.factories import (
     campaign,

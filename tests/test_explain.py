@@ -12,7 +12,7 @@ import pytest
 
 from app.events.parsing import parse_sendgrid_event, parse_twilio_status
 from app.lifecycle import explain
-from app.lifecycle.dispatch import INTERRUPTED
+from app.lifecycle.results import INTERRUPTED
 from app.providers.base import ProviderError
 
 

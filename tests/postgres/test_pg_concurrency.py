@@ -14,7 +14,8 @@ from sqlalchemy import event, func, select
 from app.events.views import TWILIO_STATUS_PATH
 from app.extensions import db
 from app.intake.models import OrderEvent
-from app.lifecycle.dispatch import TickReport, claim_slot, dispatch_due
+from app.lifecycle.claims import claim_slot
+from app.lifecycle.dispatch import TickReport, dispatch_due
 from app.lifecycle.models import SlotSend, TestimonialRequestEvent
 from app.providers.base import register
 from app.providers.outbox import OutboxMessage, OutboxProvider

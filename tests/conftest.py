@@ -5,6 +5,7 @@ Migrations run once per session into a template file; each test gets a fresh cop
 """
 
 import json
+import logging
 import shutil
 from datetime import UTC, datetime, timedelta
 
@@ -174,3 +175,22 @@ def form_post(client):
         return client.post(action_url or page_url, data={**(data or {}), "csrf_token": token}, **kwargs)
 
     return post
+
+
+@pytest.fixture
+def error_records():
+    """``error_records("app.monitoring")``: the list of ERROR records that logger writes
+    during the test (the app's loggers do not propagate, so caplog would miss them)."""
+    attached = []
+
+    def capture(logger_name="app"):
+        records = []
+        handler = logging.Handler(level=logging.ERROR)
+        handler.emit = records.append
+        logging.getLogger(logger_name).addHandler(handler)
+        attached.append((logger_name, handler))
+        return records
+
+    yield capture
+    for logger_name, handler in attached:
+        logging.getLogger(logger_name).removeHandler(handler)

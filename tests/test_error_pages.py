@@ -2,7 +2,6 @@
 table): the app's own page or JSON, never Werkzeug's bare page or a traceback, and the
 original error logged once."""
 
-import logging
 
 import pytest
 from sqlalchemy import text
@@ -14,14 +13,8 @@ TRACEBACK_WORDS = ("Traceback", "sqlalchemy", "OperationalError", "DatabaseError
 
 
 @pytest.fixture
-def app_log():
-    records = []
-    handler = logging.Handler(level=logging.ERROR)
-    handler.emit = records.append
-    logger = logging.getLogger("app")
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
+def app_log(error_records):
+    return error_records("app")
 
 
 def corrupt_database(app):

@@ -1,6 +1,5 @@
 """Monitoring home, SLO decisions and alerts (spec §8, §10)."""
 
-import logging
 import re
 from datetime import UTC, date, datetime, timedelta
 
@@ -311,14 +310,8 @@ def alert_emails(to="ops@shop.example"):
 
 
 @pytest.fixture
-def error_log():
-    records = []
-    handler = logging.Handler(level=logging.ERROR)
-    handler.emit = records.append
-    logger = logging.getLogger("app.monitoring")
-    logger.addHandler(handler)
-    yield records
-    logger.removeHandler(handler)
+def error_log(error_records):
+    return error_records("app.monitoring")
 
 
 def test_one_alert_email_per_breach_and_a_new_one_after_it_resolves(breach_app, clock, error_log):

@@ -717,6 +717,13 @@ def test_the_detail_page_speaks_the_merchants_words(logged_in, clock, cli):
     assert "outbox-rejected" in html  # the provider's code stays on the page
 
 
+def test_filter_choices_say_what_each_status_means(logged_in):
+    html = page(logged_in, status="failed")
+    assert '<option selected value="failed">failed — needs your action</option>' in html
+    assert '<option value="both">Email and SMS</option>' in html
+    assert 'placeholder="Order id, email, phone or product"' in html
+
+
 def test_confirmations_say_when_it_goes_out_and_match_the_dialog(app, logged_in, clock, cli):
     """The browser's confirm() and the page without JavaScript ask the same question, in
     plain words ('within about a minute', not 'the next dispatch tick')."""

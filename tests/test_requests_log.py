@@ -760,6 +760,22 @@ def test_retry_confirmation_offers_to_correct_a_refused_address_first(logged_in,
     assert "Correct contact details first" not in act(logged_in, flaky, "retry", confirmed=False).get_data(as_text=True)
 
 
+def test_bulk_retry_warns_about_requests_refused_for_good(logged_in, clock, cli, form_post):
+    campaign(clock, delay_days=0)
+    fail_permanently(logged_in, cli)
+    corrected = fail_permanently(logged_in, cli)
+    order(logged_in, email="w@down.test")  # refused for now, not for good
+    for day in (1, 2):
+        cli("dispatch", "--now", f"2099-01-0{day}T00:00:00Z")
+    token = csrf_from(logged_in, f"/requests/{corrected}/contact")
+    logged_in.post(f"/requests/{corrected}/contact", data={"csrf_token": token, "email": "fixed@example.com"})
+    warning = ("Warning: 1 of them was refused for good (a wrong address or number) and will be refused again "
+               "unless you correct the contact details first.")
+    assert "Retry all 3 failed requests in this filter?" in page(logged_in) and warning in page(logged_in)
+    confirm = form_post("/requests/", "/requests/retry-failed", data={"status": "failed"})
+    assert warning in confirm.get_data(as_text=True)
+
+
 def test_detail_says_what_happens_next(logged_in, clock, cli):
     campaign(clock, delay_days=0, channel="both")
     failed_id = fail_permanently(logged_in, cli, phone="+15550009999")

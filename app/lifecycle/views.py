@@ -101,7 +101,8 @@ def index():
     return render_template(
         "requests/index.html", form=form, flt=flt, page=page, rows=rows, campaigns=campaigns,
         failed_in_filter=failed_in_filter, filter_args=flt.to_args(), mask_phone=queries.mask_phone,
-        bulk_question=bulk_retry_question(failed_in_filter),
+        bulk_question=bulk_retry_question(failed_in_filter, refused_for_good(
+            queries.failed_ids(flt) if 0 < failed_in_filter <= BULK_CHECK_LIMIT else [])),
         cap=queries.COUNT_CAP, short_time=lambda value: explain.short_time(value, this_year),
     )
 
@@ -170,9 +171,28 @@ def next_run():
     return "within about a minute" if minutes <= 1 else f"within about {minutes} minutes"
 
 
-def bulk_retry_question(count):
-    return (f"Retry all {count:,} failed request{'s' if count != 1 else ''} in this filter? Each one's failed "
-            f"message is sent again {next_run()}.")
+def bulk_retry_question(count, refused=None):
+    question = (f"Retry all {count:,} failed request{'s' if count != 1 else ''} in this filter? Each one's failed "
+                f"message is sent again {next_run()}.")
+    if refused:
+        question += (f" Warning: {refused:,} of them {'was' if refused == 1 else 'were'} refused for good (a wrong "
+                     "address or number) and will be refused again unless you correct the contact details first.")
+    return question
+
+
+# Past this many failed requests, the bulk Retry question does not look for doomed ones.
+BULK_CHECK_LIMIT = 500
+
+
+def refused_for_good(ids):
+    """How many of these failed requests Retry alone would see refused again: a contact the
+    provider refused permanently and nobody corrected since (the same test as one row's Retry)."""
+    if not ids or len(ids) > BULK_CHECK_LIMIT:
+        return None
+    rows = db.session.scalars(select(TestimonialRequest).where(TestimonialRequest.id.in_(ids))).all()
+    notes = queries.row_notes(rows)
+    return sum(any(reason.fix_contact for reason in reasons_for(req, notes.get(req.id, ([], None))[0]))
+               for req in rows)
 
 
 def failed_count(flt, page):
@@ -373,7 +393,7 @@ def retry_failed():
     if request.form.get("confirmed") != "yes":
         return render_template(
             "requests/confirm.html", title="Retry failed requests",
-            question=bulk_retry_question(len(ids)),
+            question=bulk_retry_question(len(ids), refused_for_good(ids)),
             action_url=url_for(".retry_failed"), button=f"Retry {len(ids)}", danger=False,
             hidden=flt.to_args(), back=url_for(".index", **flt.to_args()),
         )

@@ -26,7 +26,7 @@ from app.intake.services import ingest_with_retry
 from app.lifecycle.dispatch import dispatch_due
 from app.lifecycle.heartbeat import record_tick
 from app.lifecycle.models import Testimonial, TestimonialRequest
-from app.lifecycle.services import record_click, record_submission
+from app.lifecycle.services import record_click
 
 PRODUCTS = [
     ("p_mug", "MUG-BLUE", "Blue ceramic mug"),
@@ -275,9 +275,8 @@ def _customers_respond(tick, rng, within):
             record_click(req, tick + timedelta(minutes=rng.randint(5, min(300, latest))))
         elif req.status == "clicked" and (roll < 0.10 * scale or not has_text):
             when = tick + timedelta(minutes=rng.randint(5, min(300, latest)))
-            if rng.random() < 0.5 or not has_text:  # even a small demo shows a testimonial
-                has_text = True
-                submit_testimonial(req, text=rng.choice(SAMPLE_TEXTS), consent=True, video=None, now=when)
-            else:
-                record_submission(req, when)
+            # Through the customer's own path: every submitted request has its testimonial
+            # (the demo has no video files, so each is a written one).
+            has_text = True
+            submit_testimonial(req, text=rng.choice(SAMPLE_TEXTS), consent=True, video=None, now=when)
     db.session.commit()

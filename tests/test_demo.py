@@ -39,6 +39,8 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, runner, client, 
     assert db.session.scalar(select(func.count(models.SlotSend.id)).where(models.SlotSend.channel == "sms",
                                                                  models.SlotSend.status == "failed")) >= 1
     assert db.session.scalar(select(func.count(models.Testimonial.id)).where(models.Testimonial.text.is_not(None))) >= 3
+    # Every submitted request has its testimonial: the Testimonials page and the overview agree.
+    assert db.session.scalar(select(func.count(models.Testimonial.id))) == statuses["submitted"]
     assert db.session.scalar(select(func.count(OptOut.id))) >= 2
     assert counts(models.SlotSend.slot).get(1, 0) > 0  # reminders went out
     assert rollup.drift() == []  # the home page's daily counts match the demo's rows exactly

@@ -67,7 +67,7 @@ def test_reminders_use_the_reminder_template(client, clock):
     assert "gentle reminder" in reminder_email.text and "gentle reminder" not in initial_email.text
     assert "a last nudge" in reminder_sms.text and "a last nudge" not in initial_sms.text
     [queued] = [e for e in events_of(request_id, "queued") if e.slot == 1]
-    assert queued.detail.startswith("reminder message")
+    assert queued.detail == "reminder 1 by email, SMS"
 
 
 @pytest.mark.parametrize("max_reminders", [0, 1, 3])

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from app.campaigns.models import Campaign
 from app.campaigns.rendering import TemplateProblem, message_context, render_message
 from app.extensions import db
-from app.lifecycle import policy
+from app.lifecycle import explain, policy
 from app.lifecycle.models import SlotSend, TestimonialRequest
 from app.lifecycle.results import record_send_result
 from app.lifecycle.states import CANCELLED, EXPIRED, QUEUED, SCHEDULED, SENDABLE, add_event, transition
@@ -154,7 +154,8 @@ def claim_slot(request_id, now, report):
             ),
             provider_name,
         ))
-    add_event(req.id, "queued", now, slot=slot, detail=f"{kind} message, channels: {', '.join(channels)}")
+    names = ", ".join("SMS" if c == "sms" else "email" for c in channels)
+    add_event(req.id, "queued", now, slot=slot, detail=f"{explain.message_name(slot)} by {names}")
     # Built before the commit: touching an expired ORM object afterwards would open a
     # transaction (and, on SQLite, hold the write lock) while the provider is called.
     claim = Claim(req.id, campaign.id, claim_id, slot, req.resend_count, due_at, tuple(messages), ())

@@ -9,7 +9,7 @@ import logging
 from sqlalchemy import or_, select, update
 
 from app.extensions import db
-from app.lifecycle import policy
+from app.lifecycle import explain, policy
 from app.lifecycle.models import SlotSend, TestimonialRequest
 from app.lifecycle.states import (
     CANCELLABLE,
@@ -156,7 +156,8 @@ def last_sent_slot(request_id):
 
 
 def slot_name(slot):
-    return "the initial message" if slot == 0 else f"reminder {slot}"
+    """"the first message" or "reminder k", as every screen calls them."""
+    return explain.message_name(slot, article=True)
 
 
 def resend_request(req, now, *, by="merchant"):

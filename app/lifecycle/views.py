@@ -44,6 +44,7 @@ from app.lifecycle.services import (
     link_for,
     resend_request,
     retry_request,
+    slot_name,
 )
 from app.lifecycle.states import CANCELLABLE, FAILED, channel_failures
 
@@ -151,11 +152,6 @@ def retry_question(req, reasons):
     if warnings:
         question += " Warning: " + " ".join(warnings)
     return question
-
-
-def slot_name(slot):
-    """A message of the request as the Campaigns and Templates screens call it ("first message")."""
-    return explain.message_name(slot, article=True)
 
 
 def explain_slot(req):

@@ -310,24 +310,24 @@ def slo_panel(now, limits, breached_kinds):
         return f"{failures / sends:.0%} ({failures} of {sends})" if sends else "no sends"
 
     rows = [
-        SloRow("Webhook → request creation, p95", f"≤ {fmt(limits.creation_p95_seconds)}",
+        SloRow("Order webhook → request created (p95)", f"≤ {fmt(limits.creation_p95_seconds)}",
                p95_text(c_hour, c_hour_n, 0.001), p95_text(c_day, c_day_n, 0.001), state(slo.CREATION, c_hour_n)),
-        SloRow("Due → sent latency, p95", f"≤ {fmt(limits.due_send_p95_seconds)}",
+        SloRow("Message sent after its due time (p95)", f"≤ {fmt(limits.due_send_p95_seconds)}",
                p95_text(d_hour, d_hour_n), p95_text(d_day, d_day_n), state(slo.DUE_SEND, d_hour_n),
-               "first attempts only; retries wait their back-off"),
-        SloRow("Send failure rate", f"≤ {limits.failure_rate:.0%} (at least {limits.min_sends} sends)",
+               "first attempts only; a retry waits its back-off on purpose"),
+        SloRow("Messages failing", f"≤ {limits.failure_rate:.0%} (at least {limits.min_sends} sends)",
                rate_text(s_hour, f_hour), rate_text(s_day, f_day),
                "breached" if slo.FAILURE_RATE in breached_kinds else ("ok" if s_hour else "no data")),
     ]
     tick = last_tick_at()
     if not limits.scheduler_enabled:
-        rows.append(SloRow("Scheduler heartbeat", "scheduler disabled", "—", "—", "disabled",
+        rows.append(SloRow("Scheduler running (heartbeat)", "scheduler disabled", "—", "—", "disabled",
                            "SCHEDULER_ENABLED is off: run `flask dispatch` from cron, or turn it on"
-                           + (f"; last tick {fmt((now - tick).total_seconds())} ago" if tick else "")))
+                           + (f"; last run {fmt((now - tick).total_seconds())} ago" if tick else "")))
     else:
-        last = f"last tick {fmt(max(0.0, (now - tick).total_seconds()))} ago" if tick else "no tick recorded yet"
-        rows.append(SloRow("Scheduler heartbeat", f"a tick every {fmt(limits.scheduler_interval_seconds)} "
-                           f"(alert after {slo.MISSED_INTERVALS} missed)", last, "",
+        last = f"last ran {fmt(max(0.0, (now - tick).total_seconds()))} ago" if tick else "has not run yet"
+        rows.append(SloRow("Scheduler running (heartbeat)", f"runs every {fmt(limits.scheduler_interval_seconds)} "
+                           f"(alert after {slo.MISSED_INTERVALS} missed runs)", last, "",
                            "breached" if slo.HEARTBEAT in breached_kinds else ("ok" if tick else "no data"),
                            f"at {tick:%Y-%m-%d %H:%M:%S} UTC" if tick else ""))
     return rows

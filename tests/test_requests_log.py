@@ -130,7 +130,7 @@ def test_nav_shows_the_failed_count_and_links_the_log(logged_in, clock, cli):
     fail_permanently(logged_in, cli)
     html = page(logged_in)
     assert 'href="/requests/"' in html
-    assert re.search(r'badge bg-danger" title="failed requests">1<', html)
+    assert re.search(r'badge bg-danger" title="failed requests waiting for a Retry">1<', html)
 
 
 # -- list, filters, search --------------------------------------------------------------

@@ -9,21 +9,36 @@ from app.campaigns.models import CHANNELS
 from app.lifecycle.queries import RequestFilter
 from app.lifecycle.states import STATUSES
 
+# The Status filter's options: the status as every badge shows it, and what it means.
+STATUS_HINTS = {
+    "scheduled": "not sent yet",
+    "queued": "being sent now",
+    "sent": "waiting for the customer",
+    "clicked": "link opened",
+    "submitted": "testimonial received",
+    "failed": "needs your action",
+    "expired": "no testimonial in time",
+    "cancelled": "stopped",
+}
+CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "both": "Email and SMS"}
+
 
 class RequestFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    status = SelectField("Status", default="", choices=[SelectChoice("", "Any status"), *[SelectChoice(s) for s in STATUSES]])
+    status = SelectField("Status", default="", choices=[SelectChoice("", "Any status"),
+                                                                  *[SelectChoice(s, f"{s} — {STATUS_HINTS[s]}") for s in STATUSES]])
     campaign_id = SelectField("Campaign", default="", choices=[SelectChoice("", "Any campaign")])
-    channel = SelectField("Channel", default="", choices=[SelectChoice("", "Any channel"), *[SelectChoice(c) for c in CHANNELS]])
+    channel = SelectField("Channel", default="", choices=[SelectChoice("", "Any channel"),
+                                                                    *[SelectChoice(c, CHANNEL_LABELS[c]) for c in CHANNELS]])
     created_from = DateField("Created from", validators=[Optional()])
     created_to = DateField("Created to", validators=[Optional()])
     sent_from = DateField("Sent from", validators=[Optional()])
     sent_to = DateField("Sent to", validators=[Optional()])
     has_error = BooleanField("Has error")
     q = StringField("Search", validators=[Optional(), Length(max=254)],
-                    render_kw={"placeholder": "Order id, e-mail, phone or product (id, SKU, title)"})
+                    render_kw={"placeholder": "Order id, email, phone or product"})  # product: id, SKU or title
 
     def __init__(self, formdata, campaigns, **kwargs):
         super().__init__(formdata=formdata, **kwargs)

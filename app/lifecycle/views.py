@@ -24,7 +24,6 @@ from flask import (
 from flask_login import current_user
 from sqlalchemy import String, select
 from werkzeug.routing import BuildError
-from wtforms.fields.choices import SelectChoice
 
 from app.clock import now as clock_now
 from app.dashboard import dashboard_blueprint
@@ -57,30 +56,11 @@ ACTIONS = {
 }
 
 
-# The Status filter's options: the status as every badge shows it, and what it means.
-STATUS_HINTS = {
-    "scheduled": "not sent yet",
-    "queued": "being sent now",
-    "sent": "waiting for the customer",
-    "clicked": "link opened",
-    "submitted": "testimonial received",
-    "failed": "needs your action",
-    "expired": "no testimonial in time",
-    "cancelled": "stopped",
-}
-
-CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "both": "Email and SMS"}
-
-
 def read_filter():
     """The filter in the query string (GET) or in the posted form (bulk retry)."""
     campaigns = queries.campaign_names()
     source = request.form if request.method == "POST" else request.args
     form = RequestFilterForm(source, campaigns)
-    form.status.choices = [SelectChoice(c.value, f"{c.value} — {STATUS_HINTS[c.value]}" if c.value in STATUS_HINTS
-                                        else c.label) for c in form.status.choices]
-    form.channel.choices = [SelectChoice(c.value, CHANNEL_LABELS.get(c.value, c.label)) for c in form.channel.choices]
-    form.q.render_kw = {"placeholder": "Order id, email, phone or product"}  # product: id, SKU or title
     if form.validate():
         return form, form.to_filter(), campaigns
     return form, None, campaigns

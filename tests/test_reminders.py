@@ -411,6 +411,29 @@ def test_an_edited_delay_replans_requests_not_yet_sent(client, clock, cli):
     assert request_row(request_id).next_send_at == trigger + 2 * DAY
 
 
+def test_an_edited_expiry_applies_to_links_still_open_counted_from_their_first_send(client, clock, cli):
+    """Edits apply to what has not happened yet: a link still open follows the campaign's
+    new expiry (from its first send); a request already expired stays expired."""
+    request_id = sent_request(client, clock, reminder_delay_days=30, max_reminders=1, expire_after_days=14)
+    first_sent = clock()
+    campaign_id = str(request_row(request_id).campaign_id)
+
+    cli("campaigns", "update", campaign_id, "--expire-after-days", "30")
+    assert request_row(request_id).expires_at == first_sent + 30 * DAY
+    clock.set(first_sent + 20 * DAY)
+    tick(clock)
+    assert request_row(request_id).status == "sent"  # the old expiry (14 days) has passed: still open
+
+    cli("campaigns", "update", campaign_id, "--expire-after-days", "10")
+    assert request_row(request_id).expires_at == first_sent + 10 * DAY
+    assert tick(clock).expired == 1
+    assert request_row(request_id).status == "expired"
+
+    cli("campaigns", "update", campaign_id, "--expire-after-days", "60")
+    assert request_row(request_id).status == "expired"
+    assert request_row(request_id).expires_at == first_sent + 10 * DAY
+
+
 def test_after_a_long_pause_reminders_are_not_sent_back_to_back(client, clock, cli):
     request_id = sent_request(client, clock, reminder_delay_days=2, max_reminders=2)
     first_sent = clock()

@@ -108,7 +108,7 @@ class CampaignForm(FlaskForm):
     expire_after_days = IntegerField(
         "Link expires after (days)",
         validators=whole_number("The expiry", 1, 365),
-        description="Days after the first send; after that the link is closed.",
+        description="Days after the first message; after that the link is closed. A change applies to links still open.",
     )
     include_products = TextAreaField(
         "Only these products",

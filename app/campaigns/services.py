@@ -137,12 +137,13 @@ def update_campaign(campaign, now, **changes):
     campaign.updated_at = now
     db.session.flush()
     replanned = reschedule_pending(campaign, now)
-    log.info("campaign=%s updated; %s pending slots replanned", campaign.id, replanned)
+    log.info("campaign=%s updated; %s pending sends or open links replanned", campaign.id, replanned)
     return campaign
 
 
 def reschedule_pending(campaign, now):
-    """Recompute due times of slots not yet sent from the campaign's current settings."""
+    """Recompute due times of slots not yet sent, and the expiry of links still open, from
+    the campaign's current settings."""
     settings = policy.ReminderSettings.of(campaign)
     count = 0
     pending = db.session.scalars(
@@ -164,6 +165,21 @@ def reschedule_pending(campaign, now):
             due = None
         if due != req.next_send_at:
             req.next_send_at = due
+            count += 1
+    # The link's expiry follows the campaign too: counted from each request's first send,
+    # so a longer expiry keeps waiting links open, and a shorter one closes at the next tick
+    # those already past it (a request already expired stays expired).
+    running = db.session.scalars(
+        select(TestimonialRequest).where(
+            TestimonialRequest.campaign_id == campaign.id,
+            TestimonialRequest.status.in_((SENT, CLICKED)),
+            TestimonialRequest.sent_at.is_not(None),
+        )
+    ).all()
+    for req in running:
+        expires = policy.expires_at(req.sent_at, campaign.expire_after_days)
+        if req.expires_at != expires:
+            req.expires_at = expires
             count += 1
     db.session.flush()
     return count

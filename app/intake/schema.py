@@ -106,6 +106,10 @@ def _optional_text(obj, key, path, max_length=255):
     return value or None
 
 
+# No shop's order or item costs this much: a larger number is a unit or encoding mistake.
+MAX_AMOUNT = Decimal(10) ** 12
+
+
 def _money(value, path):
     if value is None:
         return None
@@ -117,6 +121,8 @@ def _money(value, path):
         raise SchemaError(f"{path} must be a decimal number such as \"59.90\"", path) from None
     if not amount.is_finite() or amount < 0:
         raise SchemaError(f"{path} must be a non-negative amount", path)
+    if amount >= MAX_AMOUNT:
+        raise SchemaError(f"{path} must be less than {MAX_AMOUNT:,} (got {_shown(value)})", path)
     return amount
 
 
@@ -143,6 +149,11 @@ def parse_order_event(body):
     order_id = _identifier(_require(order, "id", "order.id"), "order.id")
     total = _money(order.get("total"), "order.total")
     currency = _optional_text(order, "currency", "order.currency", 3)
+    if currency is not None:
+        if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+            raise SchemaError(f"order.currency must be a three-letter ISO 4217 code such as \"USD\" "
+                              f"(got {_shown(currency)})", "order.currency")
+        currency = currency.upper()
     tags = order.get("tags")
     tags = [] if tags is None else tags
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):

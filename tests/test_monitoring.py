@@ -284,7 +284,7 @@ def test_home_needs_a_login(client):
 
 def test_slo_panel_says_scheduler_disabled(logged_in):
     page = logged_in.get("/").get_data(as_text=True)
-    assert "scheduler disabled" in page
+    assert "the in-app scheduler is disabled (SCHEDULER_ENABLED=false)" in page and ">disabled<" in page
 
 
 # -- breaches: banner, log line, one email per breach ----------------------------------------

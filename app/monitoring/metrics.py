@@ -321,8 +321,9 @@ def slo_panel(now, limits, breached_kinds):
     ]
     tick = last_tick_at()
     if not limits.scheduler_enabled:
-        rows.append(SloRow("Scheduler running (heartbeat)", "scheduler disabled", "—", "—", "disabled",
-                           "SCHEDULER_ENABLED is off: run `flask dispatch` from cron, or turn it on"
+        rows.append(SloRow("Scheduler running (heartbeat)", "", "—", "—", "disabled",
+                           "the in-app scheduler is disabled (SCHEDULER_ENABLED=false): run 'flask dispatch' from cron "
+                           "every minute, or turn it on"
                            + (f"; last run {fmt((now - tick).total_seconds())} ago" if tick else "")))
     else:
         last = f"last ran {fmt(max(0.0, (now - tick).total_seconds()))} ago" if tick else "has not run yet"

@@ -194,3 +194,14 @@ def error_records():
     yield capture
     for logger_name, handler in attached:
         logging.getLogger(logger_name).removeHandler(handler)
+
+
+@pytest.fixture
+def app_caplog(caplog):
+    """caplog with the "app" logger's INFO records (it does not propagate to the root,
+    where caplog listens)."""
+    logger = logging.getLogger("app")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.INFO, logger="app")
+    yield caplog
+    logger.removeHandler(caplog.handler)

@@ -605,25 +605,15 @@ def test_a_huge_unknown_event_type_is_not_echoed_back_whole(client):
     assert answer["error"].startswith("event_type 'order.xxx") and len(answer["error"]) < 300
 
 
-@pytest.fixture
-def app_log(caplog):
-    """Records of the "app" logger (it does not propagate to the root, where caplog listens)."""
-    logger = logging.getLogger("app")
-    logger.addHandler(caplog.handler)
-    caplog.set_level(logging.INFO, logger="app")
-    yield caplog
-    logger.removeHandler(caplog.handler)
-
-
 @pytest.mark.parametrize(("raw", "expected"), [
     (b'{"event_id": ', "order webhook refused (400): malformed JSON"),
     (body_with("order.items[0].quantity", 0),
      "order webhook refused (400): order.items[0].quantity must be a positive integer [field order.items[0].quantity]"),
 ], ids=["malformed", "schema"])
-def test_a_refused_webhook_leaves_a_warning_for_the_operator(app_log, client, raw, expected):
+def test_a_refused_webhook_leaves_a_warning_for_the_operator(app_caplog, client, raw, expected):
     """Nothing is stored for a refused webhook, so the log line is the server's only trace."""
     assert post_order(client, raw).status_code == 400
-    [line] = [r for r in app_log.records if "order webhook refused" in r.getMessage()]
+    [line] = [r for r in app_caplog.records if "order webhook refused" in r.getMessage()]
     assert line.levelno == logging.WARNING and line.getMessage().startswith(expected)
 
 

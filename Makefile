@@ -24,6 +24,8 @@ seed: db
 
 ## Serve on http://127.0.0.1:5000 with the scheduler, SQLite and the outbox provider.
 run: seed
+	@login=$$(ls -t instance/*demo-login*.txt 2>/dev/null | head -1); \
+	  echo; echo "==> Open http://127.0.0.1:5000 and log in. $${login:+$$(cat $$login) (kept in $$login)}"; echo
 	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
 
 ## Headless Chromium for the browser tests (Debian's package; Playwright's download cannot work offline).

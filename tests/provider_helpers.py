@@ -80,3 +80,24 @@ def production_config(tmp_path, **settings):
             **settings,
         },
     )
+
+
+def register_rendezvous_provider(name, parties, timeout=60):
+    """Register provider ``name``: the outbox provider, except that each thread's first
+    send waits until ``parties`` threads are inside a send too — that many ticks are
+    mid-flight at once, holding claims, whatever the thread scheduling."""
+    import threading
+
+    from app.providers.base import register
+    from app.providers.outbox import OutboxProvider
+
+    rendezvous = threading.Barrier(parties, timeout=timeout)
+    waited = threading.local()
+
+    @register(name)
+    class RendezvousProvider(OutboxProvider):
+        def send(self, message):
+            if not getattr(waited, "done", False):
+                waited.done = True
+                rendezvous.wait()
+            return super().send(message)

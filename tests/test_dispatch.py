@@ -33,6 +33,7 @@ from tests.factories import (
     sent_request,
     tick,
 )
+from tests.provider_helpers import register_rendezvous_provider
 
 
 def customer(email="ada@example.com", phone="+15551234567"):
@@ -139,8 +140,7 @@ def test_two_dispatch_ticks_at_once_send_each_slot_exactly_once_per_channel(app,
     db.session.rollback()
     # Each tick waits inside its first provider call until the other tick is inside one
     # too: both are mid-flight at once, holding claims, whatever the thread scheduling.
-    rendezvous = threading.Barrier(2, timeout=30)
-    register_rendezvous_provider(rendezvous)
+    register_rendezvous_provider("rendezvous", 2, timeout=30)
     workers = [app_factory(EMAIL_PROVIDER="rendezvous", SMS_PROVIDER="rendezvous") for _ in range(2)]
     barrier = threading.Barrier(2)
     reports = [None, None]
@@ -167,22 +167,6 @@ def test_two_dispatch_ticks_at_once_send_each_slot_exactly_once_per_channel(app,
     assert len(per_slot) == 24
     assert {count for *_, count in per_slot} == {1}
     assert {r.status for r in db.session.scalars(select(SlotSend))} == {"sent"}
-
-
-def register_rendezvous_provider(rendezvous):
-    """The outbox provider, except that each thread's first send waits for the other's."""
-    from app.providers.base import register
-    from app.providers.outbox import OutboxProvider
-
-    waited = threading.local()
-
-    @register("rendezvous")
-    class RendezvousProvider(OutboxProvider):
-        def send(self, message):
-            if not getattr(waited, "done", False):
-                waited.done = True
-                rendezvous.wait()
-            return super().send(message)
 
 
 # -- the stuck-claim rule -------------------------------------------------------------------

@@ -17,8 +17,7 @@ from app.intake.models import OrderEvent
 from app.lifecycle.claims import claim_slot
 from app.lifecycle.dispatch import TickReport, dispatch_due
 from app.lifecycle.models import SlotSend, TestimonialRequestEvent
-from app.providers.base import register
-from app.providers.outbox import OutboxMessage, OutboxProvider
+from app.providers.outbox import OutboxMessage
 from tests.events_helpers import post_sendgrid, post_twilio, sg_event, status_params
 from tests.factories import (
     all_requests,
@@ -31,6 +30,7 @@ from tests.factories import (
     request_row,
     tick,
 )
+from tests.provider_helpers import register_rendezvous_provider
 
 pytestmark = pytest.mark.postgres
 
@@ -61,21 +61,6 @@ def in_threads(count, work):
     assert not any(t.is_alive() for t in threads), "a thread is still running"
     assert errors == [], errors
     return results
-
-
-def register_rendezvous_provider(name, parties):
-    """The outbox provider, except that each thread's first send waits until every tick is
-    inside a send too: all ticks are mid-flight at once, holding claims."""
-    rendezvous = threading.Barrier(parties, timeout=60)
-    waited = threading.local()
-
-    @register(name)
-    class RendezvousProvider(OutboxProvider):
-        def send(self, message):
-            if not getattr(waited, "done", False):
-                waited.done = True
-                rendezvous.wait()
-            return super().send(message)
 
 
 def rendezvous_before(apps, statement_start):

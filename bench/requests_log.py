@@ -276,6 +276,8 @@ def main():
         ("Requests Log, page 2000 (OFFSET 99,950)", "/requests/?page=2000"),
         ("Requests Log, created in one week & has error",
          "/requests/?created_from=2026-11-01&created_to=2026-11-07&has_error=y"),
+        ("Requests Log, failed created in one day (~340: bulk Retry checks each)",
+         "/requests/?status=failed&created_from=2026-11-10&created_to=2026-11-10"),
         ("Request detail", "/requests/150000"),
         ('Home "/" (last 30 days, all campaigns; no cache: every load computes)', "/"),
         ('Home "/?period=90&campaign=1"', "/?period=90&campaign=1"),

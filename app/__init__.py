@@ -79,6 +79,10 @@ def register_extensions(app):
 
     app.context_processor(nav_context)
 
+    from app.lifecycle.explain import channel_name
+
+    app.add_template_filter(channel_name, "channel_name")
+
 
 def register_input_guards(app):
     # After the CSRF check (registered with the extensions), before the blueprints' routes.

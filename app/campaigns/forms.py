@@ -22,8 +22,9 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 
 from app.campaigns.models import MessageTemplate
 from app.extensions import db
+from app.lifecycle.explain import CHANNEL_NAMES, channel_name
 
-CHANNELS = {"email": "Email", "sms": "SMS"}  # the label a field starts with
+CHANNELS = {c: CHANNEL_NAMES[c] for c in ("email", "sms")}  # the label a field starts with
 KINDS = {"initial": "first message", "reminder": "reminders"}
 KIND_WORDS = {"initial": "first message", "reminder": "reminder"}  # one template's use, as Templates says it
 # One template select per channel and kind: email_initial_template_id … sms_reminder_template_id.
@@ -53,12 +54,6 @@ def whole_number(label, low, high):
 
 def optional_int(value):
     return int(value) if value not in (None, "", "None") else None
-
-
-def channel_words(channel):
-    """The channel as a sentence names it: "email", "SMS"."""
-    label = CHANNELS[channel]
-    return label if label.isupper() else label.lower()
 
 
 def split_list(text):
@@ -91,7 +86,7 @@ class CampaignForm(FlaskForm):
     )
     channel = SelectField(
         "Channel",
-        choices={**CHANNELS, "both": "Email and SMS"},
+        choices=CHANNEL_NAMES,
         description="A customer without an address or phone for a channel is asked on the other.",
     )
     reminder_enabled = BooleanField("Send reminders to customers who have not recorded yet")
@@ -155,7 +150,7 @@ class CampaignForm(FlaskForm):
                 (t for t in templates if t.channel == channel), key=lambda t: (t.kind != kind, t.name.lower())
             )
             field.choices = [SelectChoice(t.id, f"{t.name} ({KIND_WORDS.get(t.kind, t.kind)})") for t in ordered] or [
-                SelectChoice("", f"— no {channel_words(channel)} templates yet —")
+                SelectChoice("", f"— no {channel_name(channel, in_sentence=True)} templates yet —")
             ]
 
     def template_fields(self):
@@ -176,11 +171,11 @@ class CampaignForm(FlaskForm):
         for field, channel, kind in self.template_fields():
             valid_ids = {choice.value for choice in field.choices if choice.value != ""}
             if field.data is not None and field.data not in valid_ids:
-                field.errors.append(f"Choose one of the {channel_words(channel)} templates.")
+                field.errors.append(f"Choose one of the {channel_name(channel, in_sentence=True)} templates.")
                 ok = False
             elif field.data is None and self._needs(channel, kind):
                 field.errors.append(
-                    f"This campaign sends {channel_words(channel)}: choose a template for its {KINDS[kind]} "
+                    f"This campaign sends {channel_name(channel, in_sentence=True)}: choose a template for its {KINDS[kind]} "
                     "(create one under Templates)."
                 )
                 ok = False

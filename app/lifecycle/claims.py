@@ -154,7 +154,7 @@ def claim_slot(request_id, now, report):
             ),
             provider_name,
         ))
-    names = ", ".join("SMS" if c == "sms" else "email" for c in channels)
+    names = ", ".join(explain.channel_name(c, in_sentence=True) for c in channels)
     add_event(req.id, "queued", now, slot=slot, detail=f"{explain.message_name(slot)} by {names}")
     # Built before the commit: touching an expired ORM object afterwards would open a
     # transaction (and, on SQLite, hold the write lock) while the provider is called.
@@ -189,7 +189,7 @@ def defer_to_send_window(req, campaign, channels, slot, unchanged, now, report):
         opening = policy.defer_to_window(now, restricting[0], tz)
     if opening == now:
         return False
-    closed = [f"{'SMS' if ch == 'sms' else 'email'} quiet hours {w.quiet_hours()}"
+    closed = [f"{explain.channel_name(ch, in_sentence=True)} quiet hours {w.quiet_hours()}"
               for ch, w in windows.items() if w is not None and not policy.in_window(now, w, tz)]
     local = opening.astimezone(tz)
     detail = (f"{', '.join(closed)} {tz_name}; deferred to {local:%Y-%m-%d %H:%M} {local.tzname()} "

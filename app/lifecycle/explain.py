@@ -30,7 +30,17 @@ UNKNOWN = "unknown"
 # Kinds for which pressing Retry alone sends to the same place and fails the same way.
 PERMANENT_KINDS = frozenset({ADDRESS, OPTED_OUT, TEMPLATE, SETUP, REFUSED})
 
-CHANNEL_NAMES = {"email": "Email", "sms": "SMS"}
+# How every screen names a channel (labels; ``channel_name`` for the other forms).
+CHANNEL_NAMES = {"email": "Email", "sms": "SMS", "both": "Email and SMS"}
+
+
+def channel_name(channel, *, in_sentence=False, short=False):
+    """"Email", "SMS", "Email and SMS"; ``in_sentence``: "email", "SMS", "email and SMS";
+    ``short`` (a narrow column): "Email + SMS"."""
+    name = CHANNEL_NAMES.get(channel, channel or "")
+    if short:
+        name = name.replace(" and ", " + ")
+    return name.replace("Email", "email") if in_sentence else name
 
 SEND_RESULT = re.compile(r"^(?P<kind>retryable|permanent)(?: \[(?P<code>[^\]]*)\])?: (?P<message>.*)$", re.S)
 REPORTED = re.compile(r"^(?P<detail>.*) \(reported by (?P<provider>[\w-]+)\)$", re.S)
@@ -224,7 +234,7 @@ def split_last_error(last_error):
     pieces = []
     for part in last_error.split(" · "):
         channel, sep, reason = part.partition(": ")
-        if sep and channel in CHANNEL_NAMES:
+        if sep and channel in ("email", "sms"):
             pieces.append((channel, reason))
         elif pieces:  # a reason that itself contained " · "
             pieces[-1] = (pieces[-1][0], f"{pieces[-1][1]} · {part}")

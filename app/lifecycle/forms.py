@@ -6,6 +6,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
 from app.campaigns.models import CHANNELS
+from app.lifecycle.explain import CHANNEL_NAMES
 from app.lifecycle.queries import RequestFilter
 from app.lifecycle.states import STATUSES
 
@@ -20,7 +21,6 @@ STATUS_HINTS = {
     "expired": "no testimonial in time",
     "cancelled": "stopped",
 }
-CHANNEL_LABELS = {"email": "Email", "sms": "SMS", "both": "Email and SMS"}
 
 
 class RequestFilterForm(FlaskForm):
@@ -31,7 +31,7 @@ class RequestFilterForm(FlaskForm):
                                                                   *[SelectChoice(s, f"{s} — {STATUS_HINTS[s]}") for s in STATUSES]])
     campaign_id = SelectField("Campaign", default="", choices=[SelectChoice("", "Any campaign")])
     channel = SelectField("Channel", default="", choices=[SelectChoice("", "Any channel"),
-                                                                    *[SelectChoice(c, CHANNEL_LABELS[c]) for c in CHANNELS]])
+                                                                    *[SelectChoice(c, CHANNEL_NAMES[c]) for c in CHANNELS]])
     created_from = DateField("Created from", validators=[Optional()])
     created_to = DateField("Created to", validators=[Optional()])
     sent_from = DateField("Sent from", validators=[Optional()])

@@ -1,4 +1,4 @@
-"""The command line contract (issue §11): plural nouns, ``--json`` prints only JSON on stdout
+"""The command line contract (README, "Command line"): plural nouns, ``--json`` prints only JSON on stdout
 (an array for list, an object for show/create/update/dispatch), clear errors with a non-zero
 exit code, and nothing written by a refused command."""
 

@@ -1,4 +1,4 @@
-"""Provider checks (runbook §9): prove each channel's credentials with a harmless call.
+"""Provider checks (spec §9, the runbook): prove each channel's credentials with a harmless call.
 
 ``check_providers(app)`` is what ``flask providers check`` prints and what the dashboard's
 "Check providers" button can show; it never raises.

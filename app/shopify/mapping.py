@@ -194,7 +194,7 @@ def fulfillment_event(meta, event):
 
 
 def delivered_from_fulfillment(meta, fulfillment, delivered_at, *, order=None, refunded=frozenset()):
-    """The delivered trigger for one fulfillment: only its line items (spec step 3)."""
+    """The delivered trigger for one fulfillment: only its line items (spec §1, step 3)."""
     order_id = _id(_require(fulfillment, "order_id", "order_id"), "order_id")
     refunded = set(refunded) | (refunded_line_item_ids(order) if order else set())
     items, left_out = items_from(_list(fulfillment, "line_items"), delivered=True, refunded=refunded)

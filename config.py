@@ -101,7 +101,24 @@ class Config:
     ALERT_EMAIL = os.environ.get("ALERT_EMAIL") or None  # one email per breach, via the email provider
 
     VIDEO_MAX_MB = _int("VIDEO_MAX_MB", 200)
+    VIDEO_MAX_SECONDS = _int("VIDEO_MAX_SECONDS", 90)  # the recorder stops by itself at this length
     UPLOAD_DIR = os.environ.get("UPLOAD_DIR") or None  # default: instance/uploads
+    # Where videos, posters and uploads live (app/storage): unset = the UPLOAD_DIR folder;
+    # s3://bucket/prefix = an S3-compatible bucket shared by several app machines.
+    VIDEO_STORAGE_URL = os.environ.get("VIDEO_STORAGE_URL") or None
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None  # MinIO, R2, …; unset: AWS
+    S3_REGION = os.environ.get("S3_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
+    S3_PRESIGN_SECONDS = _int("S3_PRESIGN_SECONDS", 300)  # how long an admin's video link works
+    # Resumable uploads that got no byte for this long are deleted (with their parts).
+    UPLOAD_EXPIRY_HOURS = _int("UPLOAD_EXPIRY_HOURS", 24)
+    # The processing job tries a video this many times (errors of the tools, storage
+    # outages) before marking it failed; a file that is not a video fails at once.
+    VIDEO_PROCESS_ATTEMPTS = _int("VIDEO_PROCESS_ATTEMPTS", 3)
+    # "Not arrived yet?" on the customer's page pushes the next message back this far, once.
+    POSTPONE_DAYS = _int("POSTPONE_DAYS", 7)
+    # Werkzeug 3.1 refuses non-file form fields over 500 kB by default; the customer's form
+    # (a 5,000-character text and a few small fields) stays far below, so the default is kept.
+    MAX_FORM_MEMORY_SIZE = 500 * 1024
 
     WTF_CSRF_TIME_LIMIT = None
     BOOTSTRAP_SERVE_LOCAL = True  # no CDN: the dashboard works offline

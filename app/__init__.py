@@ -20,6 +20,7 @@ def create_app(config_class=None):
         app.config["UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
     check_production_config(app)
     check_shop_timezone(app.config)
+    check_storage_config(app)
     configure_logging(app)
     register_extensions(app)
     register_input_guards(app)
@@ -45,6 +46,20 @@ def check_production_config(app):
     problems.extend(webhook_config_problems(app.config))
     if problems:
         raise RuntimeError("refusing to start in production: " + "; ".join(problems))
+
+
+def check_storage_config(app):
+    """Refuse to start on a VIDEO_STORAGE_URL that names no storage (checked, not connected)."""
+    url = app.config.get("VIDEO_STORAGE_URL") or ""
+    if url.startswith("s3://"):
+        from urllib.parse import urlparse
+
+        bucket = urlparse(url).netloc
+        if not bucket:
+            raise RuntimeError(f"refusing to start: VIDEO_STORAGE_URL={url!r} names no bucket (s3://bucket/prefix)")
+    elif url and not url.startswith("file://"):
+        raise RuntimeError(f"refusing to start: VIDEO_STORAGE_URL={url!r} is neither "
+                           "s3://bucket/prefix nor file:///folder")
 
 
 def configure_logging(app):

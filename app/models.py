@@ -5,7 +5,8 @@ from app.campaigns.models import Campaign, MessageTemplate  # noqa: F401
 from app.events.models import ContactEvent  # noqa: F401
 from app.intake.models import OrderEvent, OrderEventItem  # noqa: F401
 from app.lifecycle.heartbeat import DispatchTick  # noqa: F401
-from app.lifecycle.models import SlotSend, Testimonial, TestimonialRequest, TestimonialRequestEvent  # noqa: F401
+from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent  # noqa: F401
 from app.monitoring.models import Alert, DailyStat  # noqa: F401
 from app.optouts.models import OptOut  # noqa: F401
 from app.providers.outbox import OutboxMessage  # noqa: F401
+from app.testimonials.models import Testimonial, VideoUpload  # noqa: F401

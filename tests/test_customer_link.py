@@ -37,8 +37,10 @@ def upload(data, filename="clip.mp4", content_type="video/mp4"):
 
 
 def stored_files(app):
+    """Every stored file, as its storage key (``videos/….mp4``)."""
     folder = app.config["UPLOAD_DIR"]
-    return sorted(os.listdir(folder)) if os.path.isdir(folder) else []
+    return sorted(os.path.relpath(os.path.join(top, name), folder).replace(os.sep, "/")
+                  for top, _, names in os.walk(folder) for name in names)
 
 
 def stored_testimonials():
@@ -147,12 +149,12 @@ def test_a_video_is_stored_under_our_own_name(app, client, clock, request_id, to
     assert response.status_code == 200, response.get_data(as_text=True)
     assert "Thank you" in response.get_data(as_text=True)
     [name] = stored_files(app)
-    assert re.fullmatch(rf"[0-9a-f]{{32}}\.{extension}", name)
+    assert re.fullmatch(rf"videos/[0-9a-f]{{32}}\.{extension}", name)
     with open(os.path.join(app.config["UPLOAD_DIR"], name), "rb") as f:
         assert f.read() == data
     assert not any("evil" in f for _, _, files in os.walk(tmp_path) for f in files)
     [saved] = stored_testimonials()
-    assert (saved.request_id, saved.video_filename, saved.video_content_type, saved.video_size, saved.consent) == (
+    assert (saved.request_id, saved.video_key, saved.video_content_type, saved.video_size, saved.consent) == (
         request_id, name, content_type, len(data), True)
     assert saved.text is None
     req = request_row(request_id)

@@ -753,7 +753,7 @@ def submit_video(site, token):
         "csrf_token": site.csrf(client), "consent": "yes", "text": "", "video": (io.BytesIO(MP4), "clip.mp4", "video/mp4")})
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     with site.app.app_context():
-        return db.session.scalar(select(Testimonial.id).where(Testimonial.video_filename.is_not(None)))
+        return db.session.scalar(select(Testimonial.id).where(Testimonial.video_key.is_not(None)))
 
 
 def video_cases():

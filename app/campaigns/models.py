@@ -69,6 +69,14 @@ class Campaign(db.Model):
     email_send_window: Mapped[str | None] = mapped_column(String(11))
     sms_send_window: Mapped[str | None] = mapped_column(String(11), default="09:00-20:00")
 
+    # The customer's page: a heading, up to three guiding questions, the consent sentence
+    # the customer ticks (None: the default wording) and an optional thank-you text
+    # (a discount code, say) shown after they submit.
+    prompt_heading: Mapped[str | None] = mapped_column(String(200))
+    prompt_questions = mapped_column(JSONList, default=list)
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    thank_you_text: Mapped[str | None] = mapped_column(Text)
+
     email_initial_template_id: Mapped[int | None] = mapped_column(ForeignKey("message_templates.id"))
     email_reminder_template_id: Mapped[int | None] = mapped_column(ForeignKey("message_templates.id"))
     sms_initial_template_id: Mapped[int | None] = mapped_column(ForeignKey("message_templates.id"))
@@ -120,6 +128,10 @@ class Campaign(db.Model):
             "min_order_total": str(self.min_order_total) if self.min_order_total is not None else None,
             "email_send_window": self.email_send_window,
             "sms_send_window": self.sms_send_window,
+            "prompt_heading": self.prompt_heading,
+            "prompt_questions": self.prompt_questions or [],
+            "consent_text": self.consent_text,
+            "thank_you_text": self.thank_you_text,
             "templates": {
                 f"{ch}_{kind}": getattr(self, f"{ch}_{kind}_template_id")
                 for ch in ("email", "sms")

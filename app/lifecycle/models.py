@@ -1,4 +1,4 @@
-"""Testimonial requests, their event stream, their per-slot sends and submissions."""
+"""Testimonial requests, their event stream and their per-slot sends."""
 
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -52,6 +52,7 @@ class TestimonialRequest(db.Model):
     submitted_at = mapped_column(UTCDateTime)
     expires_at = mapped_column(UTCDateTime)
     cancelled_at = mapped_column(UTCDateTime)
+    postponed_at = mapped_column(UTCDateTime)  # the customer said "not arrived yet" (once)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_event_at = mapped_column(UTCDateTime)
     email_message_id: Mapped[str | None] = mapped_column(String(255))
@@ -177,20 +178,5 @@ class SlotSend(db.Model):
     )
 
 
-class Testimonial(db.Model):
-    """What the customer submitted through their link."""
-
-    __tablename__ = "testimonials"
-    __test__ = False
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("testimonial_requests.id"), unique=True)
-    text: Mapped[str | None] = mapped_column(Text)
-    video_filename: Mapped[str | None] = mapped_column(String(80))  # our name, never the user's
-    video_content_type: Mapped[str | None] = mapped_column(String(40))
-    video_size: Mapped[int | None] = mapped_column()
-    consent: Mapped[bool] = mapped_column(default=False)
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|approved|hidden
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-
-    request = relationship(TestimonialRequest)
+# The testimonial itself lives with the testimonials; imported here for older imports.
+from app.testimonials.models import Testimonial  # noqa: E402, F401

@@ -1,17 +1,17 @@
 """What the customer can do through their link: submit a testimonial, unsubscribe."""
 
 import logging
-import os
 import uuid
 
-from flask import current_app
 from sqlalchemy import select
 
 from app.extensions import db
-from app.lifecycle.models import Testimonial, TestimonialRequest
+from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request, record_submission
 from app.lifecycle.states import CANCELLABLE, SUBMITTED
 from app.optouts.models import OptOut, normalise_contact
+from app.storage import get_storage
+from app.testimonials.models import Testimonial
 
 log = logging.getLogger("app.public")
 
@@ -51,24 +51,22 @@ def submit_testimonial(req, *, text, consent, video, now):
     if not consent:
         raise SubmissionRefused("Please tick the box to let us share your testimonial.")
     testimonial = Testimonial(request_id=req.id, text=text or None, consent=True, created_at=now)
-    stored_path = None
+    stored_key = None
     if has_video:
         head = video.stream.read(16)
         video.stream.seek(0)
         kind = sniff_video(head)
         if video.mimetype not in VIDEO_TYPES or kind is None:
             raise SubmissionRefused("The file must be an MP4, WebM or QuickTime (.mov) video.")
-        upload_dir = current_app.config["UPLOAD_DIR"]
-        os.makedirs(upload_dir, exist_ok=True)
-        name = f"{uuid.uuid4().hex}.{kind}"  # our name, never the customer's
-        stored_path = os.path.join(upload_dir, name)
-        video.save(stored_path)
-        testimonial.video_filename = name
+        storage = get_storage()
+        stored_key = f"videos/{uuid.uuid4().hex}.{kind}"  # our name, never the customer's
+        testimonial.video_size = storage.save(stored_key, video.stream, video.mimetype)
+        testimonial.video_key = stored_key
         testimonial.video_content_type = video.mimetype
-        testimonial.video_size = os.path.getsize(stored_path)
+        testimonial.video_status = "pending"
     if not record_submission(req, now):
-        if stored_path:
-            os.remove(stored_path)
+        if stored_key:
+            get_storage().delete(stored_key)
         raise SubmissionRefused("We already received your testimonial — thank you!", already=True)
     db.session.add(testimonial)
     db.session.flush()

@@ -6,7 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from app.extensions import db
-from app.lifecycle.models import Testimonial, TestimonialRequest
+from app.lifecycle.models import TestimonialRequest
+from app.testimonials.models import Testimonial
 
 log = logging.getLogger("app.testimonials")
 

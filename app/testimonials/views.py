@@ -1,14 +1,13 @@
 """Testimonials in the dashboard: the list with a video player, approve / hide, download."""
 
-import os
-
-from flask import abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from app.campaigns.forms import ConfirmForm
 from app.dashboard import dashboard_blueprint
 from app.extensions import db
 from app.input_guard import database_id, page_number
-from app.lifecycle.models import Testimonial
+from app.storage import StorageError, get_storage
+from app.testimonials.models import Testimonial
 from app.testimonials.services import ACTIONS, STATUSES, moderate, testimonials_query
 
 bp = dashboard_blueprint("testimonials", __name__, url_prefix="/testimonials")
@@ -55,22 +54,20 @@ def change(testimonial_id, action):
 
 
 def video_response(testimonial, as_attachment):
-    if not testimonial.video_filename:
+    if not testimonial.video_key:
         abort(404, description="This testimonial has no video.")
-    folder = current_app.config["UPLOAD_DIR"]
-    if not os.path.isfile(os.path.join(folder, testimonial.video_filename)):
-        abort(404, description="The video file is missing from the upload folder.")
-    extension = testimonial.video_filename.rsplit(".", 1)[-1]
-    # send_from_directory answers Range requests (206), so browsers can seek in the player.
-    return send_from_directory(
-        folder,
-        testimonial.video_filename,
-        mimetype=testimonial.video_content_type or "application/octet-stream",
-        as_attachment=as_attachment,
-        conditional=True,
-        max_age=0,
-        download_name=f"testimonial-{testimonial.id}-order-{testimonial.request.order_id}.{extension}",
-    )
+    extension = testimonial.video_key.rsplit(".", 1)[-1]
+    try:
+        # Local storage answers Range requests (206); S3 redirects to a presigned URL.
+        # Either way the player can seek.
+        return get_storage().response(
+            testimonial.video_key,
+            content_type=testimonial.video_content_type or "application/octet-stream",
+            as_attachment=as_attachment,
+            download_name=f"testimonial-{testimonial.id}-order-{testimonial.request.order_id}.{extension}",
+        )
+    except StorageError:
+        abort(404, description="The video file is missing from the video storage.")
 
 
 @bp.get("/<int:testimonial_id>/video")

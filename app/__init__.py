@@ -22,6 +22,9 @@ def create_app(config_class=None):
     check_shop_timezone(app.config)
     check_storage_config(app)
     configure_logging(app)
+    from app.clock import stamp_arrival
+
+    app.before_request(stamp_arrival)  # before every other hook: the webhooks' received_at
     register_extensions(app)
     register_input_guards(app)
     register_blueprints(app)

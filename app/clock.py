@@ -6,7 +6,7 @@ controllable clock (``app.config["CLOCK"]``).
 
 from datetime import UTC, datetime
 
-from flask import current_app, has_app_context
+from flask import current_app, g, has_app_context, has_request_context
 
 
 def utcnow():
@@ -16,6 +16,18 @@ def utcnow():
 def now():
     clock = current_app.config.get("CLOCK") if has_app_context() else None
     return clock() if clock else utcnow()
+
+
+def stamp_arrival():
+    """``before_request``, registered first: the moment this request reached the app."""
+    g.arrived_at = now()
+
+
+def arrival_time():
+    """When the current request arrived: a webhook's ``received_at`` is this moment, not
+    the end of whatever the request waited for (a body upload, the database write lock)."""
+    arrived = g.get("arrived_at") if has_request_context() else None
+    return arrived or now()
 
 
 def parse_rfc3339(value):

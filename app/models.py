@@ -3,7 +3,7 @@
 from app.auth.models import Admin  # noqa: F401
 from app.campaigns.models import Campaign, MessageTemplate  # noqa: F401
 from app.events.models import ContactEvent  # noqa: F401
-from app.intake.models import OrderEvent, OrderEventItem  # noqa: F401
+from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem  # noqa: F401
 from app.lifecycle.heartbeat import DispatchTick  # noqa: F401
 from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent  # noqa: F401
 from app.monitoring.models import Alert, DailyStat  # noqa: F401

@@ -308,3 +308,29 @@ def test_a_request_carries_what_the_message_needs(client, clock):
     assert (req.product_title, req.sku, req.product_image_url) == ("Blue mug", "MUG-1", "https://x.example/m.jpg")
     assert (req.customer_first_name, req.customer_last_name, req.customer_email) == ("Ada", "L", "ada@example.com")
     assert (req.status, req.reminder_count, req.attempts, req.sent_at) == ("scheduled", 0, 0, None)
+
+
+# -- cancellations: the pure rule ---------------------------------------------------------
+
+
+def test_cancelled_by_counts_events_in_the_order_they_happened():
+    from datetime import UTC, datetime
+
+    from app.intake.eligibility import Cancellation, cancellation_reason, cancelled_by
+    from app.intake.schema import ItemIn
+
+    def at(hour):
+        return datetime(2026, 11, 20, hour, tzinfo=UTC)
+
+    mug = ItemIn("li_1", "p_1", None, "Mug", 1, None, None, None)
+    order = Cancellation(None, "cancelled", at(13))
+    refund = Cancellation("p_1", "refunded", at(15))
+    other = Cancellation("li_2", "refunded", at(15))
+    assert cancelled_by(at(12), mug, [order]) == order
+    assert cancelled_by(at(13), mug, [order]) == order  # not later: stopped
+    assert cancelled_by(at(14), mug, [order]) is None
+    assert cancelled_by(at(14), mug, [order, refund]) == refund  # by product id
+    assert cancelled_by(at(12), mug, [order, refund]) == order  # the whole order is named first
+    assert cancelled_by(at(12), mug, [other]) is None
+    assert cancellation_reason(order) == "order cancelled at 2026-11-20T13:00:00Z"
+    assert cancellation_reason(refund) == "item refunded at 2026-11-20T15:00:00Z"

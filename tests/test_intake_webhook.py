@@ -5,11 +5,12 @@ import copy
 import json
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
+from app.extensions import db
 from app.intake.models import OrderEvent, OrderEventItem
 from app.lifecycle.models import TestimonialRequest
 from tests.factories import (
@@ -439,6 +440,90 @@ def test_cancel_event_replayed_is_a_duplicate(client, clock):
     assert row_counts() == before
 
 
+# -- cancellations remembered: events count in the order they happened --------------------
+
+
+def _skipped(answer):
+    return {s["item_id"]: s["reason"] for s in answer["skipped"]}
+
+
+def _intake_log_reasons(event_id):
+    record = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event_id))
+    return {i.item_id: i.reason for i in record.items if i.outcome == "skipped"}
+
+
+@pytest.mark.parametrize(("event_type", "words"), [("order.cancelled", "order cancelled"),
+                                                   ("order.refunded", "order refunded")])
+@pytest.mark.parametrize("delivered_at", ["2026-11-20T12:00:00Z", "2026-11-20T13:00:00Z"],
+                         ids=["delivered before", "delivered at the same time"])
+def test_a_cancellation_received_before_the_delivery_stops_it(client, clock, logged_in, event_type, words,
+                                                               delivered_at):
+    # Failed before the fix: the cancel answered "no requests for this order" and the
+    # delivery made two requests that were sent at the next tick.
+    campaign(clock, delay_days=0)
+    post_order(client, order_body("evt_c", event_type=event_type, occurred_at="2026-11-20T13:00:00Z", items=[]))
+
+    response = post_order(client, order_body("evt_d", occurred_at=delivered_at,
+                                             items=[item("li_1", "p_1"), item("li_2", "p_2")]))
+
+    assert response.status_code == 202
+    answer = response.get_json()
+    assert answer["created"] == []
+    reason = f"{words} at 2026-11-20T13:00:00Z"
+    assert _skipped(answer) == {"li_1": reason, "li_2": reason}
+    assert _intake_log_reasons("evt_d") == {"li_1": reason, "li_2": reason}
+    assert reason in logged_in.get("/intake/?order_id=1001").get_data(as_text=True)
+    assert all_requests() == []
+    assert tick(clock).messages == 0
+
+
+def test_a_delivery_that_happened_after_the_cancellation_stands(client, clock):
+    campaign(clock, delay_days=0)
+    post_order(client, order_body("evt_c", event_type="order.cancelled", occurred_at="2026-11-20T11:00:00Z", items=[]))
+    response = post_order(client, order_body("evt_d", occurred_at="2026-11-20T11:00:01Z"))
+    assert len(response.get_json()["created"]) == 1
+
+
+def test_the_outcome_does_not_depend_on_which_webhook_arrives_first(client, clock):
+    """Delivered at 14:00, cancelled at 13:00 (the cancel's webhook late): by the time
+    the events happened, the delivery came after the cancellation, so it stands; and
+    delivered at 12:00 then cancelled at 13:00 stops it, either way round."""
+    campaign(clock, delay_days=0)
+    [kept] = post_order(client, order_body("evt_d1", order_id="A", occurred_at="2026-11-20T14:00:00Z")).get_json()[
+        "created"]
+    answer = post_order(client, order_body("evt_c1", order_id="A", event_type="order.cancelled",
+                                           occurred_at="2026-11-20T13:00:00Z", items=[])).get_json()
+    assert answer["cancelled"] == []
+    assert _skipped(answer) == {"li_1": "not cancelled: delivered at 2026-11-20T14:00:00Z, after this cancelled "
+                                        "at 2026-11-20T13:00:00Z"}
+    assert request_row(kept).status == "scheduled"
+
+    [stopped] = post_order(client, order_body("evt_d2", order_id="B", occurred_at="2026-11-20T12:00:00Z",
+                                                        items=[item("li_9", "p_9")])).get_json()[
+        "created"]
+    post_order(client, order_body("evt_c2", order_id="B", event_type="order.cancelled",
+                                  occurred_at="2026-11-20T13:00:00Z", items=[]))
+    assert request_row(stopped).status == "cancelled"
+
+
+def test_an_item_refund_received_before_the_delivery_stops_only_that_item(client, clock):
+    campaign(clock, delay_days=0)
+    post_order(client, order_body("evt_r", event_type="order.refunded", occurred_at="2026-11-20T13:00:00Z",
+                                  items=[item("li_2", "p_2")]))
+    response = post_order(client, order_body("evt_d", items=[item("li_1", "p_1"), item("li_2", "p_2")]))
+    answer = response.get_json()
+    [created] = answer["created"]
+    assert request_row(created).item_id == "li_1"
+    assert _skipped(answer) == {"li_2": "item refunded at 2026-11-20T13:00:00Z"}
+
+
+def test_a_cancellation_of_another_order_or_source_stops_nothing(client, clock):
+    campaign(clock, delay_days=0)
+    post_order(client, order_body("evt_c", order_id="999", event_type="order.cancelled",
+                                  occurred_at="2026-11-20T13:00:00Z", items=[]))
+    assert len(post_order(client, order_body("evt_d")).get_json()["created"]) == 1
+
+
 def test_every_webhook_is_kept_with_its_outcome_per_item(client, clock):
     campaign(clock, exclude_tags=["wholesale"])
     body = order_body(items=[item("li_1", "p_1"), item("li_2", "p_1")], tags=["Wholesale"])
@@ -642,3 +727,39 @@ def test_a_valid_body_passes_the_same_check(client, clock):
     mutation, not a broken base body)."""
     campaign(clock)
     assert post_order(client, VALID_JSON.encode()).status_code == 202
+
+
+# -- latency: a webhook never waits for a tick ----------------------------------------------
+
+
+def test_a_webhook_arriving_while_a_tick_calls_the_provider_is_answered_at_once(app_factory, clock):
+    """The provider answers slowly (here: it takes the length of a whole webhook). The
+    tick holds no database transaction meanwhile, so the webhook neither waits for the
+    write lock (SQLite would make it wait up to its 30 s busy timeout, then 503) nor is
+    stamped late: its received_at is the moment it arrived, before the clock moved on."""
+    from app.lifecycle.dispatch import dispatch_due
+    from app.providers.base import register
+    from app.providers.outbox import OutboxProvider
+
+    webhook_app = app_factory()
+    seen = {}
+
+    @register("slow_while_a_webhook_arrives")
+    class SlowProvider(OutboxProvider):
+        def send(self, message):
+            if "status" not in seen:
+                readings = iter(clock() + timedelta(seconds=n) for n in range(1, 1000))
+                webhook_app.config["CLOCK"] = lambda: next(readings)  # each reading a second later
+                response = post_order(webhook_app.test_client(), order_body("evt_during", order_id="2002"))
+                seen.update(status=response.status_code, first_reading=clock() + timedelta(seconds=1))
+            return super().send(message)
+
+    tick_app = app_factory(EMAIL_PROVIDER="slow_while_a_webhook_arrives", SMS_PROVIDER="slow_while_a_webhook_arrives")
+    with tick_app.app_context():
+        campaign(clock, delay_days=0)
+        post_order(tick_app.test_client(), order_body())
+        report = dispatch_due(clock())
+        assert report.sent == 1
+        assert seen["status"] == 202
+        record = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == "evt_during"))
+        assert record.received_at == seen["first_reading"]

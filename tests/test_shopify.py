@@ -355,6 +355,33 @@ def test_a_refunded_line_is_not_asked_about_when_it_is_delivered_later(send, clo
         (str(TEE), "632910393", "refunded")]
 
 
+def test_a_cancelled_order_is_not_asked_about_by_an_older_fulfilled_webhook_arriving_later(send, clock):
+    # Failed before the fix: the retried orders/fulfilled (its copy of the order taken
+    # before the cancellation, so no cancelled_at) made two requests.
+    campaign(clock, trigger="fulfilled", delay_days=0)
+    cancelled = send("orders/cancelled", order(lines=(MUG, TEE), cancelled_at="2026-11-18T08:00:00-05:00"))
+    assert cancelled.status_code == 202 and cancelled.get_json()["skipped"][0]["reason"] == "no requests for this order"
+
+    response = send("orders/fulfilled", order(lines=(MUG, TEE), fulfillments=[fulfillment(4213857714393, [MUG, TEE])]))
+
+    assert response.status_code == 202
+    reason = "order cancelled at 2026-11-18T13:00:00Z"
+    assert [(s["item_id"], s["reason"]) for s in response.get_json()["skipped"]] == [(str(MUG), reason),
+                                                                                      (str(TEE), reason)]
+    assert requests_by_item() == {}
+    record = db.session.scalar(select(OrderEvent).where(OrderEvent.topic == "orders/fulfilled"))
+    assert {i.reason for i in record.items} == {reason}
+
+
+def test_a_refund_received_before_the_fulfilled_webhook_stops_its_lines(send, clock):
+    campaign(clock, trigger="fulfilled", delay_days=0)
+    send("refunds/create", refund([TEE]) | {"created_at": "2026-11-18T08:00:00-05:00"})
+    response = send("orders/fulfilled", order(lines=(MUG, TEE), fulfillments=[fulfillment(4213857714393, [MUG, TEE])]))
+    assert set(requests_by_item()) == {MUG}
+    assert [(s["item_id"], s["reason"]) for s in response.get_json()["skipped"]] == [
+        (str(TEE), "item refunded at 2026-11-18T13:00:00Z")]
+
+
 # -- replays, signatures, bad input ---------------------------------------------------------
 
 

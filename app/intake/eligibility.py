@@ -6,6 +6,7 @@ Each answer carries the reason a merchant reads in the intake log when an item w
 from dataclasses import dataclass
 from decimal import Decimal
 
+from app.clock import isoformat
 from app.intake.schema import E164
 
 
@@ -89,3 +90,31 @@ def evaluate_item(rules, order, item, *, opted_out=frozenset(), already_asked=Fa
     if already_asked:
         return skip("customer already asked about this product by this campaign")
     return Verdict(True, channel="both" if len(channels) == 2 else channels[0])
+
+
+@dataclass(frozen=True)
+class Cancellation:
+    """The latest cancellation or refund remembered for an order (``item_id`` None) or
+    for one of its items (a line item id or a product id)."""
+
+    item_id: str | None
+    kind: str  # cancelled | refunded
+    at: object  # the cancelling event's occurred_at (aware UTC)
+
+
+def cancelled_by(occurred_at, item, cancellations):
+    """The cancellation that stops this delivered item, or None.
+
+    Events count in the order they happened, not the order they arrived: a cancellation
+    stops the deliveries that happened at or before it, even when its webhook came first
+    (or its transaction committed last). A delivery that happened later stands.
+    """
+    keys = {None, item.id, item.product_id}
+    blocking = [c for c in cancellations if c.item_id in keys and occurred_at <= c.at]
+    return max(blocking, key=lambda c: (c.item_id is None, c.at)) if blocking else None
+
+
+def cancellation_reason(cancellation):
+    """The intake log's words for an item skipped because of ``cancellation``."""
+    what = "order" if cancellation.item_id is None else "item"
+    return f"{what} {cancellation.kind} at {isoformat(cancellation.at)}"

@@ -1,6 +1,6 @@
 """Every order webhook we received, with what became of each of its items."""
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import isoformat
@@ -75,3 +75,23 @@ class OrderEventItem(db.Model):
     request_id: Mapped[int | None] = mapped_column(ForeignKey("testimonial_requests.id"))
 
     order_event = relationship(OrderEvent, back_populates="items")
+
+
+class OrderCancellation(db.Model):
+    """An order (``item_id`` NULL) or some of its items cancelled or refunded, remembered
+    with the cancelling event's ``occurred_at``: a delivery event of the same source and
+    order that happened no later creates nothing for them, whatever order the two
+    webhooks arrive or commit in (``app.intake.eligibility.cancelled_by``)."""
+
+    __tablename__ = "order_cancellations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source: Mapped[str] = mapped_column(String(20))
+    order_id: Mapped[str] = mapped_column(String(64))
+    # A line item id or product id (a refund names either); NULL: the whole order.
+    item_id: Mapped[str | None] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(10))  # cancelled | refunded
+    cancelled_at = mapped_column(UTCDateTime, nullable=False)
+    order_event_id: Mapped[int] = mapped_column(ForeignKey("order_events.id"))
+
+    __table_args__ = (Index("ix_order_cancellations_source_order", "source", "order_id"),)

@@ -4,18 +4,20 @@
 webhook both end here, so one set of rules decides.
 """
 
+import hashlib
 import json
 import logging
 import secrets
 import time
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 
 from app.campaigns.models import Campaign
+from app.clock import as_utc, isoformat
 from app.extensions import db
-from app.intake.eligibility import CampaignRules, evaluate_item
-from app.intake.models import OrderEvent, OrderEventItem
+from app.intake.eligibility import CampaignRules, Cancellation, cancellation_reason, cancelled_by, evaluate_item
+from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
 from app.lifecycle import policy
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
@@ -70,6 +72,7 @@ def ingest_with_retry(event, raw_payload, now, *, source="generic", cancel_item_
 def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item_ids=None):
     """Record the event and act on it. Returns (OrderEvent, duplicate). Flushes only."""
     started = time.perf_counter()
+    lock_order(source, event.order_id)
     existing = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event.event_id))
     if existing is not None:
         if source == "generic" and (existing.source, existing.order_id, existing.event_type) != (
@@ -90,10 +93,10 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
     )
     db.session.add(record)
     db.session.flush()
-    if event.event_type in ("order.cancelled", "order.refunded"):
-        _cancel_order(record, event, now, cancel_item_ids)
+    if event.event_type in CANCELLING:
+        _cancel_order(record, event, now, cancel_item_ids, source)
     else:
-        _create_requests(record, event, now)
+        _create_requests(record, event, now, order_cancellations(source, event.order_id))
     record.processed_at = now
     record.processing_ms = round((time.perf_counter() - started) * 1000, 2)
     db.session.flush()
@@ -123,7 +126,35 @@ def _outcome(record, item, outcome, reason=None, campaign_id=None, request_id=No
     )
 
 
-def _create_requests(record, event, now):
+CANCELLING = {"order.cancelled": "cancelled", "order.refunded": "refunded"}
+
+
+def lock_order(source, order_id):
+    """Serialise the events of one order until the transaction ends (PostgreSQL).
+
+    A cancellation and a delivery of the same order in two concurrent transactions
+    would each miss the other's uncommitted rows: the cancellation finds no request to
+    stop, the delivery no cancellation. SQLite needs nothing: every transaction there
+    takes the write lock when it begins (app/database.py).
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(hashlib.blake2b(f"order:{source}:{order_id}".encode(), digest_size=8).digest(),
+                         "big", signed=True)
+    db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
+def order_cancellations(source, order_id):
+    """What is remembered as cancelled or refunded for this order: one statement."""
+    rows = db.session.execute(
+        select(OrderCancellation.item_id, OrderCancellation.kind, func.max(OrderCancellation.cancelled_at))
+        .where(OrderCancellation.source == source, OrderCancellation.order_id == order_id)
+        .group_by(OrderCancellation.item_id, OrderCancellation.kind)
+    ).all()
+    return tuple(Cancellation(item_id, kind, as_utc(at)) for item_id, kind, at in rows)
+
+
+def _create_requests(record, event, now, cancellations=()):
     campaigns = db.session.scalars(
         select(Campaign)
         .where(Campaign.status == "active", Campaign.trigger == event.trigger)
@@ -136,6 +167,12 @@ def _create_requests(record, event, now):
     first_item_of_product = {}
     created, skipped = 0, 0
     for item in event.items:
+        cancellation = cancelled_by(event.occurred_at, item, cancellations)
+        if cancellation is not None:
+            _outcome(record, item, "skipped", cancellation_reason(cancellation))
+            log.info("step=2 skipped order=%s item=%s: %s", event.order_id, item.id, cancellation_reason(cancellation))
+            skipped += 1
+            continue
         # Step 3: one request per product; quantity and repeated lines do not multiply.
         if item.product_id in first_item_of_product:
             _outcome(record, item, "skipped",
@@ -239,11 +276,18 @@ def _new_request(record, event, item, campaign, channel, now):
     return req
 
 
-def _cancel_order(record, event, now, cancel_item_ids):
-    """order.cancelled / order.refunded: stop the order's requests not yet submitted.
+def _cancel_order(record, event, now, cancel_item_ids, source):
+    """order.cancelled / order.refunded: remember it, and stop the order's requests not
+    yet submitted whose delivery happened no later than the cancellation.
 
     With ``cancel_item_ids`` (a partial refund) only those items' requests stop.
     """
+    kind = CANCELLING[event.event_type]
+    db.session.add_all(
+        OrderCancellation(source=source, order_id=event.order_id, item_id=item_id, kind=kind,
+                          cancelled_at=event.occurred_at, order_event_id=record.id)
+        for item_id in (dict.fromkeys(cancel_item_ids) if cancel_item_ids is not None else (None,))
+    )
     query = select(TestimonialRequest).where(TestimonialRequest.order_id == event.order_id)
     requests = db.session.scalars(query.order_by(TestimonialRequest.id)).all()
     order_has_requests = bool(requests)
@@ -253,6 +297,13 @@ def _cancel_order(record, event, now, cancel_item_ids):
     reason = f"order {event.trigger}"
     cancelled = 0
     for req in requests:
+        if as_utc(req.trigger_at) > event.occurred_at:
+            db.session.add(OrderEventItem(
+                order_event_id=record.id, item_id=req.item_id, product_id=req.product_id,
+                campaign_id=req.campaign_id, outcome="skipped", request_id=req.id,
+                reason=f"not cancelled: delivered at {isoformat(req.trigger_at)}, after this {kind} "
+                       f"at {isoformat(event.occurred_at)}"))
+            continue
         if req.status in TERMINAL:
             why = "already submitted" if req.status == SUBMITTED else f"already {req.status}"
             db.session.add(OrderEventItem(order_event_id=record.id, item_id=req.item_id, product_id=req.product_id,

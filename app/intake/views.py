@@ -11,7 +11,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app.clock import now
+from app.clock import arrival_time
 from app.extensions import csrf, db
 from app.input_guard import unstorable_text
 from app.intake.schema import SchemaError, parse_order_event
@@ -81,7 +81,7 @@ def order_webhook():
     if event.event_type == "order.refunded" and event.items:
         cancel_items = [item.id for item in event.items]  # a partial refund names its items
     try:
-        record, duplicate = ingest_with_retry(event, raw.decode("utf-8"), now(), cancel_item_ids=cancel_items)
+        record, duplicate = ingest_with_retry(event, raw.decode("utf-8"), arrival_time(), cancel_item_ids=cancel_items)
     except EventIdReused as exc:
         db.session.rollback()
         return problem(409, exc.message, "event_id")  # logged by the service

@@ -13,7 +13,7 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app.clock import now, parse_rfc3339
+from app.clock import arrival_time, parse_rfc3339
 from app.extensions import csrf, db
 from app.input_guard import unstorable_text
 from app.intake.views import UNSTORABLE, problem, read_limited_body
@@ -88,7 +88,7 @@ def _meta():
         event_id=(headers.get("X-Shopify-Event-Id") or "").strip()[:255] or None,
         shop_domain=(headers.get("X-Shopify-Shop-Domain") or "").strip().lower()[:255] or None,
         triggered_at=triggered_at,
-        received_at=now(),
+        received_at=arrival_time(),
     ), None
 
 

@@ -184,6 +184,46 @@ def test_the_same_order_under_different_event_ids_at_once_creates_each_request_o
     assert cli("stats", "check")["ok"] is True
 
 
+def test_a_cancellation_racing_the_delivery_of_the_same_order_still_stops_it(app, app_factory, clock):
+    """The delivery's transaction has made its requests but not committed when the
+    cancellation arrives. Failed before the per-order lock: the cancellation found no
+    request to stop, the delivery no cancellation, and both committed."""
+    campaign(clock, delay_days=0)
+    delivery_app, cancel_app = app_factory(), app_factory()
+    delivery_ready, cancel_done = threading.Event(), threading.Event()
+
+    def hold_the_delivery(session):
+        if threading.current_thread().name == "delivery":
+            delivery_ready.set()
+            cancel_done.wait(timeout=1.5)  # with the lock, the cancellation waits for this commit
+
+    event.listen(db.session, "before_commit", hold_the_delivery)
+    try:
+        def deliver():
+            return post_order(delivery_app.test_client(), order_body("evt_d", items=THREE_PRODUCTS)).status_code
+
+        def cancel():
+            delivery_ready.wait(timeout=10)
+            body = order_body("evt_c", event_type="order.cancelled", occurred_at="2026-11-20T13:00:00Z", items=[])
+            status = post_order(cancel_app.test_client(), body).status_code
+            cancel_done.set()
+            return status
+
+        results = {}
+        threads = [threading.Thread(target=lambda f=f, n=n: results.update({n: f()}), name=n)
+                   for n, f in (("delivery", deliver), ("cancel", cancel))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+    finally:
+        event.remove(db.session, "before_commit", hold_the_delivery)
+
+    assert results == {"delivery": 202, "cancel": 202}
+    db.session.rollback()
+    assert {r.status for r in all_requests()} == {"cancelled"}
+
+
 # The SQLite tests of the stuck-claim rule, of a crash after the hand-over and of a pause or
 # a customer acting while a tick runs, run here on PostgreSQL (this folder's conftest gives
 # them a PostgreSQL database).

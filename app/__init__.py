@@ -101,6 +101,12 @@ def register_extensions(app):
 
     app.add_template_filter(channel_name, "channel_name")
 
+    from app.settings import settings_context
+    from app.settings.dates import register_filters
+
+    app.context_processor(settings_context)
+    register_filters(app)
+
 
 def register_input_guards(app):
     # After the CSRF check (registered with the extensions), before the blueprints' routes.
@@ -140,6 +146,11 @@ def register_blueprints(app):
     from app.lifecycle.views import bp as requests_bp
 
     app.register_blueprint(requests_bp)
+    from app.settings.views import bp as settings_bp
+    from app.settings.views import brand_bp
+
+    app.register_blueprint(settings_bp)
+    app.register_blueprint(brand_bp)
 
 
 def register_commands(app):

@@ -9,4 +9,5 @@ from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialReques
 from app.monitoring.models import Alert, DailyStat  # noqa: F401
 from app.optouts.models import OptOut  # noqa: F401
 from app.providers.outbox import OutboxMessage  # noqa: F401
+from app.settings.models import ShopSettings  # noqa: F401
 from app.testimonials.models import Testimonial, VideoUpload  # noqa: F401

@@ -17,6 +17,7 @@ from app.events.parsing import EventProblem
 from app.events.services import receive_sendgrid_batch, receive_twilio_inbound, receive_twilio_status
 from app.extensions import csrf, db
 from app.intake.views import problem, read_limited_body
+from app.settings import current_settings
 
 bp = Blueprint("events", __name__)
 log = logging.getLogger("app.events")
@@ -159,6 +160,6 @@ def _refuse_unverified_twilio():
 def public_url():
     """The URL Twilio signed: ours as the internet sees it (behind a proxy the request's
     own host and scheme differ), with the query string."""
-    url = current_app.config["PUBLIC_BASE_URL"].rstrip("/") + request.path
+    url = current_settings().public_base_url + request.path
     query = request.query_string.decode("utf-8", "replace")
     return f"{url}?{query}" if query else url

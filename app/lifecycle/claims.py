@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import select, update
 
 from app.campaigns.models import Campaign
@@ -23,6 +22,8 @@ from app.lifecycle.results import record_send_result
 from app.lifecycle.states import CANCELLED, EXPIRED, QUEUED, SCHEDULED, SENDABLE, add_event, transition
 from app.optouts.models import opted_out_channels
 from app.providers import OutgoingMessage, ProviderError, get_provider
+from app.settings import current_settings
+from app.settings.quiet_hours import quiet_hours_window
 
 log = logging.getLogger("app.lifecycle")
 
@@ -114,8 +115,8 @@ def claim_slot(request_id, now, report):
 
     messages, render_failures = [], []
     kind = "initial" if slot == 0 else "reminder"
-    config = current_app.config
-    context = message_context(req, shop_name=config["SHOP_NAME"], base_url=config["PUBLIC_BASE_URL"])
+    shop = current_settings()
+    context = message_context(req, shop_name=shop.name, base_url=shop.public_base_url)
     for channel in channels:
         existing = db.session.scalar(
             select(SlotSend).where(
@@ -151,6 +152,8 @@ def claim_slot(request_id, now, report):
                 channel=channel, to=to, subject=subject, html=html, text=text,
                 request_id=req.id, campaign_id=campaign.id, slot=slot,
                 unsubscribe_url=context["unsubscribe_link"],
+                sender=shop.sender if channel == "email" else None,
+                reply_to=shop.reply_to if channel == "email" else None,
             ),
             provider_name,
         ))
@@ -175,7 +178,8 @@ def defer_to_send_window(req, campaign, channels, slot, unchanged, now, report):
     Channel "both" sends its channels together, so it waits until both windows are open
     (campaign validation keeps them overlapping). Returns True when the slot was deferred.
     """
-    tz_name = current_app.config["SHOP_TIMEZONE"]
+    shop = current_settings()
+    tz_name = shop.timezone
     tz = ZoneInfo(tz_name)
     windows = {}
     for channel in channels:
@@ -183,14 +187,21 @@ def defer_to_send_window(req, campaign, channels, slot, unchanged, now, report):
             windows[channel] = policy.SendWindow.parse(campaign.send_window(channel))
         except policy.WindowInvalid as exc:
             log.warning("campaign=%s has an unreadable %s send window, ignored: %s", campaign.id, channel, exc)
-    restricting = [w for w in windows.values() if w is not None]
+    # The shop's quiet hours (Settings) hold every channel of every campaign.
+    try:
+        shop_window = quiet_hours_window(shop.quiet_hours)
+    except policy.WindowInvalid:
+        shop_window = None
+    restricting = [w for w in (*windows.values(), shop_window) if w is not None]
     opening = policy.defer_to_windows(now, restricting, tz)
-    if opening is None:  # windows that never overlap (edited outside the app): follow the first
-        opening = policy.defer_to_window(now, restricting[0], tz)
+    if opening is None:  # windows that never overlap: the shop's quiet hours first, else the first
+        opening = policy.defer_to_window(now, shop_window or restricting[0], tz)
     if opening == now:
         return False
     closed = [f"{explain.channel_name(ch, in_sentence=True)} quiet hours {w.quiet_hours()}"
               for ch, w in windows.items() if w is not None and not policy.in_window(now, w, tz)]
+    if shop_window is not None and not policy.in_window(now, shop_window, tz):
+        closed.append(f"the shop's quiet hours {shop_window.quiet_hours()}")
     local = opening.astimezone(tz)
     detail = (f"{', '.join(closed)} {tz_name}; deferred to {local:%Y-%m-%d %H:%M} {local.tzname()} "
               f"({opening:%Y-%m-%d %H:%M} UTC)")

@@ -136,9 +136,9 @@ def is_terminal(req):
 
 
 def link_for(req):
-    from flask import current_app
+    from app.settings import current_settings
 
-    return f"{current_app.config['PUBLIC_BASE_URL']}/r/{req.token}"
+    return current_settings().link(f"/r/{req.token}")
 
 
 # -- explicit resend (Requests Log) ----------------------------------------------------

@@ -116,9 +116,11 @@ def notify_open_alerts(now):
 
 
 def alert_message(to, kind, message, opened_at):
-    config = current_app.config
-    subject = f"[{config['SHOP_NAME']} testimonials] {TITLES[kind]}"
-    dashboard = f"{config['PUBLIC_BASE_URL']}/"
+    from app.settings import current_settings
+
+    shop = current_settings()
+    subject = f"[{shop.name} testimonials] {TITLES[kind]}"
+    dashboard = f"{shop.public_base_url}/"
     text = (f"{message}\n\nSince {opened_at:%Y-%m-%d %H:%M} UTC.\n"
             f"The dashboard's home page has the figures (\"Service levels\") and the Requests Log each "
             f"message's story: {dashboard}\n\n"

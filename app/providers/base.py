@@ -18,6 +18,8 @@ class OutgoingMessage:
     campaign_id: int
     slot: int
     unsubscribe_url: str | None = None
+    sender: str | None = None  # "Name <address>" (email): the shop's Settings; None: the provider's default
+    reply_to: str | None = None
 
 
 class ProviderError(Exception):

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
-from sendgrid.helpers.mail import CustomArg, Email, Header, Mail, MailSettings, SandBoxMode
+from sendgrid.helpers.mail import CustomArg, Email, Header, Mail, MailSettings, ReplyTo, SandBoxMode
 
 from app.providers.base import MessageProvider, ProviderError, register
 
@@ -68,7 +68,7 @@ class SendGridProvider(MessageProvider):
     def build_mail(self, message):
         """The v3 mail/send body for one message (a dict, as SendGrid will receive it)."""
         mail = Mail(
-            from_email=self.sender(),
+            from_email=self.sender(message.sender),
             to_emails=message.to,
             subject=message.subject or self.shop_name or "A quick favour",
             plain_text_content=message.text,
@@ -81,12 +81,16 @@ class SendGridProvider(MessageProvider):
             CustomArg("slot", str(message.slot)),
         ]
         mail.header = unsubscribe_headers(message.unsubscribe_url, self.mailto)
+        if message.reply_to:
+            mail.reply_to = ReplyTo(message.reply_to)
         if self.sandbox:
             mail.mail_settings = MailSettings(sandbox_mode=SandBoxMode(True))
         return mail.get()
 
-    def sender(self):
-        name, address = parseaddr(self.email_from)
+    def sender(self, given=None):
+        """The From of a message: the shop's Settings when the message carries them, else
+        EMAIL_FROM (and SHOP_NAME as the name)."""
+        name, address = parseaddr(given or self.email_from)
         return Email(address, name or self.shop_name or None)
 
     # -- checking --------------------------------------------------------------------

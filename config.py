@@ -120,6 +120,9 @@ class Config:
     # (a 5,000-character text and a few small fields) stays far below, so the default is kept.
     MAX_FORM_MEMORY_SIZE = 500 * 1024
 
+    # werkzeug's scrypt at its default cost (N=32768): about 0.2 s per login on purpose.
+    PASSWORD_HASH_METHOD = "scrypt"
+
     WTF_CSRF_TIME_LIMIT = None
     BOOTSTRAP_SERVE_LOCAL = True  # no CDN: the dashboard works offline
     SESSION_COOKIE_HTTPONLY = True
@@ -137,6 +140,9 @@ class TestConfig(Config):
     SCHEDULER_ENABLED = False
     SECRET_KEY = "test-secret"
     PUBLIC_BASE_URL = "http://testserver.local"
+    # Still scrypt, at a cost a test can pay thousands of times (a login is ~2 ms, not
+    # ~0.2 s); test_auth checks that the real setting stores a full-cost hash.
+    PASSWORD_HASH_METHOD = "scrypt:256:8:1"
 
 
 def config_from_env():

@@ -2,6 +2,8 @@
 the test controls.
 
 Migrations run once per session into a template file; each test gets a fresh copy.
+Every app the tests build shares one store of compiled Jinja templates (a fresh app would
+otherwise compile base.html and its pages again: ~0.1 s on each test's first page).
 """
 
 import json
@@ -9,11 +11,32 @@ import logging
 import shutil
 from datetime import UTC, datetime, timedelta
 
+import jinja2
 import pytest
+from flask import Flask
 
 from app import create_app
 from app.extensions import db
 from config import TestConfig
+
+
+class SharedCompiledTemplates(jinja2.BytecodeCache):
+    """Jinja's bytecode cache, kept in memory for the test process: a template is compiled
+    once, and again only when its source changes (Jinja compares the checksum)."""
+
+    def __init__(self):
+        self.code = {}
+
+    def load_bytecode(self, bucket):
+        checksum, code = self.code.get(bucket.key, (None, None))
+        if checksum == bucket.checksum:
+            bucket.code = code
+
+    def dump_bytecode(self, bucket):
+        self.code[bucket.key] = (bucket.checksum, bucket.code)
+
+
+Flask.jinja_options = {**Flask.jinja_options, "bytecode_cache": SharedCompiledTemplates()}
 
 
 class FakeClock:

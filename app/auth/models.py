@@ -1,5 +1,6 @@
 """Merchant accounts for the dashboard."""
 
+from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -20,7 +21,7 @@ class Admin(UserMixin, db.Model):
     last_login_at = mapped_column(UTCDateTime)
 
     def set_password(self, password):
-        self.password_hash = generate_password_hash(password, method="scrypt")
+        self.password_hash = generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
     def check_password(self, password):
         return check_password_hash(self.password_hash, password)

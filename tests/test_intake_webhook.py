@@ -242,6 +242,103 @@ def test_racing_deliveries_of_the_same_order_under_different_event_ids_make_exac
     assert row_counts()["order_events"] == 4  # every delivery is kept with its outcome
 
 
+# -- one short transaction -------------------------------------------------------------
+
+
+def _statements(app, post):
+    """The SQL statements the app's engine runs while ``post()`` runs."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    seen = []
+
+    def record(_conn, _cursor, statement, _params, _context, _many):
+        seen.append(" ".join(statement.split()[:3]))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        response = post()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return response, seen
+
+
+@pytest.mark.parametrize("products", [2, 40])
+def test_a_new_order_is_a_fixed_handful_of_statements_in_one_transaction(app, client, clock, products):
+    campaign(clock)
+    campaign(clock, name="Second campaign", include_products=["p_0"])
+    post_order(client, order_body("evt_warm", order_id="900", customer={"email": "warm@example.com"}))
+    body = order_body("evt_many", order_id="901", items=[item(f"li_{n}", f"p_{n}") for n in range(products)])
+
+    response, statements = _statements(app, lambda: post_order(client, body))
+
+    assert response.status_code == 202
+    assert len(response.get_json()["created"]) == products
+    # Each item: created by the oldest campaign, and a row saying the second was too late.
+    assert len(row_counts_of_event("evt_many")) == 2 * products
+    # BEGIN, the event id check, cancellations, the campaigns' fingerprint, earlier requests, opt-outs,
+    # and one INSERT each for the event, its requests and its items: whatever the size.
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert statements.count("BEGIN IMMEDIATE") == 1, statements
+    assert len(statements) <= 9, "\n".join(statements)
+    assert [s for s in statements if s.startswith("INSERT")] == [
+        "INSERT INTO order_events", "INSERT INTO testimonial_requests", "INSERT INTO order_event_items"]
+
+
+def row_counts_of_event(event_id):
+    record = OrderEvent.query.filter_by(event_id=event_id).one()
+    return OrderEventItem.query.filter_by(order_event_id=record.id).all()
+
+
+def test_a_campaign_changed_by_another_process_applies_to_the_next_webhook(app, app_factory, clock):
+    """The intake keeps the active campaigns' rules in memory; a change anywhere (here: a
+    second app, as another gunicorn worker would be) is seen at the next webhook."""
+    from app.campaigns.models import Campaign
+    from app.campaigns.services import set_status, update_campaign
+    from app.extensions import db
+
+    mugs_id = campaign(clock, exclude_products=["p_2"]).id
+    db.session.rollback()  # reading the id began a transaction: end it (SQLite: a lock)
+    web = app_factory().test_client()
+    assert post_order(web, order_body("evt_a", order_id="a", items=[item("li_2", "p_2")])).get_json()[
+        "skipped"][0]["reason"] == "product excluded by the campaign"
+
+    other = app_factory()
+    with other.app_context():
+        update_campaign(db.session.get(Campaign, mugs_id), clock(), exclude_products=[])
+        db.session.commit()
+    answer = post_order(web, order_body("evt_b", order_id="b", items=[item("li_2", "p_2")])).get_json()
+    assert len(answer["created"]) == 1
+
+    with other.app_context():
+        set_status(db.session.get(Campaign, mugs_id), "pause", clock())
+        db.session.commit()
+    answer = post_order(web, order_body("evt_c", order_id="c", items=[item("li_2", "p_2")])).get_json()
+    assert answer["skipped"][0]["reason"] == "no active campaign with trigger 'delivered'"
+
+    with other.app_context():
+        campaign(clock, name="A new one")
+    answer = post_order(web, order_body("evt_d", order_id="d", items=[item("li_2", "p_2")])).get_json()
+    assert len(answer["created"]) == 1
+
+
+def test_a_campaign_change_rolled_back_is_not_remembered(app, client, clock):
+    """A transaction that edits a campaign and reads the rules, then rolls back, leaves the
+    campaign as it was: the next webhook must not use the rolled-back rules."""
+    from app.campaigns.active import active_campaigns
+    from app.campaigns.models import Campaign
+    from app.extensions import db
+
+    mugs = campaign(clock)
+    db.session.get(Campaign, mugs.id).exclude_products = ["p_1"]
+    db.session.flush()
+    assert active_campaigns("delivered")[0].rules.exclude_products == ("p_1",)
+    db.session.rollback()
+
+    assert len(post_order(client, order_body()).get_json()["created"]) == 1
+
+
 def test_the_database_refuses_a_second_request_for_the_same_order_and_product(app, client, clock):
     from sqlalchemy.exc import IntegrityError
 

@@ -1,8 +1,9 @@
 """Campaigns (who is asked, when, how often) and the message templates they use."""
 
+import secrets
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Numeric, String, Text, event
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import utcnow
@@ -84,6 +85,9 @@ class Campaign(db.Model):
 
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
+    # A new random number on every change (see new_revision): the intake's cached rules
+    # (app.campaigns.active) compare the table's fingerprint with the one they were read at.
+    revision: Mapped[int] = mapped_column(default=lambda: new_revision(), nullable=False)
 
     email_initial_template = relationship(MessageTemplate, foreign_keys=[email_initial_template_id])
     email_reminder_template = relationship(MessageTemplate, foreign_keys=[email_reminder_template_id])
@@ -139,3 +143,16 @@ class Campaign(db.Model):
             },
             "created_at": self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.created_at else None,
         }
+
+
+def new_revision():
+    """Random, not a counter: a change that was rolled back and a later, different change
+    must not leave the table with the fingerprint the rolled-back one had."""
+    return secrets.randbits(31) + 1
+
+
+@event.listens_for(Campaign, "before_update")
+def _bump_revision(_mapper, _connection, campaign):
+    # Every ORM change of a campaign (services, views, tests) goes through here; nothing in
+    # the app changes campaigns with a Core UPDATE, which would have to set it itself.
+    campaign.revision = new_revision()

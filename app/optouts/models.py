@@ -1,6 +1,6 @@
 """One suppression list for both channels."""
 
-from sqlalchemy import String, UniqueConstraint, select
+from sqlalchemy import String, UniqueConstraint, and_, or_, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import utcnow
@@ -26,19 +26,12 @@ def normalise_contact(channel, contact):
 
 
 def opted_out_channels(email, phone):
-    """The channels on which this customer has opted out."""
+    """The channels on which this customer has opted out (one query for both)."""
     pairs = []
     if email:
-        pairs.append(("email", normalise_contact("email", email)))
+        pairs.append(and_(OptOut.channel == "email", OptOut.contact == normalise_contact("email", email)))
     if phone:
-        pairs.append(("sms", normalise_contact("sms", phone)))
+        pairs.append(and_(OptOut.channel == "sms", OptOut.contact == normalise_contact("sms", phone)))
     if not pairs:
         return set()
-    found = set()
-    for channel, contact in pairs:
-        row = db.session.scalar(
-            select(OptOut.id).where(OptOut.channel == channel, OptOut.contact == contact)
-        )
-        if row:
-            found.add(channel)
-    return found
+    return set(db.session.scalars(select(OptOut.channel).where(or_(*pairs))))

@@ -108,9 +108,9 @@ def on_delivered_event(meta, delivered):
 def annotate(record, meta, routed):
     """Inside the intake transaction: what only Shopify knows, on the event row."""
     _stamp(record, meta)
-    for left in routed.left_out:
-        db.session.add(OrderEventItem(order_event_id=record.id, item_id=left.item_id, product_id=left.product_id,
-                                      outcome="skipped", reason=left.reason[:255]))
+    for left in routed.left_out:  # through record.items: the answer lists them too
+        record.items.append(OrderEventItem(item_id=left.item_id, product_id=left.product_id,
+                                           outcome="skipped", reason=left.reason[:255]))
     if routed.summary:
         record.summary = routed.summary[:255]
     elif routed.left_out:

@@ -1,0 +1,58 @@
+"""The active campaigns' rules, as the intake needs them: read once, re-read on a change.
+
+Every webhook asks "which active campaigns have this trigger, oldest first?". The answer
+changes only when a merchant edits a campaign, so it is kept per app (one per process) as
+plain frozen values, and each webhook checks one cheap fingerprint of the campaigns table
+instead: its row count, highest id and the sum of the rows' ``revision`` (a new random
+number on every change, ``app.campaigns.models.new_revision``). A change made by another
+process changes the fingerprint just the same, so every process re-reads at its next
+webhook. The check runs inside the caller's transaction, so it sees what that
+transaction sees.
+"""
+
+from dataclasses import dataclass
+from threading import Lock
+
+from flask import current_app
+from sqlalchemy import func, select
+
+from app.campaigns.models import Campaign
+from app.extensions import db
+from app.intake.eligibility import CampaignRules
+
+
+@dataclass(frozen=True)
+class ActiveCampaign:
+    rules: CampaignRules
+    delay_days: int
+
+    @property
+    def id(self):
+        return self.rules.id
+
+
+class _Cache:
+    def __init__(self):
+        self.lock = Lock()
+        self.fingerprint = None
+        self.by_trigger = {}
+
+
+def active_campaigns(trigger):
+    """The active campaigns with ``trigger``, oldest first (the oldest one wins an item)."""
+    cache = current_app.extensions.setdefault("active_campaigns", _Cache())
+    fingerprint = tuple(db.session.execute(
+        select(func.count(Campaign.id), func.max(Campaign.id), func.coalesce(func.sum(Campaign.revision), 0))
+    ).one())
+    with cache.lock:
+        if cache.fingerprint == fingerprint:
+            return cache.by_trigger.get(trigger, ())
+    by_trigger = {}
+    for campaign in db.session.scalars(
+            select(Campaign).where(Campaign.status == "active").order_by(Campaign.created_at, Campaign.id)):
+        by_trigger.setdefault(campaign.trigger, []).append(
+            ActiveCampaign(CampaignRules.of(campaign), campaign.delay_days))
+    by_trigger = {key: tuple(value) for key, value in by_trigger.items()}
+    with cache.lock:
+        cache.fingerprint, cache.by_trigger = fingerprint, by_trigger
+    return by_trigger.get(trigger, ())

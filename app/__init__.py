@@ -140,6 +140,9 @@ def register_blueprints(app):
 
     app.register_blueprint(events_bp)
     app.register_blueprint(public_bp)
+    from app.showcase.views import bp as showcase_bp
+
+    app.register_blueprint(showcase_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
 
@@ -174,10 +177,13 @@ def register_commands(app):
     from app.monitoring.cli import stats_cli
 
     app.cli.add_command(stats_cli)
+    from app.testimonials.cli import testimonials_cli
+
+    app.cli.add_command(testimonials_cli)
 
 
 # Paths of the JSON APIs: every answer, errors included, is JSON whatever the Accept header.
-JSON_PATHS = ("/webhooks/", "/templates/preview")
+JSON_PATHS = ("/webhooks/", "/templates/preview", "/api/")
 
 
 def wants_json():

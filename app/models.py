@@ -2,6 +2,7 @@
 
 from app.auth.models import Admin  # noqa: F401
 from app.campaigns.models import Campaign, MessageTemplate  # noqa: F401
+from app.erasure.models import ContactErasure  # noqa: F401
 from app.events.models import ContactEvent  # noqa: F401
 from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem  # noqa: F401
 from app.lifecycle.heartbeat import DispatchTick  # noqa: F401

@@ -21,7 +21,7 @@ PAGES = ["/campaigns/", "/campaigns/new", "/campaigns/1", "/campaigns/1/archive"
          "/outbox/", "/opt-outs/"]
 ACTIONS = ["/campaigns/new", "/campaigns/1", "/campaigns/1/pause", "/campaigns/1/resume", "/campaigns/1/archive",
            "/templates/new", "/templates/1", "/templates/1/test", "/testimonials/1/approve",
-           "/testimonials/1/hide", "/opt-outs/", "/opt-outs/1/remove"]
+           "/testimonials/1/reject", "/testimonials/bulk", "/opt-outs/", "/opt-outs/1/remove"]
 
 
 @pytest.mark.parametrize("url", PAGES)
@@ -118,20 +118,21 @@ def test_a_submitted_request_leads_to_its_testimonial_and_back(logged_in, client
     other = logged_in.get(f"/testimonials/?request={request_id + 1}")
     assert other.status_code == 200 and f"Request #{request_id + 1} has no stored testimonial." in other.get_data(
         as_text=True)
-    assert logged_in.get("/testimonials/?request=abc").status_code == 200  # ignored, like a bad status
+    refused = logged_in.get("/testimonials/?request=abc")  # a clear 400, like a bad status
+    assert refused.status_code == 400 and "request must be a number" in refused.get_data(as_text=True)
 
 
-def test_approve_then_hide(logged_in, client, clock, form_post):
+def test_approve_then_reject(logged_in, client, clock, form_post):
     testimonial = submitted(client, clock)
     response = form_post("/testimonials/", f"/testimonials/{testimonial.id}/approve")
     assert response.status_code == 303
     db.session.expire_all()
     assert testimonial.status == "approved"
     assert "approved" in logged_in.get("/testimonials/?status=approved").get_data(as_text=True)
-    form_post("/testimonials/", f"/testimonials/{testimonial.id}/hide")
+    form_post("/testimonials/", f"/testimonials/{testimonial.id}/reject")
     db.session.expire_all()
-    assert testimonial.status == "hidden"
-    assert "No approved testimonials." in logged_in.get("/testimonials/?status=approved").get_data(as_text=True)
+    assert testimonial.status == "rejected"
+    assert "No testimonials match this filter." in logged_in.get("/testimonials/?status=approved").get_data(as_text=True)
 
 
 def test_moderation_without_csrf_token_is_refused(logged_in, client, clock):

@@ -37,6 +37,7 @@ from app.demo import seed_demo
 from app.extensions import db
 from app.lifecycle.models import Testimonial, TestimonialRequest
 from app.optouts.models import OptOut
+from app.testimonials.moderation import apply_action
 from config import TestConfig
 from tests.conftest import CSRF_RE, FakeClock, make_config, parse
 from tests.events_helpers import SendGridSigner
@@ -54,7 +55,7 @@ SITE_CONFIG = {
     "SENDGRID_WEBHOOK_PUBLIC_KEY": SENDGRID.public_key,
     "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
 }
-JSON_APIS = ("/webhooks/", "/templates/preview")
+JSON_APIS = ("/webhooks/", "/templates/preview", "/api/")
 VISITORS = ("anonymous", "admin")
 
 # -- hostile values ------------------------------------------------------------------------
@@ -95,7 +96,11 @@ QUERY_PARAMS = {
     "intake_log.index": ("order_id", "page"),
     "outbox.index": ("request_id", "to", "page"),
     "optouts.index": ("q", "channel", "page"),
-    "testimonials.index": ("status", "page"),
+    "testimonials.index": ("status", "product", "campaign_id", "min_rating", "has_video", "created_from",
+                           "created_to", "q", "request", "page"),
+    "testimonials.embed": ("product", "theme"),
+    "showcase.feed": ("product_id", "campaign_id", "min_rating", "has_video", "limit", "cursor"),
+    "showcase.wall": ("product_id", "campaign_id", "min_rating", "has_video", "limit", "cursor", "theme", "frame"),
     "templates.create": ("channel", "kind"),
     "auth.login": ("next",),
 }
@@ -110,6 +115,8 @@ EXISTING = {
     "optout_id": "{optout}",
     "token": "{token}",
     "filename": "app.css",
+    "public_id": "{public}",
+    "kind": "video",
 }
 VALID_ACTION = {"requests.act": "cancel", "testimonials.change": "approve"}
 # Endpoints that act on a valid CSRF token alone (confirmations, one-click unsubscribe):
@@ -169,7 +176,7 @@ def form_fields():
         cls = pending.pop()
         pending.extend(cls.__subclasses__())
         names.update(k for k, v in vars(cls).items() if hasattr(v, "field_class"))
-    return sorted(names - NEVER_SET | {"text", "consent", "next", "back"})
+    return sorted(names - NEVER_SET | {"text", "consent", "next", "back", "action", "ids"})
 
 
 FORM_FIELDS = form_fields()
@@ -659,6 +666,10 @@ def site(migrated_db, tmp_path_factory):
     site.log_in(site.clients["admin"])
     site.csrf(site.clients["anonymous"], "/login")
     site.examples["video"] = submit_video(site, for_video.token)
+    with app.app_context():  # an approved one with a video: the public pages and media have something to show
+        apply_action("approve", [site.examples["video"]], clock())
+        db.session.commit()
+        site.examples["public"] = db.session.get(Testimonial, site.examples["video"]).public_id
     yield site
     event.remove(engine, "before_cursor_execute", spot_nul)
     for hook in ("before_insert", "before_update"):
@@ -758,7 +769,7 @@ def submit_video(site, token):
 
 def video_cases():
     """Range and validator headers on the video player and download (206 / 416, never 500)."""
-    for path in ("/testimonials/{video}/video", "/testimonials/{video}/download"):
+    for path in ("/testimonials/{video}/video", "/testimonials/{video}/download", "/media/{public}/video"):
         for name, value in (("Range", "bytes=abc"), ("Range", "bytes=99999999999999999999-"), ("Range", "bytes=5-1"),
                             ("Range", "bytes=-0"), ("Range", "bytes=0-1,2-3," * 500), ("Range", "items=0-1"),
                             ("If-Range", "ünïcødé"), ("If-Modified-Since", "2026-13-45"),

@@ -43,6 +43,7 @@ SETTINGS = (
     "min_order_total",
     "email_send_window",
     "sms_send_window",
+    "auto_approve_min_rating",
     *TEMPLATE_FIELDS,
 )
 
@@ -134,6 +135,14 @@ class CampaignForm(FlaskForm):
         validators=[Length(max=20)],
         description="Shop time. Texts outside it wait for the window to open.",
     )
+    auto_approve_min_rating = SelectField(
+        "Approve on arrival",
+        choices=[SelectChoice("", "No: every testimonial waits for you"), SelectChoice("5", "Rated 5 stars"),
+                 SelectChoice("4", "Rated 4 stars or more"), SelectChoice("3", "Rated 3 stars or more")],
+        coerce=optional_int,
+        validate_choice=False,
+        description="Approved testimonials appear on your shop's wall at once. Unrated ones always wait.",
+    )
     # The template selects (TEMPLATE_FIELDS) are added below the class.
     submit = SubmitField("Save campaign")
 
@@ -190,6 +199,7 @@ class CampaignForm(FlaskForm):
         values["min_order_total"] = values["min_order_total"] if values["min_order_total"] is not None else ""
         for name in ("email_send_window", "sms_send_window"):
             values[name] = (values[name] or "").strip()
+        values["auto_approve_min_rating"] = values["auto_approve_min_rating"] or 0  # 0 clears it
         if "status" in self:
             values["status"] = self.status.data
         return values

@@ -69,6 +69,8 @@ class Campaign(db.Model):
     # Send windows in shop time (SHOP_TIMEZONE), "HH:MM-HH:MM"; None = any time.
     email_send_window: Mapped[str | None] = mapped_column(String(11))
     sms_send_window: Mapped[str | None] = mapped_column(String(11), default="09:00-20:00")
+    # New testimonials rated at least this (1–5) are approved on arrival; None: all wait.
+    auto_approve_min_rating: Mapped[int | None] = mapped_column()
 
     # The customer's page: a heading, up to three guiding questions, the consent sentence
     # the customer ticks (None: the default wording) and an optional thank-you text
@@ -136,6 +138,7 @@ class Campaign(db.Model):
             "prompt_questions": self.prompt_questions or [],
             "consent_text": self.consent_text,
             "thank_you_text": self.thank_you_text,
+            "auto_approve_min_rating": self.auto_approve_min_rating,
             "templates": {
                 f"{ch}_{kind}": getattr(self, f"{ch}_{kind}_template_id")
                 for ch in ("email", "sms")

@@ -30,7 +30,7 @@ DEFAULTS = {
     "sms_send_window": "09:00-20:00",
 }
 EDITABLE = set(DEFAULTS) | {
-    "name", "include_products", "exclude_products", "exclude_tags", "min_order_total",
+    "name", "include_products", "exclude_products", "exclude_tags", "min_order_total", "auto_approve_min_rating",
     "email_initial_template_id", "email_reminder_template_id",
     "sms_initial_template_id", "sms_reminder_template_id",
 }
@@ -75,6 +75,12 @@ def validate(values):
         cleaned = [str(v).strip() for v in values.get(field) or [] if str(v).strip()]
         values[field] = cleaned
     _validate_send_windows(values)
+    rating = values.get("auto_approve_min_rating")
+    if rating in (None, "", 0):
+        values["auto_approve_min_rating"] = None
+    elif isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
+        raise CampaignInvalid("auto-approve rating must be a whole number from 1 to 5 (or empty: none)",
+                              "auto_approve_min_rating")
     for channel in ("email", "sms"):
         for kind in ("initial", "reminder"):
             field = f"{channel}_{kind}_template_id"

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
-from app.lifecycle.models import TestimonialRequest
+from app.lifecycle.models import Testimonial, TestimonialRequest
 
 # Other modules append callables returning a list of (level, message) banners, e.g. SLO
 # breaches from monitoring. Each is called once per page render.
@@ -25,6 +25,7 @@ def nav_context():
     try:
         failed = db.session.scalar(select(func.count(TestimonialRequest.id))
                                    .where(TestimonialRequest.status == "failed"))
+        pending = db.session.scalar(select(func.count(Testimonial.id)).where(Testimonial.status == "pending"))
         banners = []
         for source in BANNER_SOURCES:
             banners.extend(source())
@@ -32,9 +33,10 @@ def nav_context():
         # The page's own queries will fail and be reported; a page that needs none still shows.
         log.warning("navigation counts and banners left out: the database cannot be read", exc_info=True)
         db.session.rollback()
-        failed, banners = None, []
+        failed, pending, banners = None, None, []
     return {
         "nav_failed_count": failed,
+        "nav_pending_testimonials": pending,
         "nav_outbox": "outbox" in (current_app.config["EMAIL_PROVIDER"], current_app.config["SMS_PROVIDER"]),
         "banners": banners,
         "nav_endpoints": current_app.view_functions.keys(),

@@ -12,6 +12,7 @@ from app.lifecycle.states import CANCELLABLE, SUBMITTED
 from app.optouts.models import OptOut, normalise_contact
 from app.storage import get_storage
 from app.testimonials.models import Testimonial
+from app.testimonials.moderation import initial_status
 
 log = logging.getLogger("app.public")
 
@@ -68,6 +69,8 @@ def submit_testimonial(req, *, text, consent, video, now):
         if stored_key:
             get_storage().delete(stored_key)
         raise SubmissionRefused("We already received your testimonial — thank you!", already=True)
+    # The campaign may approve high ratings on arrival (app.testimonials.moderation).
+    testimonial.status = initial_status(req.campaign.auto_approve_min_rating, testimonial.rating)
     db.session.add(testimonial)
     db.session.flush()
     return testimonial

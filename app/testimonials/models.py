@@ -12,6 +12,8 @@ The original file is always kept (``video_key``); ``playable_key`` equals it whe
 original already plays everywhere (an H.264/AAC MP4 with its index first).
 """
 
+import secrets
+
 from sqlalchemy import CheckConstraint, Float, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -20,6 +22,10 @@ from app.dbtypes import JSONList, UTCDateTime
 from app.extensions import db
 
 VIDEO_STATUSES = ("none", "pending", "processing", "ready", "failed")
+
+
+def new_public_id():
+    return secrets.token_urlsafe(16)
 
 
 class Testimonial(db.Model):
@@ -38,7 +44,15 @@ class Testimonial(db.Model):
     consent_text: Mapped[str | None] = mapped_column(Text)
     consent_at = mapped_column(UTCDateTime)
     consent_ip: Mapped[str | None] = mapped_column(String(45))
-    status: Mapped[str] = mapped_column(String(10), default="pending")  # pending|approved|hidden
+    # pending | approved | rejected | withdrawn | erased; changes go through
+    # app.testimonials.moderation (the transition table and its conditional UPDATE).
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    featured: Mapped[bool] = mapped_column(default=False)
+    # The unguessable id in the share page's and the public media URLs (never the row id).
+    public_id: Mapped[str] = mapped_column(String(32), default=new_public_id)
+    moderated_at = mapped_column(UTCDateTime)
+    withdrawn_at = mapped_column(UTCDateTime)  # the customer took it back
+    erased_at = mapped_column(UTCDateTime)  # the customer's contact was erased
 
     # The original as uploaded (a storage key, our name, never the customer's).
     video_key: Mapped[str | None] = mapped_column(String(255))
@@ -70,6 +84,8 @@ class Testimonial(db.Model):
         CheckConstraint("video_status IN ('none', 'pending', 'processing', 'ready', 'failed')",
                         name="ck_testimonial_video_status"),
         Index("ix_testimonials_video_due", "video_status", "video_next_attempt_at"),
+        Index("ix_testimonials_public_id", "public_id", unique=True),
+        Index("ix_testimonials_status_created", "status", "created_at"),
     )
 
     @property
@@ -86,6 +102,10 @@ class Testimonial(db.Model):
             "id": self.id,
             "request_id": self.request_id,
             "status": self.status,
+            "featured": self.featured,
+            "public_id": self.public_id,
+            "moderated_at": isoformat(self.moderated_at),
+            "withdrawn_at": isoformat(self.withdrawn_at),
             "rating": self.rating,
             "display_name": self.display_name,
             "text": self.text,

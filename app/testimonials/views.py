@@ -1,73 +1,136 @@
-"""Testimonials in the dashboard: the list with a video player, approve / hide, download."""
+"""Testimonials in the dashboard: tabs and filters, moderation (one or many), the player,
+the snippet for the shop's pages and the export."""
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 
 from app.campaigns.forms import ConfirmForm
+from app.clock import now
 from app.dashboard import dashboard_blueprint
 from app.extensions import db
 from app.input_guard import database_id, page_number
+from app.showcase.branding import THEMES, embed_allowed_origins
+from app.showcase.media import poster_content_type
 from app.storage import StorageError, get_storage
 from app.testimonials.models import Testimonial
-from app.testimonials.services import ACTIONS, STATUSES, moderate, testimonials_query
+from app.testimonials.moderation import ACTION_WORDS, ACTIONS, FLAG_ACTIONS, TABS, apply_action
+from app.testimonials.services import (
+    FilterInvalid,
+    TestimonialFilter,
+    filter_choices,
+    public_count,
+    tab_counts,
+    testimonials_query,
+)
 
 bp = dashboard_blueprint("testimonials", __name__, url_prefix="/testimonials")
 
 PER_PAGE = 20
+MAX_BULK = 500
+ALL_ACTIONS = {**ACTIONS, **FLAG_ACTIONS}
 
 
 @bp.get("/")
 def index():
-    status = request.args.get("status") if request.args.get("status") in STATUSES else None
-    request_id = request.args.get("request", type=database_id)
-    page = db.paginate(
-        testimonials_query(status, request_id),
-        page=page_number(request.args),
-        per_page=PER_PAGE,
-        error_out=False,
-        count=True,
-    )
+    error, status_code = None, 200
+    try:
+        flt = TestimonialFilter.from_args(request.args)
+    except FilterInvalid as exc:
+        error, status_code, flt = str(exc), 400, TestimonialFilter()
+    page = db.paginate(testimonials_query(flt), page=page_number(request.args), per_page=PER_PAGE,
+                       error_out=False, count=True)
+    products, campaigns = filter_choices()
     return render_template(
-        "testimonials/index.html", page=page, status=status, statuses=STATUSES, confirm=ConfirmForm(),
-        request_id=request_id,
-    )
+        "testimonials/index.html", page=page, flt=flt, tabs=TABS, counts=tab_counts(flt), confirm=ConfirmForm(),
+        products=products, campaigns=campaigns, error=error, has_rating=True,
+    ), status_code
 
 
 def testimonial_or_404(testimonial_id):
     testimonial = db.session.get(Testimonial, testimonial_id)
-    if testimonial is None:
+    if testimonial is None or testimonial.status == "erased":
         abort(404, description=f"There is no testimonial {testimonial_id}.")
     return testimonial
 
 
+def back_url():
+    back = request.form.get("back", "")
+    return back if back.startswith("/testimonials") and "\\" not in back else url_for("testimonials.index")
+
+
+def report(action, done, skipped):
+    word = ACTION_WORDS[action]
+    if done:
+        flash(f"{len(done)} testimonial{'s' if len(done) != 1 else ''} {word}: "
+              + ", ".join(f"#{i}" for i in done[:20]) + ("…" if len(done) > 20 else ""), "success")
+    if skipped:
+        flash(f"Not {word}: " + ", ".join(f"#{i}" for i in skipped[:20])
+              + " (withdrawn by the customer, or already gone).", "warning")
+
+
 @bp.post("/<int:testimonial_id>/<action>")
 def change(testimonial_id, action):
-    if action not in ACTIONS:
+    if action not in ALL_ACTIONS:
         abort(404)
-    testimonial = testimonial_or_404(testimonial_id)
+    testimonial_or_404(testimonial_id)
     if not ConfirmForm().validate_on_submit():
         abort(400, description="The form expired; please try again.")
-    status = moderate(testimonial, action)
+    done, skipped = apply_action(action, [testimonial_id], now())
     db.session.commit()
-    flash(f"Testimonial #{testimonial.id} is now {status}.", "success")
-    back = request.form.get("back", "")
-    return redirect(back if back.startswith("/testimonials") else url_for("testimonials.index"), 303)
+    report(action, done, skipped)
+    return redirect(back_url(), 303)
 
 
-def video_response(testimonial, as_attachment):
-    if not testimonial.video_key:
-        abort(404, description="This testimonial has no video.")
-    extension = testimonial.video_key.rsplit(".", 1)[-1]
+@bp.post("/bulk")
+def bulk():
+    if not ConfirmForm().validate_on_submit():
+        abort(400, description="The form expired; please try again.")
+    action = request.form.get("action", "")
+    if action not in ALL_ACTIONS:
+        abort(400, description="Choose what to do with the selected testimonials (approve, reject or feature).")
+    try:
+        ids = sorted({database_id(value) for value in request.form.getlist("ids")})
+    except ValueError:
+        abort(400, description="The selection holds something that is not a testimonial id.")
+    if not ids:
+        abort(400, description="Select at least one testimonial first.")
+    if len(ids) > MAX_BULK:
+        abort(400, description=f"Select at most {MAX_BULK} testimonials at a time.")
+    done, skipped = apply_action(action, ids, now())
+    db.session.commit()
+    report(action, done, skipped)
+    return redirect(back_url(), 303)
+
+
+def video_response(testimonial, as_attachment, key=None, content_type=None, what="video"):
+    key = key or testimonial.video_key
+    if not key:
+        abort(404, description=f"This testimonial has no {what}.")
+    extension = key.rsplit(".", 1)[-1]
     try:
         # Local storage answers Range requests (206); S3 redirects to a presigned URL.
         # Either way the player can seek.
         return get_storage().response(
-            testimonial.video_key,
-            content_type=testimonial.video_content_type or "application/octet-stream",
+            key,
+            content_type=content_type or testimonial.video_content_type or "application/octet-stream",
             as_attachment=as_attachment,
             download_name=f"testimonial-{testimonial.id}-order-{testimonial.request.order_id}.{extension}",
         )
     except StorageError:
-        abort(404, description="The video file is missing from the video storage.")
+        abort(404, description=f"The {what} file is missing from the video storage.")
+
+
+@bp.get("/<int:testimonial_id>/poster")
+def poster(testimonial_id):
+    testimonial = testimonial_or_404(testimonial_id)
+    return video_response(testimonial, False, testimonial.poster_key, poster_content_type(testimonial.poster_key or ""),
+                          "poster")
+
+
+@bp.get("/<int:testimonial_id>/playable")
+def playable(testimonial_id):
+    testimonial = testimonial_or_404(testimonial_id)
+    return video_response(testimonial, False, testimonial.playable_key, testimonial.playable_content_type,
+                          "playable version")
 
 
 @bp.get("/<int:testimonial_id>/video")
@@ -78,3 +141,20 @@ def video(testimonial_id):
 @bp.get("/<int:testimonial_id>/download")
 def download(testimonial_id):
     return video_response(testimonial_or_404(testimonial_id), as_attachment=True)
+
+
+@bp.get("/embed")
+def embed():
+    """The snippet a merchant pastes on a product page, with the real widget as preview."""
+    products, _ = filter_choices()
+    product = (request.args.get("product") or "").strip()[:64] or None
+    theme = request.args.get("theme") if request.args.get("theme") in THEMES else "light"
+    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    attributes = (f' data-product-id="{product}"' if product else "") + (f' data-theme="{theme}"' if theme != "light" else "")
+    snippet = (f'<div data-testimonials{attributes}></div>\n'
+               f'<script src="{base}{url_for("showcase.widget")}" async></script>')
+    return render_template(
+        "testimonials/embed.html", products=products, product=product, theme=theme, themes=THEMES, snippet=snippet,
+        origins=embed_allowed_origins(), feed_url=base + url_for("showcase.feed", **({"product_id": product} if product else {})),
+        public_count=public_count(product),
+    )

@@ -103,8 +103,6 @@ class Config:
     # The wall (/embed/wall) may be framed only by these origins (space- or comma-separated,
     # e.g. "https://shop.example https://shop.myshopify.com"); unset: only by this app.
     EMBED_ALLOWED_ORIGINS = os.environ.get("EMBED_ALLOWED_ORIGINS", "")
-    # The accent of the wall and the share page (#rgb or #rrggbb).
-    BRAND_COLOR = os.environ.get("BRAND_COLOR") or "#2563eb"
 
     VIDEO_MAX_MB = _int("VIDEO_MAX_MB", 200)
     VIDEO_MAX_SECONDS = _int("VIDEO_MAX_SECONDS", 90)  # the recorder stops by itself at this length

@@ -1,8 +1,6 @@
-"""The look of the public pages: the brand colour and which origins may frame the wall.
-
-One function each, so that a settings screen can become their source without touching
-the views.
-"""
+"""The look of the public pages: the brand colour (from the shop's Settings) and which
+origins may frame the wall (EMBED_ALLOWED_ORIGINS). One function each, so that their
+source can change without touching the views."""
 
 import logging
 import re
@@ -10,16 +8,18 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 
+from app.settings.current import DEFAULT_BRAND_COLOR, current_settings
+
 log = logging.getLogger("app.showcase")
 
-DEFAULT_BRAND_COLOUR = "#2563eb"
+DEFAULT_BRAND_COLOUR = DEFAULT_BRAND_COLOR
 HEX_COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 THEMES = ("light", "dark", "auto")
 
 
 def brand_colour():
-    """The accent colour of the wall and the share page (config BRAND_COLOR, validated)."""
-    value = (current_app.config.get("BRAND_COLOR") or "").strip()
+    """The accent colour of the wall and the share page: the shop's brand colour (Settings)."""
+    value = (current_settings().brand_color or "").strip()
     return value if HEX_COLOUR.match(value) else DEFAULT_BRAND_COLOUR
 
 

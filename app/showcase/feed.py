@@ -9,13 +9,14 @@ import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from flask import current_app, url_for
+from flask import url_for
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import contains_eager
 
 from app.clock import isoformat
 from app.input_guard import database_id
 from app.lifecycle.models import TestimonialRequest
+from app.settings.current import current_settings
 from app.testimonials.models import Testimonial
 from app.testimonials.moderation import RATINGS, public_clause
 
@@ -148,7 +149,7 @@ def display_name(testimonial):
 
 def public_url(endpoint, **values):
     """An absolute address on PUBLIC_BASE_URL (what customers and shops reach us at)."""
-    return current_app.config["PUBLIC_BASE_URL"].rstrip("/") + url_for(endpoint, **values)
+    return current_settings().public_base_url.rstrip("/") + url_for(endpoint, **values)
 
 
 def media_url(testimonial, kind):

@@ -1,13 +1,14 @@
 """Testimonials in the dashboard: tabs and filters, moderation (one or many), the player,
 the snippet for the shop's pages and the export."""
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 
 from app.campaigns.forms import ConfirmForm
 from app.clock import now
 from app.dashboard import dashboard_blueprint
 from app.extensions import db
 from app.input_guard import database_id, page_number
+from app.settings.current import current_settings
 from app.showcase.branding import THEMES, embed_allowed_origins
 from app.showcase.media import poster_content_type
 from app.storage import StorageError, get_storage
@@ -149,7 +150,7 @@ def embed():
     products, _ = filter_choices()
     product = (request.args.get("product") or "").strip()[:64] or None
     theme = request.args.get("theme") if request.args.get("theme") in THEMES else "light"
-    base = current_app.config["PUBLIC_BASE_URL"].rstrip("/")
+    base = current_settings().public_base_url.rstrip("/")
     attributes = (f' data-product-id="{product}"' if product else "") + (f' data-theme="{theme}"' if theme != "light" else "")
     snippet = (f'<div data-testimonials{attributes}></div>\n'
                f'<script src="{base}{url_for("showcase.widget")}" async></script>')

@@ -7,16 +7,16 @@
   approved on arrival; NULL: every one waits for moderation).
 - contact_erasures: one row per erased contact, holding only a keyed hash of it.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 """
 import secrets
 
 from alembic import op
 import sqlalchemy as sa
 
-revision = '0009'
-down_revision = '0008'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

@@ -43,7 +43,10 @@ DEFAULT_EMAIL_FROM = "reviews@shop.example"
 
 
 class Config:
-    SECRET_KEY = os.environ.get("SECRET_KEY", "dev-only-insecure-secret-key")
+    # No built-in key (app/secret_key.py). Unset: outside production, a random key kept in
+    # SECRET_KEY_FILE (default instance/secret-key); production refuses to start.
+    SECRET_KEY = os.environ.get("SECRET_KEY") or None
+    SECRET_KEY_FILE = os.environ.get("SECRET_KEY_FILE") or None
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "sqlite:///testimonials.db")
     SQLALCHEMY_ENGINE_OPTIONS = {}
 

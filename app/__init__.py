@@ -18,10 +18,13 @@ def create_app(config_class=None):
     app.config.setdefault("UPLOAD_DIR", None)
     if not app.config["UPLOAD_DIR"]:
         app.config["UPLOAD_DIR"] = os.path.join(app.instance_path, "uploads")
+    configure_logging(app)
+    from app.secret_key import ensure_secret_key
+
+    ensure_secret_key(app)
     check_production_config(app)
     check_shop_timezone(app.config)
     check_storage_config(app)
-    configure_logging(app)
     from app.clock import stamp_arrival
 
     app.before_request(stamp_arrival)  # before every other hook: the webhooks' received_at
@@ -39,8 +42,11 @@ def check_production_config(app):
     problems = []
     if not app.config.get("ORDER_WEBHOOK_SECRET"):
         problems.append("ORDER_WEBHOOK_SECRET must be set (order webhooks would be unauthenticated)")
-    if app.config["SECRET_KEY"] in ("", "dev-only-insecure-secret-key"):
-        problems.append("SECRET_KEY must be set to a long random value")
+    from app.secret_key import production_key_problem
+
+    key_problem = production_key_problem(app.config.get("SECRET_KEY"))
+    if key_problem:
+        problems.append(key_problem)
     from config import provider_config_problems
 
     problems.extend(provider_config_problems(app.config))

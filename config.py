@@ -129,17 +129,30 @@ class Config:
 
     # werkzeug's scrypt at its default cost (N=32768): about 0.2 s per login on purpose.
     PASSWORD_HASH_METHOD = "scrypt"
+    # Failed logins allowed per client address and per account before 429 (Flask-Limiter
+    # syntax). Several processes must share one store: RATELIMIT_STORAGE_URI, e.g.
+    # redis://127.0.0.1:6379/0 or memcached://127.0.0.1:11211 (README, "Running in production").
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT") or "10 per minute"
+    RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True  # Retry-After on a 429
+    RATELIMIT_STRATEGY = "moving-window"  # the last minute, not the clock's minute
+    RATELIMIT_KEY_PREFIX = "testimonials"
 
     WTF_CSRF_TIME_LIMIT = None
     BOOTSTRAP_SERVE_LOCAL = True  # no CDN: the dashboard works offline
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
 
 
 class ProductionConfig(Config):
     """Refuses to start on insecure defaults (checked in ``create_app``)."""
 
     PRODUCTION = True
+    # Served over HTTPS (behind a TLS-terminating proxy): cookies never travel in clear.
+    SESSION_COOKIE_SECURE = True
+    REMEMBER_COOKIE_SECURE = True
 
 
 class TestConfig(Config):

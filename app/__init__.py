@@ -6,7 +6,7 @@ import os
 from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from app.extensions import bootstrap, csrf, db, login_manager, migrate
+from app.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
 
 
 def create_app(config_class=None):
@@ -91,13 +91,12 @@ def register_extensions(app):
     csrf.init_app(app)
     bootstrap.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
     configure_engine(app)
 
-    from app.auth.models import Admin
+    from app.auth.models import admin_for_session
 
-    @login_manager.user_loader
-    def load_admin(admin_id):
-        return db.session.get(Admin, int(admin_id)) if str(admin_id).isdigit() else None
+    login_manager.user_loader(admin_for_session)
 
     from app.dashboard.nav import nav_context
 

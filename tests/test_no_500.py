@@ -261,7 +261,7 @@ def form_cases(rule):
 def one_field_cases():
     """A real form as the page fills it, with one field at a time made hostile: the values
     reach the services behind the form, not only its first validator."""
-    from app.auth.forms import LoginForm
+    from app.auth.forms import ChangePasswordForm, LoginForm
     from app.campaigns.forms import CampaignForm, TemplateForm, TestSendForm
     from app.optouts.forms import AddOptOutForm
 
@@ -273,6 +273,7 @@ def one_field_cases():
         ("/templates/{template}", "/templates/{template}/test", TestSendForm, "admin"),
         ("/opt-outs/", "/opt-outs/", AddOptOutForm, "admin"),
         ("/login", "/login", LoginForm, "anonymous"),
+        ("/account/password", "/account/password", ChangePasswordForm, "admin"),
     )
     for page, action, form_class, who in forms:
         fields = [name for name, value in vars(form_class).items()

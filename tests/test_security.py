@@ -97,3 +97,176 @@ def test_outside_production_a_short_key_is_warned_about(app_factory, app_caplog)
     app_factory(TESTING=False, SECRET_KEY="changeme")
     assert any("SECRET_KEY is short or a well-known placeholder" in r.getMessage() and r.levelno == logging.WARNING
                for r in app_caplog.records)
+
+
+# -- 4. login throttling ----------------------------------------------------------------------
+
+
+def wrong_login(auth, email="merchant@shop.example", address="203.0.113.7"):
+    from tests.conftest import csrf_from
+
+    token = csrf_from(auth.client, "/login")
+    return auth.client.post("/login", data={"email": email, "password": "not the password", "csrf_token": token},
+                            environ_base={"REMOTE_ADDR": address})
+
+
+def test_the_eleventh_wrong_password_in_a_minute_gets_429_with_retry_after(auth):
+    # Failed before the fix: 60 wrong passwords in a row all answered 200.
+    auth.create()
+    for _ in range(10):
+        assert wrong_login(auth).status_code == 200
+    refused = wrong_login(auth)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    page = refused.get_data(as_text=True)
+    assert "Too many failed log-ins" in page and "Wait a minute" in page and "Traceback" not in page
+    # The right password waits too: the account is what is being guessed.
+    assert auth.login().status_code == 429
+    # The page itself still shows, so the merchant can read why.
+    assert auth.client.get("/login").status_code == 200
+
+
+def test_the_account_limit_holds_across_addresses_and_the_address_limit_across_accounts(auth):
+    auth.create()
+    for n in range(10):
+        assert wrong_login(auth, address=f"198.51.100.{n}").status_code == 200
+    assert wrong_login(auth, address="198.51.100.99").status_code == 429
+    for n in range(10):
+        assert wrong_login(auth, email=f"guess{n}@shop.example", address="192.0.2.1").status_code == 200
+    assert wrong_login(auth, email="guess99@shop.example", address="192.0.2.1").status_code == 429
+    # Another address and another account are not held up.
+    assert wrong_login(auth, email="other@shop.example", address="192.0.2.2").status_code == 200
+
+
+def test_successful_logins_are_not_counted(auth):
+    auth.create()
+    for _ in range(15):
+        assert auth.login().status_code == 302
+        auth.logout()
+
+
+def test_each_app_starts_with_empty_counters(app_factory):
+    for _ in range(2):
+        app = app_factory()
+        auth = AuthActions(app.test_client(), app)
+        for _ in range(10):
+            assert wrong_login(auth).status_code == 200
+
+
+def test_an_unknown_email_costs_the_same_password_hash_work_as_a_known_one(auth, monkeypatch):
+    # Failed before the fix: an unknown email answered in 11 ms, a known one in 151 ms
+    # (no scrypt at all for an unknown one). Counted, not timed.
+    import hashlib
+
+    auth.create()
+    wrong_login(auth, email="warm-up@shop.example")
+    calls = []
+    real = hashlib.scrypt
+    monkeypatch.setattr(hashlib, "scrypt", lambda *a, **k: calls.append(1) or real(*a, **k))
+    wrong_login(auth, email="merchant@shop.example")
+    known = len(calls)
+    wrong_login(auth, email="nobody@shop.example")
+    assert known == 1 and len(calls) - known == 1
+
+
+# -- 5. sessions and cookies -------------------------------------------------------------------
+
+
+def session_cookie(client):
+    return client.get_cookie("session").value
+
+
+def replay(app, cookie):
+    other = app.test_client()
+    other.set_cookie("session", cookie)
+    return other.get("/requests/")
+
+
+@pytest.fixture
+def site(app_factory):
+    """An app without a pushed context: every test client is its own browser (with the
+    fixture ``app``'s context pushed, they would share the logged-in user in ``g``)."""
+    app = app_factory()
+    auth = AuthActions(app.test_client(), app)
+    auth.create()
+    return app, auth
+
+
+def test_a_session_cookie_replayed_after_logout_gets_the_login_page(site):
+    # Failed before the fix: the copied cookie still opened the dashboard after logout.
+    app, auth = site
+    auth.login()
+    copied = session_cookie(auth.client)
+    assert replay(app, copied).status_code == 200
+    auth.logout()
+    response = replay(app, copied)
+    assert response.status_code == 302 and response.headers["Location"].startswith("/login")
+    assert auth.login().status_code == 302  # logging in again works
+
+
+def test_changing_the_password_logs_out_every_other_session_and_keeps_this_one(site):
+    from tests.conftest import csrf_from
+
+    app, auth = site
+    other_browser = app.test_client()
+    AuthActions(other_browser, app).login()
+    auth.login()
+
+    page = auth.client.get("/account/password")
+    assert page.status_code == 200 and "Change your password" in page.get_data(as_text=True)
+    token = csrf_from(auth.client, "/account/password")
+
+    def change(current, new, confirm):
+        return auth.client.post("/account/password", data={"current_password": current, "new_password": new,
+                                                           "confirm": confirm, "csrf_token": token})
+
+    assert "This is not your current password." in change("wrong one!!", "a new long password",
+                                                          "a new long password").get_data(as_text=True)
+    assert "The two new passwords differ." in change("correct horse battery", "a new long password",
+                                                    "another one!!").get_data(as_text=True)
+    assert "at least 10" in change("correct horse battery", "short", "short").get_data(as_text=True)
+    assert other_browser.get("/").status_code == 200  # nothing changed yet
+
+    done = change("correct horse battery", "a new long password", "a new long password")
+    assert done.status_code == 302
+    assert auth.client.get("/").status_code == 200  # this browser stays logged in
+    assert other_browser.get("/").status_code == 302
+    fresh = AuthActions(app.test_client(), app)
+    assert fresh.login(password="correct horse battery").status_code == 200  # refused
+    assert fresh.login(password="a new long password").status_code == 302
+
+
+def test_flask_admins_set_password_ends_the_admins_sessions(site):
+    app, auth = site
+    runner = app.test_cli_runner()
+    auth.login()
+    result = runner.invoke(args=["admins", "set-password", "Merchant@Shop.example"],
+                           input="the replacement pw\nthe replacement pw\n")
+    assert result.exit_code == 0, result.output
+    assert "sessions are logged out" in result.output
+    assert auth.client.get("/").status_code == 302
+    assert AuthActions(app.test_client(), app).login(password="the replacement pw").status_code == 302
+
+    unknown = runner.invoke(args=["admins", "set-password", "nobody@shop.example"], input="x" * 12 + "\n" + "x" * 12 + "\n")
+    assert unknown.exit_code != 0 and "no admin with email 'nobody@shop.example'" in unknown.output
+    short = runner.invoke(args=["admins", "set-password", "merchant@shop.example"], input="short\nshort\n")
+    assert short.exit_code != 0 and "at least 10 characters" in short.output
+
+
+@pytest.mark.parametrize("user_id", ["1", "1.x", "x.0", "1.99", "99999999999.0", "", "1.0.0"])
+def test_a_session_with_a_malformed_or_old_user_id_is_logged_out(site, user_id):
+    app, _ = site
+    client = app.test_client()
+    client.set_cookie("session", forged_session_cookie(app.config["SECRET_KEY"], user_id))
+    assert client.get("/").status_code == 302
+
+
+def test_production_cookies_are_secure(tmp_path, database_url):
+    # Failed before the fix: production's session cookie had no Secure flag.
+    from tests.provider_helpers import production_config
+
+    app = create_app(production_config(tmp_path, SQLALCHEMY_DATABASE_URI=database_url, TESTING=True))
+    response = app.test_client().get("/login", base_url="https://shop.example")
+    cookie = response.headers["Set-Cookie"]
+    assert cookie.startswith("session=") and "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    assert app.config["REMEMBER_COOKIE_SECURE"] is True

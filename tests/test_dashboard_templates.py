@@ -3,8 +3,10 @@
 from sqlalchemy import select
 
 from app.campaigns.models import MessageTemplate
+from app.clock import now
 from app.extensions import db
 from app.providers.outbox import OutboxMessage
+from app.settings.services import save_settings
 
 
 def default_template(channel, kind="initial"):
@@ -13,7 +15,7 @@ def default_template(channel, kind="initial"):
 
 
 def email_form(**overrides):
-    data = {"name": "Warm ask", "channel": "email", "kind": "initial",
+    data = {"name": "Warm ask", "channel": "email", "kind": "initial", "mode": "html",
             "subject": "{{ first_name }}, how is your {{ product_title }}?",
             "html": "<p>Hi {{ first_name }}, <a href=\"{{ link }}\">record a video</a></p>",
             "text": "Hi {{ first_name }}, record a video: {{ link }}", "submit": "Save template"}
@@ -97,7 +99,8 @@ def test_preview_endpoint_renders_with_sample_data(logged_in, form_post):
     data = response.get_json()
     assert response.status_code == 200
     assert data["subject"] == "Ada, how is your Blue ceramic mug?"
-    assert '<a href="https://shop.example/r/sample-token">' in data["html"]
+    # The sample link is this shop's public address and a code of a real token's length (32).
+    assert '<a href="http://testserver.local/r/SampleToken-0123456789abcdefABCD">' in data["html"]
     assert data["errors"] == {}
 
 
@@ -108,7 +111,8 @@ def test_preview_endpoint_reports_problems(logged_in, form_post):
 
 
 def test_preview_escapes_values_in_html(logged_in, form_post, app):
-    app.config["SHOP_NAME"] = "<b>Bold</b> & Co"
+    save_settings({"shop_name": "<b>Bold</b> & Co"}, now())  # the Settings screen's service
+    db.session.commit()
     data = form_post("/templates/new", "/templates/preview", data=email_form(html="<p>{{ shop_name }}</p>")).get_json()
     assert data["html"] == "<p>&lt;b&gt;Bold&lt;/b&gt; &amp; Co</p>"
 

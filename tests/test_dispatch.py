@@ -20,6 +20,7 @@ from app.lifecycle.dispatch import TickReport, dispatch_due
 from app.lifecycle.models import SlotSend
 from app.lifecycle.results import INTERRUPTED
 from app.providers.outbox import OutboxMessage
+from app.settings.services import save_settings
 from tests.factories import (
     campaign,
     create_request,
@@ -89,7 +90,8 @@ def test_a_request_not_yet_due_is_left_alone(client, clock):
 
 
 def test_rendered_message_names_the_customer_product_shop_link_and_unsubscribe_link(app, client, clock):
-    app.config["SHOP_NAME"] = "Mugs & Co"
+    save_settings({"shop_name": "Mugs & Co"}, clock())  # the Settings screen's service
+    db.session.commit()
     body = order_body(items=[item("li_1", "p_1", title="Blue <mug>")])
     request_id = create_request(client, clock, body=body, channel="both")
 

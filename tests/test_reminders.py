@@ -57,15 +57,29 @@ def test_reminder_k_is_due_k_reminder_windows_after_the_first_send(client, clock
     assert slots_sent(request_id) == [0, 1, 2]
 
 
-def test_reminders_use_the_reminder_template(client, clock):
-    request_id = sent_request(client, clock, reminder_delay_days=1, channel="both")
+def test_reminders_use_the_reminder_template_and_read_right_for_each_reminder(client, clock):
+    """The default reminders know which reminder they are (reminder_number, reminders_left):
+    reminder 1 of 2 is "a quick reminder", reminder 2 of 2 says it is the last one."""
+    request_id = sent_request(client, clock, reminder_delay_days=1, max_reminders=2, channel="both")
     clock.advance(days=1)
     tick(clock)
-    initial_email, initial_sms, reminder_email, reminder_sms = sorted(
+    clock.advance(days=1)
+    tick(clock)
+    initial_email, initial_sms, first_email, first_sms, last_email, last_sms = sorted(
         outbox(request_id), key=lambda m: (m.slot, m.channel))
-    assert initial_email.subject.startswith("How is your") and reminder_email.subject.startswith("Reminder:")
-    assert "gentle reminder" in reminder_email.text and "gentle reminder" not in initial_email.text
-    assert "a last nudge" in reminder_sms.text and "a last nudge" not in initial_sms.text
+    assert initial_email.subject.startswith("How is your")
+    assert first_email.subject.startswith("Reminder: ") and last_email.subject.startswith("Last reminder: ")
+    assert "a quick reminder" in first_sms.text and "last reminder" not in first_sms.text
+    assert "last reminder" in last_sms.text and "quick reminder" not in last_sms.text
+    assert "reminder" not in initial_sms.text
+    assert "This is the last time we ask" in last_email.text and "last time" not in first_email.text
+    # The email layout: the heading, one button to the link, and a plain-text part from the same words.
+    assert "Still enjoying your Blue mug?" in first_email.html
+    assert "One last ask about your Blue mug" in last_email.html
+    token_link = initial_email.text.split("Record my video: ")[1].split()[0]
+    assert f'href="{token_link}"' in initial_email.html and initial_email.html.count(">Record my video</a>") == 1
+    assert initial_email.text.startswith("How do you like your Blue mug?")
+    assert '<img src="https://shop.example/mug.jpg" alt="Blue mug"' in initial_email.html  # the product's picture
     [queued] = [e for e in events_of(request_id, "queued") if e.slot == 1]
     assert queued.detail == "reminder 1 by email, SMS"
 

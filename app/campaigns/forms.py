@@ -222,15 +222,26 @@ class TemplateForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(message="Give the template a name."), Length(max=120)])
     channel = SelectField("Channel", choices=CHANNELS)
     kind = SelectField("Used for", choices={"initial": "The first message", "reminder": "Reminders"})
+    mode = SelectField("Editor", choices={"simple": "Simple: heading, paragraphs and a button in your email layout",
+                                          "html": "HTML: write the whole email yourself"}, default="html")
     subject = StringField("Subject", validators=[Length(max=255)], description="Email only. Variables work here too.")
+    heading = StringField("Heading", validators=[Length(max=255)], description="The large first line of the email.")
+    body = TextAreaField(
+        "Paragraphs", render_kw={"rows": 7},
+        description="Plain words; an empty line starts a new paragraph. Variables work here, e.g. {{ first_name }}.",
+    )
+    button_text = StringField("Button text", validators=[Length(max=80)], default="Record my video",
+                              description="The one button; it opens the customer's recording page.")
     html = TextAreaField(
         "HTML body",
         render_kw={"rows": 12, "class": "mono"},
         description="Email only. Values are HTML-escaped for you. Empty: the text body is sent alone.",
     )
     text = TextAreaField(
-        "Text body", render_kw={"rows": 8, "class": "mono"}, description="The plain-text email part, or the SMS itself."
+        "Text body", render_kw={"rows": 8, "class": "mono"},
+        description="The SMS itself, or the plain-text email part (empty: made from the HTML).",
     )
+    accept_segments = BooleanField("Yes, send it as more than one text message (each costs the price of one SMS)")
     is_default = BooleanField("New campaigns start with this template (for this channel and use)")
     submit = SubmitField("Save template")
     preview = SubmitField("Preview", render_kw={"formnovalidate": True})
@@ -239,9 +250,20 @@ class TemplateForm(FlaskForm):
         if self.channel.data == "email" and not (field.data or "").strip():
             raise ValidationError("An email needs a subject.")
 
+    def validate_heading(self, field):
+        if self.channel.data == "email" and self.mode.data == "simple" and not (field.data or "").strip():
+            raise ValidationError("The email needs a heading.")
+
+    def validate_body(self, field):
+        if self.channel.data == "email" and self.mode.data == "simple" and not (field.data or "").strip():
+            raise ValidationError("Write at least one paragraph.")
+
     def validate_text(self, field):
-        if not (field.data or "").strip():
-            raise ValidationError("The text body is required (for SMS it is the message).")
+        if self.channel.data == "sms" and not (field.data or "").strip():
+            raise ValidationError("The text of the SMS is required.")
+        if (self.channel.data == "email" and self.mode.data == "html"
+                and not (field.data or "").strip() and not (self.html.data or "").strip()):
+            raise ValidationError("Write an HTML body or a text body.")
 
 
 class TestSendForm(FlaskForm):

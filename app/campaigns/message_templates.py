@@ -12,14 +12,17 @@ from types import SimpleNamespace
 from sqlalchemy import func, or_, select, update
 
 from app.campaigns.models import Campaign, MessageTemplate
-from app.campaigns.rendering import SAMPLE, TemplateProblem, check, render_message
+from app.campaigns.rendering import SAMPLE, SAMPLE_TOKEN, TemplateProblem, check, reminder_variables, render_message
 from app.campaigns.sms import sms_count
 from app.extensions import db
 from app.providers import OutgoingMessage, ProviderError, get_provider
 
 log = logging.getLogger("app.campaigns")
 
-FIELDS = ("name", "channel", "kind", "subject", "html", "text", "is_default")
+FIELDS = ("name", "channel", "kind", "mode", "subject", "heading", "body", "button_text", "html", "text",
+          "is_default")
+TEMPLATE_PARTS = (("subject", False), ("heading", False), ("body", False), ("button_text", False),
+                  ("html", True), ("text", False))
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -31,22 +34,29 @@ class TemplateInvalid(ValueError):
 
 
 def clean(values):
-    """Normalise the edited values; SMS templates have neither subject nor HTML."""
+    """Normalise the edited values; SMS templates have neither subject nor HTML, simple
+    emails keep their pieces and no HTML of their own."""
     values = {key: values.get(key) for key in FIELDS}
-    for key in ("name", "subject"):
+    for key in ("name", "subject", "heading", "button_text"):
         values[key] = (values[key] or "").strip() or None
     values["html"] = (values["html"] or "").strip() or None
+    values["body"] = (values["body"] or "").strip() or None
     values["text"] = values["text"] or ""
+    values["mode"] = "simple" if values["mode"] == "simple" and values["channel"] == "email" else "html"
     if values["channel"] == "sms":
-        values["subject"] = values["html"] = None
+        values["subject"] = values["html"] = values["heading"] = values["body"] = values["button_text"] = None
+    elif values["mode"] == "simple":
+        values["html"], values["text"] = None, ""
+    else:
+        values["heading"] = values["body"] = values["button_text"] = None
     values["is_default"] = bool(values["is_default"])
     return values
 
 
-def problems(values):
+def problems(values, context=None):
     """{field: message} for every part that does not render with the sample data."""
     found = {}
-    for field, html in (("subject", False), ("html", True), ("text", False)):
+    for field, html in TEMPLATE_PARTS:
         if values.get(field):
             try:
                 check(values[field], html=html)
@@ -54,29 +64,58 @@ def problems(values):
                 found[field] = str(exc)
     if not found:
         try:
-            render_message(SimpleNamespace(**values), sample_context())
+            render_message(SimpleNamespace(**values), context or sample_context(values.get("kind")))
         except TemplateProblem as exc:
-            found["text"] = str(exc)
+            found["body" if values.get("mode") == "simple" else "text"] = str(exc)
     return found
 
 
-def sample_context():
-    from flask import current_app
+def sample_context(kind="initial", reminder_number=None, max_reminders=2):
+    """The sample data, with this shop's name, logo, colour and its real link length."""
+    from app.settings import current_settings
 
-    return {**SAMPLE, "shop_name": current_app.config.get("SHOP_NAME") or SAMPLE["shop_name"]}
+    shop = current_settings()
+    number = 0 if kind != "reminder" else min(max(int(reminder_number or 1), 1), max(max_reminders, 1))
+    return {
+        **SAMPLE,
+        "shop_name": shop.name,
+        "link": shop.link(f"/r/{SAMPLE_TOKEN}"),
+        "unsubscribe_link": shop.link(f"/u/{SAMPLE_TOKEN}"),
+        **reminder_variables(number, max_reminders),
+        "logo_url": shop.logo_url(),
+        "brand_color": shop.brand_color,
+    }
 
 
-def preview(values):
+def preview(values, reminder_number=None):
     """What a customer would receive with the sample data, or the problems that stop it."""
     values = clean(values)
-    found = problems(values)
-    result = {"channel": values["channel"], "errors": found, "subject": None, "html": None, "text": None}
+    context = sample_context(values.get("kind"), reminder_number)
+    found = problems(values, context)
+    result = {"channel": values["channel"], "errors": found, "subject": None, "html": None, "text": None,
+              "reminder_number": context["reminder_number"], "reminders_left": context["reminders_left"]}
     if not found:
-        subject, html, text = render_message(SimpleNamespace(**values), sample_context())
+        subject, html, text = render_message(SimpleNamespace(**values), context)
         result.update(subject=subject, html=html, text=text)
     if values["channel"] == "sms":
         result["sms"] = sms_count(result["text"] if result["text"] is not None else values["text"]).to_dict()
     return result
+
+
+def sms_cost_warning(values):
+    """The sentence that asks before saving an SMS that goes out as 2+ messages (None: fine).
+
+    Counted on the sample rendered with the real link length, for the first message and,
+    for reminders, for the first and the last reminder (their wording may differ)."""
+    values = clean(values)
+    if values["channel"] != "sms":
+        return None
+    numbers = (None,) if values["kind"] != "reminder" else (1, 2)
+    worst = max((preview(values, n).get("sms") or {}).get("segments", 0) for n in numbers)
+    if worst < 2:
+        return None
+    return (f"This text goes out as {worst} text messages with a sample name and product (longer names make "
+            f"it longer still): each one costs {worst}× the price of a single SMS.")
 
 
 def save_template(template, values, now):
@@ -158,7 +197,11 @@ def test_message(template, to):
         to = re.sub(r"[\s().-]", "", to)
         if not PHONE.match(to):
             raise TemplateInvalid("enter a phone number in international format, such as +15551234567", "to")
-    subject, html, text = render_message(template, sample_context())
+    context = sample_context(template.kind)
+    subject, html, text = render_message(template, context)
+    from app.settings import current_settings
+
+    shop = current_settings()
     return OutgoingMessage(
         channel=template.channel,
         to=to,
@@ -168,7 +211,9 @@ def test_message(template, to):
         request_id=None,
         campaign_id=None,
         slot=0,
-        unsubscribe_url=SAMPLE["unsubscribe_link"],
+        unsubscribe_url=context["unsubscribe_link"],
+        sender=shop.sender if template.channel == "email" else None,
+        reply_to=shop.reply_to if template.channel == "email" else None,
     )
 
 

@@ -1,5 +1,6 @@
 """Campaigns (who is asked, when, how often) and the message templates they use."""
 
+import json
 import secrets
 from decimal import Decimal
 
@@ -26,6 +27,12 @@ class MessageTemplate(db.Model):
     subject: Mapped[str | None] = mapped_column(String(255))
     html: Mapped[str | None] = mapped_column(Text)
     text: Mapped[str] = mapped_column(Text)
+    # Email only: "simple" = subject, heading, body paragraphs and button text in the shop's
+    # email layout (app/campaigns/email_layout.py); "html" = the merchant's own HTML.
+    mode: Mapped[str] = mapped_column(String(6), default="html")
+    heading: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    button_text: Mapped[str | None] = mapped_column(String(80))
     is_default: Mapped[bool] = mapped_column(default=False)
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
@@ -44,6 +51,10 @@ class MessageTemplate(db.Model):
             "subject": self.subject,
             "html": self.html,
             "text": self.text,
+            "mode": self.mode,
+            "heading": self.heading,
+            "body": self.body,
+            "button_text": self.button_text,
             "is_default": self.is_default,
         }
 
@@ -71,6 +82,8 @@ class Campaign(db.Model):
     sms_send_window: Mapped[str | None] = mapped_column(String(11), default="09:00-20:00")
     # New testimonials rated at least this (1–5) are approved on arrival; None: all wait.
     auto_approve_min_rating: Mapped[int | None] = mapped_column()
+    # JSON {"email": {"2": template id}, "sms": {…}}: another template for one reminder number.
+    reminder_template_ids: Mapped[str | None] = mapped_column(Text)
 
     # The customer's page: a heading, up to three guiding questions, the consent sentence
     # the customer ticks (None: the default wording) and an optional thank-you text
@@ -105,8 +118,24 @@ class Campaign(db.Model):
         CheckConstraint("expire_after_days >= 1", name="ck_campaign_expiry"),
     )
 
-    def template_for(self, channel, kind):
+    def template_for(self, channel, kind, reminder_number=None):
+        """The template a message uses: for a reminder, the one chosen for that reminder
+        number when there is one, else the campaign's reminder template."""
+        if kind == "reminder" and reminder_number:
+            chosen = self.reminder_template_choices().get(channel, {}).get(str(reminder_number))
+            if chosen:
+                template = db.session.get(MessageTemplate, chosen)
+                if template is not None and template.channel == channel:
+                    return template
         return getattr(self, f"{channel}_{kind}_template")
+
+    def reminder_template_choices(self):
+        """{"email": {"2": template id}, …} (empty when every reminder uses one template)."""
+        try:
+            value = json.loads(self.reminder_template_ids or "{}")
+        except ValueError:
+            return {}
+        return value if isinstance(value, dict) else {}
 
     @property
     def channels(self):

@@ -12,11 +12,19 @@ VARIABLES = {
     "last_name": "The customer's last name",
     "product_title": "The product's title",
     "product_image_url": "The product image's address",
-    "shop_name": "Your shop's name (SHOP_NAME)",
+    "shop_name": "Your shop's name (Settings)",
     "order_id": "The order number",
     "link": "The customer's personal recording link",
     "unsubscribe_link": "The one-click unsubscribe link",
+    "reminder_number": "Which reminder this is: 1, 2, … (0 in the first message)",
+    "reminders_left": "How many reminders may still follow this message (0: this is the last one)",
 }
+
+# A token is secrets.token_urlsafe(24): 32 characters. The sample link has the real length,
+# so the SMS counter counts what a customer really receives.
+TOKEN_LENGTH = 32
+SAMPLE_TOKEN = "SampleToken-0123456789abcdefABCD"
+assert len(SAMPLE_TOKEN) == TOKEN_LENGTH
 
 SAMPLE = {
     "first_name": "Ada",
@@ -25,8 +33,10 @@ SAMPLE = {
     "product_image_url": "https://shop.example/mug.jpg",
     "shop_name": "Demo Shop",
     "order_id": "1001",
-    "link": "https://shop.example/r/sample-token",
-    "unsubscribe_link": "https://shop.example/u/sample-token",
+    "link": f"https://shop.example/r/{SAMPLE_TOKEN}",
+    "unsubscribe_link": f"https://shop.example/u/{SAMPLE_TOKEN}",
+    "reminder_number": 0,
+    "reminders_left": 2,
 }
 
 _text_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -64,14 +74,47 @@ def render(source, context, *, html=False):
 
 
 def render_message(template, context):
-    """(subject, html, text) for a MessageTemplate."""
+    """(subject, html, text) for a MessageTemplate (or anything with its fields).
+
+    Simple mode (email): subject, heading, body paragraphs and button text, laid out by
+    ``email_layout``, with the plain-text part made from the same pieces. HTML mode: the
+    merchant's own HTML; an empty text part is made from the HTML."""
+    from app.campaigns.email_layout import plain_text, render_layout, split_paragraphs
+
     subject = render(template.subject, context) if template.subject else None
+    if getattr(template, "mode", "html") == "simple" and template.channel == "email":
+        heading = render(template.heading or "", context).strip()
+        # Rendered whole, then split: a condition may span paragraphs. The layout escapes.
+        paragraphs = split_paragraphs(render(template.body or "", context))
+        button = render(template.button_text or "", context).strip() or "Record my video"
+        pieces = {"heading": heading, "paragraphs": paragraphs, "button_text": button, "context": context}
+        return subject, render_layout(subject=subject, **pieces), plain_text(**pieces)
     html = render(template.html, context, html=True) if template.html else None
-    text = render(template.text, context)
+    text = render(template.text, context) if (template.text or "").strip() else text_from_html(html or "")
     return subject, html, text
 
 
-def message_context(request, *, shop_name, base_url):
+def text_from_html(html):
+    """A readable plain-text part for an HTML email that has none: paragraphs kept, links
+    written out after their words."""
+    import re
+    from html import unescape
+
+    text = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", "", html)
+    text = re.sub(r'(?is)<a\b[^>]*href="([^"]*)"[^>]*>(.*?)</a>', lambda m: f"{m.group(2)} ({m.group(1)})", text)
+    text = re.sub(r"(?i)<br\s*/?>", "\n", text)
+    text = re.sub(r"(?i)</(p|div|h[1-6]|li|tr|table)>", "\n\n", text)
+    text = unescape(re.sub(r"<[^>]+>", "", text))
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+
+
+def reminder_variables(slot, max_reminders):
+    """reminder_number / reminders_left for slot ``slot`` of a campaign with ``max_reminders``."""
+    return {"reminder_number": slot, "reminders_left": max(int(max_reminders or 0) - slot, 0)}
+
+
+def message_context(request, *, shop_name, base_url, slot=0, max_reminders=0, logo_url=None, brand_color=None):
     return {
         "first_name": request.customer_first_name or "there",
         "last_name": request.customer_last_name or "",
@@ -81,4 +124,8 @@ def message_context(request, *, shop_name, base_url):
         "order_id": request.order_id,
         "link": f"{base_url}/r/{request.token}",
         "unsubscribe_link": f"{base_url}/u/{request.token}",
+        **reminder_variables(slot, max_reminders),
+        # For the email layout only (not template variables).
+        "logo_url": logo_url,
+        "brand_color": brand_color,
     }

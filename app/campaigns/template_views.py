@@ -5,16 +5,19 @@ from sqlalchemy import select
 
 from app.campaigns.forms import TemplateForm, TestSendForm
 from app.campaigns.message_templates import (
+    FIELDS,
     TemplateInvalid,
     preview,
+    sample_context,
     save_template,
     send_test,
+    sms_cost_warning,
     test_message,
     usage_counts,
     used_by,
 )
 from app.campaigns.models import MessageTemplate
-from app.campaigns.rendering import SAMPLE, VARIABLES, TemplateProblem
+from app.campaigns.rendering import VARIABLES, TemplateProblem
 from app.campaigns.sms import sms_count
 from app.clock import now
 from app.dashboard import dashboard_blueprint
@@ -31,7 +34,12 @@ def template_or_404(template_id):
 
 
 def form_values(form):
-    return {name: form[name].data for name in ("name", "channel", "kind", "subject", "html", "text", "is_default")}
+    return {name: form[name].data for name in FIELDS}
+
+
+def preview_reminder():
+    """Which reminder the preview shows (the editor's "Preview as" choice)."""
+    return request.form.get("preview_reminder", type=int) if request.method == "POST" else None
 
 
 @bp.get("/")
@@ -48,6 +56,7 @@ def create():
     if not form.is_submitted():
         form.channel.data = request.args.get("channel") if request.args.get("channel") in ("email", "sms") else "email"
         form.kind.data = request.args.get("kind") if request.args.get("kind") in ("initial", "reminder") else "initial"
+        form.mode.data = "simple"  # a new email starts in the layout; HTML is one click away
     return edit_page(form, None)
 
 
@@ -65,12 +74,15 @@ def edit_page(form, template):
         if form.preview.data:
             # The Preview button without JavaScript: render, never save.
             if form.validate():
-                shown = preview(form_values(form))
+                shown = preview(form_values(form), preview_reminder())
                 for field, message in shown["errors"].items():
                     form[field].errors.append(message)
             else:
                 status = 400
-        elif form.validate():
+        elif form.validate() and (cost_warning := sms_cost_warning(form_values(form))) and not form.accept_segments.data:
+            # Asked before saving: a text that became 2+ messages costs that many times more.
+            form.accept_segments.errors.append(f"Not saved yet. {cost_warning} Tick the box to save it anyway.")
+        elif not form.errors:
             try:
                 saved = save_template(template, form_values(form), now())
             except TemplateInvalid as exc:
@@ -84,14 +96,15 @@ def edit_page(form, template):
         else:
             status = 400
     if shown is None:
-        shown = preview(form_values(form))
+        shown = preview(form_values(form), preview_reminder())
     return render_template(
         "message_templates/form.html",
         form=form,
         template=template,
         preview=shown,
         variables=VARIABLES,
-        sample=SAMPLE,
+        sample=sample_context(form.kind.data),
+        cost_warning=sms_cost_warning(form_values(form)) if form.channel.data == "sms" else None,
         test_form=TestSendForm(formdata=None),
         used_by=used_by(template) if template else [],
         typed=sms_count(form.text.data or ""),
@@ -107,7 +120,9 @@ def preview_json():
     form.validate()
     if "csrf_token" in form.errors:
         return jsonify({"error": "the page expired; reload it"}), 400
-    return jsonify(preview(form_values(form)))
+    result = preview(form_values(form), preview_reminder())
+    result["cost_warning"] = sms_cost_warning(form_values(form))
+    return jsonify(result)
 
 
 @bp.post("/<int:template_id>/test")
@@ -143,7 +158,7 @@ def test_send(template_id):
         template=template,
         preview=preview(form_values(edit_form)),
         variables=VARIABLES,
-        sample=SAMPLE,
+        sample=sample_context(edit_form.kind.data),
         test_form=form,
         used_by=used_by(template),
         typed=sms_count(edit_form.text.data or ""),

@@ -116,7 +116,9 @@ def claim_slot(request_id, now, report):
     messages, render_failures = [], []
     kind = "initial" if slot == 0 else "reminder"
     shop = current_settings()
-    context = message_context(req, shop_name=shop.name, base_url=shop.public_base_url)
+    context = message_context(req, shop_name=shop.name, base_url=shop.public_base_url, slot=slot,
+                              max_reminders=campaign.max_reminders if campaign.reminder_enabled else 0,
+                              logo_url=shop.logo_url(), brand_color=shop.brand_color)
     for channel in channels:
         existing = db.session.scalar(
             select(SlotSend).where(
@@ -138,7 +140,7 @@ def claim_slot(request_id, now, report):
             db.session.add(existing)
         existing.status, existing.provider, existing.attempts = "sending", provider_name, existing.attempts + 1
         existing.started_at, existing.error = now, None
-        template = campaign.template_for(channel, kind)
+        template = campaign.template_for(channel, kind, slot)
         try:
             if template is None:
                 raise TemplateProblem(f"the campaign has no {channel} {kind} template")

@@ -1,38 +1,10 @@
-// Template editor: live preview from the server and a live SMS counter.
-// The counter mirrors app/campaigns/sms.py (keep the two in step).
+// Template editor: live preview from the server, with its SMS count (app/campaigns/sms.py)
+// of the sample rendered with the real link length, and the cost warning for 2+ texts.
 (function () {
   "use strict";
   var form = document.getElementById("template-form");
   if (!form) { return; }
   var editor = document.getElementById("template-editor");
-  var GSM7 = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-  var GSM7_EXT = "^{}\\[~]|€\f";
-
-  function smsCount(text) {
-    var chars = Array.from(text || "");
-    var nonGsm = [];
-    chars.forEach(function (c) {
-      if (GSM7.indexOf(c) < 0 && GSM7_EXT.indexOf(c) < 0 && nonGsm.indexOf(c) < 0) { nonGsm.push(c); }
-    });
-    var encoding = nonGsm.length ? "UCS-2" : "GSM-7";
-    var sizes = chars.map(function (c) {
-      if (encoding === "GSM-7") { return GSM7_EXT.indexOf(c) >= 0 ? 2 : 1; }
-      return c.codePointAt(0) > 0xFFFF ? 2 : 1;
-    });
-    var single = encoding === "GSM-7" ? 160 : 70, multi = encoding === "GSM-7" ? 153 : 67;
-    var units = sizes.reduce(function (a, b) { return a + b; }, 0);
-    var result = {encoding: encoding, characters: chars.length, units: units, non_gsm: nonGsm};
-    if (units === 0) { return Object.assign(result, {segments: 0, per_segment: single, remaining: single}); }
-    if (units <= single) { return Object.assign(result, {segments: 1, per_segment: single, remaining: single - units}); }
-    var segments = 1, used = 0;
-    sizes.forEach(function (size) {
-      if (used + size > multi) { segments += 1; used = 0; }
-      used += size;
-    });
-    return Object.assign(result, {segments: segments, per_segment: multi, remaining: multi - used});
-  }
-
   // The same words as the sms_counter macro in message_templates/form.html.
   function showCount(element, count) {
     if (!element) { return; }
@@ -74,7 +46,12 @@
     document.getElementById("preview-html").srcdoc = data.html || "";
     document.getElementById("preview-text").textContent = data.text || "";
     document.getElementById("preview-sms").textContent = data.text || "";
-    if (data.sms) { showCount(document.getElementById("sms-counter"), data.sms); }
+    if (data.sms) {
+      showCount(document.getElementById("sms-counter"), data.sms);
+      showCount(document.getElementById("sms-counter-live"), data.sms);
+    }
+    var warning = document.getElementById("sms-cost-warning");
+    if (warning) { warning.textContent = data.cost_warning || ""; }
   }
 
   function refresh() {
@@ -94,15 +71,16 @@
 
   function onChange() {
     var channel = form.elements.channel.value;
-    editor.classList.remove("channel-email", "channel-sms");
-    editor.classList.add("channel-" + channel);
-    showCount(document.getElementById("sms-counter-live"), smsCount(form.elements.text.value));
+    var mode = channel === "sms" ? "html" : form.elements.mode.value;
+    editor.classList.remove("channel-email", "channel-sms", "mode-simple", "mode-html", "kind-initial", "kind-reminder");
+    editor.classList.add("channel-" + channel, "mode-" + mode, "kind-" + form.elements.kind.value);
     clearTimeout(timer);
     timer = setTimeout(refresh, 300);
   }
 
   form.addEventListener("input", onChange);
   form.addEventListener("change", onChange);
-  showCount(document.getElementById("sms-counter-live"), smsCount(form.elements.text.value));
+  var previewAs = document.getElementById("preview_reminder");
+  if (previewAs) { previewAs.addEventListener("change", onChange); }
   refresh();
 })();

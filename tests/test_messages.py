@@ -14,8 +14,8 @@ from app.clock import now
 from app.extensions import db
 from app.settings.services import save_settings
 from tests.conftest import csrf_from
-from tests.factories import item, order_body, outbox, post_order, tick
 from tests.factories import campaign as make_campaign
+from tests.factories import item, order_body, outbox, post_order, tick
 from tests.images import png
 
 

@@ -19,14 +19,19 @@ install: $(STAMP)
 db: install
 	$(BIN)/flask db upgrade
 
+# `make run PORT=8080`: the server listens there and customers' links (PUBLIC_BASE_URL,
+# unless set in the environment or on the Settings screen) point there, the demo's too.
+PORT ?= 5000
+run seed: export PUBLIC_BASE_URL ?= http://127.0.0.1:$(PORT)
+
 seed: db
 	$(BIN)/flask seed-demo
 
-## Serve on http://127.0.0.1:5000 with the scheduler, SQLite and the outbox provider.
+## Serve on http://127.0.0.1:$(PORT) (5000 by default) with the scheduler, SQLite and the outbox provider.
 run: seed
 	@login=$$(ls -t instance/*demo-login*.txt 2>/dev/null | head -1); \
-	  echo; echo "==> Open http://127.0.0.1:5000 and log in. $${login:+$$(cat $$login) (kept in $$login)}"; echo
-	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port 5000
+	  echo; echo "==> Open http://127.0.0.1:$(PORT) and log in. $${login:+$$(cat $$login) (kept in $$login)}"; echo
+	$(BIN)/flask --app wsgi run --host 127.0.0.1 --port $(PORT)
 
 ## Headless Chromium for the browser tests (Debian's package; Playwright's download cannot work offline).
 browser:

@@ -131,12 +131,13 @@ COARSE_STEP = timedelta(hours=6)
 LIVE_HOURS = 25
 
 
-def seed_demo(now, orders=240, days=30):
+def seed_demo(now, orders=240, days=30, progress=None):
     """A few hundred requests over ``days``: every status, failures with reasons, text
     testimonials, opt-outs, a paused campaign and a draft. A no-op once campaigns exist.
 
     Everything happens in time order on a simulated clock (``app.clock.now()`` returns the
-    simulated time meanwhile), so stored times, outbox messages and timelines agree."""
+    simulated time meanwhile), so stored times, outbox messages and timelines agree.
+    ``progress(text)``, when given, hears how far the seed is (every tenth of the way)."""
     from app.campaigns.services import set_status
     from app.public.services import opt_out
 
@@ -175,7 +176,11 @@ def seed_demo(now, orders=240, days=30):
         actions.sort(key=lambda pair: pair[0])
 
         ticks, respond_at = _schedule(start, now)
+        shown = 0
         for n, tick in enumerate(ticks):
+            if progress and (done := n * 10 // len(ticks)) > shown:
+                shown = done
+                progress(f"  {done * 10:3d}%  the shop's history up to {tick:%Y-%m-%d}")
             clock.at(tick)
             while actions and actions[0][0] <= tick:
                 when, action = actions.pop(0)

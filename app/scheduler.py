@@ -50,6 +50,15 @@ JOBS = [
 ]
 
 
+def note_scheduler_start(app, when=None):
+    """The heartbeat counts from here: a gap before this start (a slow seed, a stopped app)
+    is not the scheduler failing (app/monitoring/slo.py, heartbeat_breach)."""
+    with app.app_context():
+        started = when or now()
+    app.extensions.setdefault("monitoring", {})["scheduler_started_at"] = started
+    return started
+
+
 def start_scheduler(app):
     """Start the jobs unless disabled, already started, or this is the reloader's parent."""
     global _scheduler
@@ -66,6 +75,7 @@ def start_scheduler(app):
     for job_id, func, interval_key in JOBS:
         scheduler.add_job(func, "interval", seconds=app.config[interval_key], args=[app], id=job_id,
                           next_run_time=now())
+    note_scheduler_start(app)
     scheduler.start()
     _scheduler = scheduler
     log.info("scheduler started: dispatch every %ss", app.config["SCHEDULER_INTERVAL_SECONDS"])

@@ -28,6 +28,8 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, runner, client, 
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0, result.output
     assert "demo data seeded" in result.output and "demo@shop.example / " in result.output
+    # make run is never silent while it seeds: a line per tenth of the way.
+    assert re.findall(r"^\s+(\d+)%", result.output, re.M) == [str(n) for n in range(10, 101, 10)]
     password = re.search(r"demo@shop\.example / (\S+)", result.output).group(1)
     statuses = counts(models.TestimonialRequest.status)
     assert set(statuses) == set(STATUSES) - {"queued"}  # queued lasts only during a send

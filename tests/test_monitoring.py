@@ -70,6 +70,38 @@ def test_heartbeat_breach_after_three_missed_intervals(last_tick, since, now, en
     assert (slo.heartbeat_breach(last_tick, since, now, limits) is not None) is breached
 
 
+@pytest.mark.parametrize("last_tick, started, now, breached", [
+    (at(hours=-50), at(), at(seconds=5), False),  # restarted after a weekend: the gap was before the start
+    (at(seconds=-170), at(), at(seconds=100), False),  # a slow seed (make run) before the first start
+    (at(hours=-50), at(), at(seconds=181), True),  # started, then never ticked for three intervals
+    (None, at(), at(seconds=181), True),
+    (at(seconds=60), at(), at(seconds=200), False),  # ticking since the start
+    (at(seconds=10), at(), at(seconds=200), True),  # ticked once after the start, then stopped
+])
+def test_no_heartbeat_breach_for_a_gap_before_the_schedulers_first_start(last_tick, started, now, breached):
+    limits = slo.Limits(scheduler_enabled=True, scheduler_interval_seconds=60)
+    assert (slo.heartbeat_breach(last_tick, None, now, limits, started) is not None) is breached
+
+
+def test_make_run_after_a_slow_seed_raises_no_alert(app_factory, clock, error_records):
+    """The seed's last recorded tick is minutes old when the server starts: no alert, no
+    banner, no email — until the scheduler itself stops ticking."""
+    from app.monitoring.alerts import current_breaches
+    from app.scheduler import note_scheduler_start
+
+    app = app_factory(SCHEDULER_ENABLED=True, SCHEDULER_INTERVAL_SECONDS=60, ALERT_EMAIL="ops@shop.example")
+    errors = error_records("app.monitoring")
+    with app.app_context():
+        record_tick(at(), at(), TickReport())  # the demo seed's heartbeat, then 160 s of seeding
+        note_scheduler_start(app, clock.set(at(seconds=400)))
+        assert evaluate_alerts(clock.set(at(seconds=401)))["breaches"] == []
+        assert current_breaches(at(seconds=401)) == [] and alert_emails() == [] and errors == []
+        record_tick(at(seconds=402), at(seconds=403), TickReport())
+        assert evaluate_alerts(clock.set(at(seconds=500)))["breaches"] == []
+        # Then the scheduler really stops: that is an alert.
+        assert evaluate_alerts(clock.set(at(seconds=402 + 181)))["opened"] == [slo.HEARTBEAT]
+
+
 @pytest.mark.parametrize("sends, failures, breached", [
     (0, 0, False), (9, 9, False),  # too few sends to say anything
     (10, 2, False),  # 20 % is the limit, not a breach

@@ -150,7 +150,14 @@ def seed_demo_command():
     # The history is hundreds of step lines and its simulated send failures: keep make run readable.
     app_log.setLevel(logging.ERROR)
     try:
-        click.echo(seed_demo(clock_now()))
+        import time
+
+        started = time.monotonic()
+        click.echo("Seeding the demo shop (orders, messages, replies and testimonials of the last 30 days)…")
+        result = seed_demo(clock_now(), progress=lambda line: click.echo(line))
+        if result.startswith("demo data seeded"):
+            click.echo(f"  100%  done in {time.monotonic() - started:.0f} s")
+        click.echo(result)
     finally:
         app_log.setLevel(level)
     login_file = seed_demo_admin(clock_now(), demo_login_path(current_app.config["SQLALCHEMY_DATABASE_URI"],

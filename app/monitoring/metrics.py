@@ -273,6 +273,7 @@ def observe(now, window=ALERT_WINDOW):
         failures=failures,
         last_tick_at=tick,
         watching_since=watching_since(now),
+        scheduler_started_at=current_app.extensions.get("monitoring", {}).get("scheduler_started_at"),
     )
 
 

@@ -56,6 +56,8 @@ class Observations:
     last_tick_at: datetime | None = None
     # When this process started watching: the reference while no tick was ever recorded.
     watching_since: datetime | None = None
+    # When this process's scheduler started (None: not here): a gap before it is no breach.
+    scheduler_started_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -108,10 +110,21 @@ def due_send_breach(p95_seconds, limits):
                             f" {CHECK_SCHEDULER}")
 
 
-def heartbeat_breach(last_tick_at, watching_since, now, limits):
-    """No dispatch tick for MISSED_INTERVALS intervals (only when the scheduler is enabled)."""
+def heartbeat_breach(last_tick_at, watching_since, now, limits, scheduler_started_at=None):
+    """No dispatch tick for MISSED_INTERVALS intervals (only when the scheduler is enabled).
+
+    Time before the scheduler's start in this process is not a gap (the app was not running,
+    or `make run` was still seeding): the clock starts at the later of the last tick and the
+    start, so a restart after a quiet weekend or a slow seed shows no alert."""
     if not limits.scheduler_enabled:
         return None
+    if scheduler_started_at is not None and (last_tick_at is None or last_tick_at < scheduler_started_at):
+        if now - scheduler_started_at <= limits.heartbeat_max_age:
+            return None
+        return Breach(HEARTBEAT, f"{TITLES[HEARTBEAT]}: the scheduler has not run once in the "
+                                 f"{format_seconds((now - scheduler_started_at).total_seconds())} since it started "
+                                 f"(it should run every {format_seconds(limits.scheduler_interval_seconds)}). "
+                                 f"{CHECK_SCHEDULER}")
     reference = last_tick_at or watching_since
     if reference is None or now - reference <= limits.heartbeat_max_age:
         return None
@@ -142,7 +155,7 @@ def breaches(obs, limits, now):
     found = (
         creation_breach(obs.creation_p95_ms, limits),
         due_send_breach(obs.due_send_p95_seconds, limits),
-        heartbeat_breach(obs.last_tick_at, obs.watching_since, now, limits),
+        heartbeat_breach(obs.last_tick_at, obs.watching_since, now, limits, obs.scheduler_started_at),
         failure_rate_breach(obs.sends, obs.failures, limits),
     )
     return [b for b in found if b is not None]

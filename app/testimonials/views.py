@@ -1,7 +1,7 @@
 """Testimonials in the dashboard: tabs and filters, moderation (one or many), the player,
 the snippet for the shop's pages and the export."""
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from app.campaigns.forms import ConfirmForm
 from app.clock import now
@@ -12,6 +12,7 @@ from app.settings.current import current_settings
 from app.showcase.branding import THEMES, embed_allowed_origins
 from app.showcase.media import poster_content_type
 from app.storage import StorageError, get_storage
+from app.testimonials.export import export_chunks
 from app.testimonials.models import Testimonial
 from app.testimonials.moderation import ACTION_WORDS, ACTIONS, FLAG_ACTIONS, TABS, apply_action
 from app.testimonials.services import (
@@ -159,3 +160,16 @@ def embed():
         origins=embed_allowed_origins(), feed_url=base + url_for("showcase.feed", **({"product_id": product} if product else {})),
         public_count=public_count(product),
     )
+
+
+@bp.get("/export.zip")
+def export():
+    """The testimonials of the current filter as a ZIP, streamed (app.testimonials.export)."""
+    try:
+        flt = TestimonialFilter.from_args(request.args)
+    except FilterInvalid as exc:
+        abort(400, description=str(exc))
+    _count, chunks = export_chunks(flt)
+    stamp = now().strftime("%Y-%m-%d-%H%M")
+    return Response(chunks, mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="testimonials-{stamp}.zip"', "Cache-Control": "no-store"})

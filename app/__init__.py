@@ -130,7 +130,9 @@ def register_blueprints(app):
     from app.outbox.views import bp as outbox_bp
     from app.testimonials.views import bp as testimonials_bp
 
-    for page_bp in (campaigns_bp, templates_bp, testimonials_bp, intake_log_bp, outbox_bp, optouts_bp):
+    from app.erasure.views import bp as erasure_bp
+
+    for page_bp in (campaigns_bp, templates_bp, testimonials_bp, intake_log_bp, outbox_bp, optouts_bp, erasure_bp):
         app.register_blueprint(page_bp)
 
     from app.auth.views import bp as auth_bp
@@ -182,9 +184,11 @@ def register_commands(app):
     from app.monitoring.cli import stats_cli
 
     app.cli.add_command(stats_cli)
+    from app.erasure.cli import customers_cli
     from app.testimonials.cli import testimonials_cli
 
     app.cli.add_command(testimonials_cli)
+    app.cli.add_command(customers_cli)
 
 
 # Paths of the JSON APIs: every answer, errors included, is JSON whatever the Accept header.

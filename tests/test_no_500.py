@@ -99,6 +99,8 @@ QUERY_PARAMS = {
     "testimonials.index": ("status", "product", "campaign_id", "min_rating", "has_video", "created_from",
                            "created_to", "q", "request", "page"),
     "testimonials.embed": ("product", "theme"),
+    "testimonials.export": ("status", "product", "campaign_id", "min_rating", "has_video", "q"),
+    "erasure.confirm": ("contact", "request"),
     "showcase.feed": ("product_id", "campaign_id", "min_rating", "has_video", "limit", "cursor"),
     "showcase.wall": ("product_id", "campaign_id", "min_rating", "has_video", "limit", "cursor", "theme", "frame"),
     "templates.create": ("channel", "kind"),

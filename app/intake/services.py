@@ -17,6 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.campaigns.active import active_campaigns
 from app.clock import as_utc, isoformat
+from app.erasure.services import ERASED_PAYLOAD, erasure_reason
 from app.extensions import db
 from app.intake.eligibility import Cancellation, cancellation_reason, cancelled_by, evaluate_item
 from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
@@ -127,6 +128,8 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         # Decided: the rest is three INSERTs (event, requests, items), so the time measured
         # here is the creation time the SLO panel reports.
         record.summary = plan.summary
+        if plan.erased:  # not even the webhook body of an erased customer is kept
+            record.payload = ERASED_PAYLOAD
         record.processed_at = now
         record.processing_ms = _elapsed_ms(started)
         _write_plan(record, event, plan, now)
@@ -205,6 +208,7 @@ class _Plan:
     requests: list = field(default_factory=list)  # (item, ActiveCampaign, channel, due)
     outcomes: list = field(default_factory=list)
     summary: str = ""
+    erased: str | None = None  # the customer asked to be erased: why every item is skipped
 
 
 def _plan_requests(event, now, cancellations=()):
@@ -213,6 +217,7 @@ def _plan_requests(event, now, cancellations=()):
     campaigns = active_campaigns(event.trigger)
     earlier, asked = _earlier_requests(event, campaigns) if campaigns else ({}, set())
     opted_out = opted_out_channels(event.customer.email, event.customer.phone) if campaigns else set()
+    plan.erased = erasure_reason(event.customer.email, event.customer.phone) if campaigns else None
     first_item_of_product = {}
     created = skipped = 0
     for item in event.items:
@@ -231,6 +236,10 @@ def _plan_requests(event, now, cancellations=()):
         first_item_of_product[item.product_id] = item.id
         if not campaigns:
             plan.outcomes.append(_Outcome(item, "skipped", f"no active campaign with trigger '{event.trigger}'"))
+            skipped += 1
+            continue
+        if plan.erased:
+            plan.outcomes.append(_Outcome(item, "skipped", plan.erased))
             skipped += 1
             continue
         if item.product_id in earlier:

@@ -12,6 +12,7 @@ from app.extensions import csrf, db
 from app.lifecycle.services import find_by_token, record_click
 from app.lifecycle.states import CANCELLED, EXPIRED, SUBMITTED
 from app.public.services import SubmissionRefused, submit_testimonial, unsubscribe
+from app.testimonials.removal import testimonial_of_request, withdraw
 
 bp = Blueprint("public", __name__, template_folder="templates")
 log = logging.getLogger("app.public")
@@ -99,3 +100,18 @@ def unsubscribe_page(token):
     unsubscribe(req, now(), source="link")
     db.session.commit()
     return render_template("public/unsubscribe.html", req=req, done=True)
+
+
+@bp.post("/r/<token>/withdraw")
+def withdraw_testimonial(token):
+    """After submitting, the customer may take the testimonial back (app.testimonials.removal)."""
+    req = request_or_404(token)
+    testimonial = testimonial_of_request(req.id)
+    if testimonial is None or testimonial.status in ("withdrawn", "erased"):
+        return render_template("public/withdrawn.html", req=req, done=testimonial is not None), 404 if testimonial is None else 200
+    if request.form.get("confirm") != "yes":
+        return render_template("public/withdrawn.html", req=req, testimonial=testimonial, ask=True,
+                               error="Tick the box to confirm that the testimonial should be removed."), 400
+    withdraw(testimonial, now())
+    db.session.commit()
+    return render_template("public/withdrawn.html", req=req, done=True)

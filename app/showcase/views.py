@@ -17,6 +17,7 @@ from app.showcase.feed import FeedInvalid, FeedQuery, as_json, display_name, enc
 from app.showcase.media import media_response
 from app.testimonials.models import Testimonial
 from app.testimonials.moderation import public_clause
+from app.testimonials.removal import testimonial_of_request
 
 bp = Blueprint("showcase", __name__, template_folder="templates", static_folder="static",
                static_url_path="/embed/static")
@@ -54,6 +55,12 @@ def run_feed(query):
     rows = db.session.scalars(feed_select(query)).unique().all()
     items, more = rows[:query.limit], len(rows) > query.limit
     return items, (encode_cursor(items[-1]) if more and items else None)
+
+
+@bp.app_template_global("customer_testimonial")
+def customer_testimonial(req):
+    """The testimonial sent through this request's link, for the customer's pages."""
+    return testimonial_of_request(req.id)
 
 
 @bp.route("/api/testimonials", methods=["GET"])

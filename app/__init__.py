@@ -125,12 +125,11 @@ def register_blueprints(app):
     # Dashboard pages: campaigns, message templates, testimonials, intake log, outbox, opt-outs.
     from app.campaigns.template_views import bp as templates_bp
     from app.campaigns.views import bp as campaigns_bp
+    from app.erasure.views import bp as erasure_bp
     from app.intake.log_views import bp as intake_log_bp
     from app.optouts.views import bp as optouts_bp
     from app.outbox.views import bp as outbox_bp
     from app.testimonials.views import bp as testimonials_bp
-
-    from app.erasure.views import bp as erasure_bp
 
     for page_bp in (campaigns_bp, templates_bp, testimonials_bp, intake_log_bp, outbox_bp, optouts_bp, erasure_bp):
         app.register_blueprint(page_bp)

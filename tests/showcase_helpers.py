@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.lifecycle.models import Testimonial, TestimonialRequest
-from tests.factories import campaign, item, order_body, post_order, submit_testimonial
+from tests.factories import campaign, item, order_body, post_order, submit_testimonial, tick
 
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00\x00\x00\x08free" + b"\x00" * 200
 
@@ -22,7 +22,7 @@ class Made:
     email: str
 
 
-def make_testimonial(client, clock, n, *, product_id="p_1", video=True, text=None, customer=None):
+def make_testimonial(client, clock, n, *, product_id="p_1", video=True, text=None, customer=None, send_first=False):
     """Customer ``n`` orders ``product_id`` and sends a testimonial (a video unless told)."""
     customer = customer or {"email": f"customer{n}@example.com", "phone": f"+1555000{n:04d}",
                             "first_name": f"Name{n}", "last_name": f"Surname{n}"}
@@ -32,6 +32,9 @@ def make_testimonial(client, clock, n, *, product_id="p_1", video=True, text=Non
     response = post_order(client, body)
     assert response.status_code == 202, response.get_json()
     [request_id] = response.get_json()["created"]
+    if send_first:  # the first message goes out before the customer answers
+        tick(clock)
+        db.session.commit()
     token = db.session.get(TestimonialRequest, request_id).token
     db.session.rollback()  # every transaction takes the write lock (app/database.py): let the app in
     upload = (io.BytesIO(MP4), "clip.mp4", "video/mp4") if video else None

@@ -8,6 +8,7 @@ from app.dashboard.nav import BANNER_SOURCES
 from app.monitoring import metrics, slo
 from app.monitoring.alerts import current_breaches, recent_alerts, slo_banners
 from app.monitoring.chart import bar_chart_svg
+from app.testimonials import overview
 
 bp = dashboard_blueprint("dashboard", __name__)
 
@@ -30,8 +31,14 @@ def home():
     breached = {b.kind for b in current_breaches(current)}
     chart = bar_chart_svg([(f"{d.day:%d %b}", d.scheduled) for d in figures.days],
                           title=f"Requests scheduled per day, {period.label} (UTC days)")
+    by_campaign = overview.funnel_by_campaign(period, campaign_id)
     return render_template(
         "dashboard/home.html",
+        waiting=overview.waiting_count(),
+        latest=overview.latest_testimonials(),
+        funnel_campaigns=by_campaign,
+        funnel_total=overview.totals(by_campaign),
+        funnel_products=overview.funnel_by_product(period, campaign_id),
         figures=figures,
         period=period,
         presets=metrics.PRESETS,

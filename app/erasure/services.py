@@ -26,11 +26,12 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, literal, or_, select, union_all, update
 
-from app.clock import isoformat
+from app.clock import as_utc, isoformat
 from app.erasure.models import ContactErasure
 from app.events.models import ContactEvent
 from app.extensions import db
@@ -38,7 +39,7 @@ from app.intake.models import OrderEvent, OrderEventItem
 from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import CANCELLABLE
-from app.optouts.models import OptOut
+from app.optouts.models import OptOut, normalise_contact
 from app.optouts.services import OptOutInvalid, clean_contact
 from app.providers.outbox import OutboxMessage
 from app.testimonials.models import Testimonial, VideoUpload
@@ -81,16 +82,45 @@ def _hashes(email, phone):
     return found
 
 
+def _reason(erased_at):
+    return f"customer erased on request on {erased_at:%Y-%m-%d} (lift it under Customers › Erasures to ask again)"
+
+
+def _erased_query(hashes):
+    return (select(literal("erased"), ContactErasure.erased_at)
+            .where(ContactErasure.contact_hash.in_(hashes), ContactErasure.lifted_at.is_(None)))
+
+
 def erasure_reason(email, phone):
     """Why an order from this customer is not taken (their contact was erased), or None."""
     hashes = _hashes(email, phone)
     if not hashes:
         return None
-    erased_at = db.session.scalar(select(func.min(ContactErasure.erased_at)).where(
-        ContactErasure.contact_hash.in_(hashes), ContactErasure.lifted_at.is_(None)))
-    if erased_at is None:
-        return None
-    return f"customer erased on request on {erased_at:%Y-%m-%d} (lift it under Customers › Erasures to ask again)"
+    rows = db.session.execute(_erased_query(hashes)).all()
+    return _reason(min(as_utc(at) for _, at in rows)) if rows else None
+
+
+def contact_refusals(email, phone):
+    """(opted-out channels, erasure reason or None) in one statement, for the intake's
+    fixed handful: the opt-out lookup and the erasure lookup UNIONed."""
+    pairs = []
+    if email:
+        pairs.append(and_(OptOut.channel == "email", OptOut.contact == normalise_contact("email", email)))
+    if phone:
+        pairs.append(and_(OptOut.channel == "sms", OptOut.contact == normalise_contact("sms", phone)))
+    hashes = _hashes(email, phone)
+    if not pairs:
+        return set(), None
+    query = select(OptOut.channel, literal(None).label("at")).where(or_(*pairs))
+    if hashes:
+        query = union_all(query, _erased_query(hashes))
+    opted_out, erased = set(), []
+    for kind, at in db.session.execute(query):
+        if kind == "erased":
+            erased.append(as_utc(at) if not isinstance(at, str) else datetime.fromisoformat(at).replace(tzinfo=UTC))
+        else:
+            opted_out.add(kind)
+    return opted_out, (_reason(min(erased)) if erased else None)
 
 
 @dataclass

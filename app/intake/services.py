@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.campaigns.active import active_campaigns
 from app.clock import as_utc, isoformat
-from app.erasure.services import ERASED_PAYLOAD, erasure_reason
+from app.erasure.services import ERASED_PAYLOAD, contact_refusals
 from app.extensions import db
 from app.intake.eligibility import Cancellation, cancellation_reason, cancelled_by, evaluate_item
 from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
@@ -25,7 +25,6 @@ from app.lifecycle import policy
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import SUBMITTED, TERMINAL
-from app.optouts.models import opted_out_channels
 
 log = logging.getLogger("app.intake")
 
@@ -216,8 +215,8 @@ def _plan_requests(event, now, cancellations=()):
     plan = _Plan()
     campaigns = active_campaigns(event.trigger)
     earlier, asked = _earlier_requests(event, campaigns) if campaigns else ({}, set())
-    opted_out = opted_out_channels(event.customer.email, event.customer.phone) if campaigns else set()
-    plan.erased = erasure_reason(event.customer.email, event.customer.phone) if campaigns else None
+    # One statement: the customer's opt-outs and whether they were erased (app.erasure).
+    opted_out, plan.erased = contact_refusals(event.customer.email, event.customer.phone) if campaigns else (set(), None)
     first_item_of_product = {}
     created = skipped = 0
     for item in event.items:

@@ -150,4 +150,4 @@ def zip_chunks(records, files, storage=None):
 def export_chunks(flt):
     records, files = export_rows(flt)
     db.session.rollback()  # the read is over: no transaction held while the bytes go out
-    return len(records), zip_chunks(records, files)
+    return len(records), zip_chunks(records, files, get_storage())

@@ -1,7 +1,7 @@
 """Testimonials in the dashboard: tabs and filters, moderation (one or many), the player,
 the snippet for the shop's pages and the export."""
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 
 from app.campaigns.forms import ConfirmForm
 from app.clock import now
@@ -171,5 +171,5 @@ def export():
         abort(400, description=str(exc))
     _count, chunks = export_chunks(flt)
     stamp = now().strftime("%Y-%m-%d-%H%M")
-    return Response(chunks, mimetype="application/zip", headers={
+    return Response(stream_with_context(chunks), mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="testimonials-{stamp}.zip"', "Cache-Control": "no-store"})

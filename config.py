@@ -54,7 +54,10 @@ class Config:
     SHOP_NAME = os.environ.get("SHOP_NAME", "Demo Shop")
     SHOP_TIMEZONE = os.environ.get("SHOP_TIMEZONE", "UTC")
 
-    ORDER_WEBHOOK_SECRET = os.environ.get("ORDER_WEBHOOK_SECRET") or None
+    ORDER_WEBHOOK_SECRET = (os.environ.get("ORDER_WEBHOOK_SECRET") or "").strip() or None
+    # false: /webhooks/orders answers 404 and production needs no ORDER_WEBHOOK_SECRET (a
+    # shop whose orders come only through /webhooks/shopify).
+    ORDER_WEBHOOK_ENABLED = _bool("ORDER_WEBHOOK_ENABLED", True)
     # Shopify webhooks (docs/shopify.md): the signing secret shown in Shopify admin, or the
     # app's client secret. Unset: /webhooks/shopify answers 503 and accepts nothing.
     SHOPIFY_WEBHOOK_SECRET = os.environ.get("SHOPIFY_WEBHOOK_SECRET") or None

@@ -40,8 +40,14 @@ def check_production_config(app):
     if not app.config.get("PRODUCTION"):
         return
     problems = []
-    if not app.config.get("ORDER_WEBHOOK_SECRET"):
-        problems.append("ORDER_WEBHOOK_SECRET must be set (order webhooks would be unauthenticated)")
+    if app.config.get("ORDER_WEBHOOK_ENABLED", True):
+        secret = (app.config.get("ORDER_WEBHOOK_SECRET") or "").strip()
+        if not secret:
+            problems.append("ORDER_WEBHOOK_SECRET must be set: unsigned order webhooks would let anyone make the shop "
+                            "email or text any address (or set ORDER_WEBHOOK_ENABLED=false when orders come only "
+                            "through Shopify)")
+        elif len(secret) < 16:
+            problems.append(f"ORDER_WEBHOOK_SECRET must be at least 16 characters (got {len(secret)})")
     from app.secret_key import production_key_problem
 
     key_problem = production_key_problem(app.config.get("SECRET_KEY"))

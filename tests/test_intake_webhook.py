@@ -405,10 +405,34 @@ def test_bad_or_missing_signature_is_401_and_writes_nothing(app, signed_client, 
 
 
 def test_production_config_refuses_to_start_without_the_webhook_secret(app_factory):
-    with pytest.raises(RuntimeError, match="ORDER_WEBHOOK_SECRET"):
+    with pytest.raises(RuntimeError, match="ORDER_WEBHOOK_SECRET must be set.*ORDER_WEBHOOK_ENABLED=false"):
         app_factory(PRODUCTION=True, SECRET_KEY="a-long-random-production-secret-key")
     assert app_factory(PRODUCTION=True, SECRET_KEY="a-long-random-production-secret-key",
                        ORDER_WEBHOOK_SECRET=SECRET)
+
+
+@pytest.mark.parametrize(("secret", "words"), [
+    ("   ", "ORDER_WEBHOOK_SECRET must be set"),
+    ("short", "ORDER_WEBHOOK_SECRET must be at least 16 characters (got 5)"),
+])
+def test_production_refuses_a_blank_or_short_webhook_secret(app_factory, secret, words):
+    with pytest.raises(RuntimeError) as refused:
+        app_factory(PRODUCTION=True, SECRET_KEY="a-long-random-production-secret-key", ORDER_WEBHOOK_SECRET=secret)
+    assert words in str(refused.value)
+
+
+def test_a_shopify_only_shop_turns_the_order_webhook_off_and_needs_no_secret(app_factory, clock):
+    # Failed before the fix: production refused to start without ORDER_WEBHOOK_SECRET even
+    # with no use for the generic webhook, and there was no way to turn it off.
+    app = app_factory(PRODUCTION=True, SECRET_KEY="a-long-random-production-secret-key",
+                      ORDER_WEBHOOK_SECRET=None, ORDER_WEBHOOK_ENABLED=False)
+    with app.app_context():
+        campaign(clock)
+        before = row_counts()
+        response = post_order(app.test_client(), order_body())
+        assert response.status_code == 404
+        assert "ORDER_WEBHOOK_ENABLED=false" in response.get_json()["error"]
+        assert row_counts() == before
 
 
 # -- size, type, event type -------------------------------------------------------------

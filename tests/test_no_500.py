@@ -365,6 +365,9 @@ HOSTILE_JSON = {
     "121 characters": "x" * 121,
     "256 characters": "x" * 256,
     "bad date": "2026-13-45T25:61:00Z",
+    # Real dates Python cannot turn into UTC (OverflowError), in every field of every webhook.
+    "year 1 with an offset": "0001-01-01T00:00:00+01:00",
+    "year 9999 with an offset": "9999-12-31T23:59:59-01:00",
     "NUL": "a\x00b",
     "lone surrogate": "\ud800",
 }
@@ -397,6 +400,18 @@ SHOPIFY_ORDER = {
                     "gift_card": False}],
     "fulfillments": [],
     "updated_at": "2026-11-20T12:00:00-05:00",
+}
+SHOPIFY_TIMED = {  # one payload per topic that reads a time, with its time fields
+    "orders/cancelled": {**SHOPIFY_ORDER, "cancelled_at": "2026-11-20T12:00:00-05:00"},
+    "refunds/create": {"id": 77, "order_id": 5940139499999, "created_at": "2026-11-20T12:00:00-05:00",
+                       "processed_at": "2026-11-20T12:00:00-05:00",
+                       "refund_line_items": [{"id": 1, "line_item_id": 1001, "quantity": 1}]},
+    "fulfillments/update": {"id": 88, "order_id": 5940139499999, "status": "success", "shipment_status": "delivered",
+                            "updated_at": "2026-11-20T12:00:00-05:00", "email": "ada@example.com",
+                            "line_items": SHOPIFY_ORDER["line_items"]},
+    "fulfillment_events/create": {"id": 99, "order_id": 5940139499999, "fulfillment_id": 88, "status": "delivered",
+                                  "happened_at": "2026-11-20T12:00:00-05:00", "created_at": "2026-11-20T12:00:00-05:00"},
+    "orders/fulfilled": {**SHOPIFY_ORDER, "fulfillments": [{"id": 88, "created_at": "2026-11-20T12:00:00-05:00"}]},
 }
 SENDGRID_EVENT = {"email": "ada@example.com", "timestamp": 1795176000, "event": "delivered",
                   "sg_event_id": "ev-no500", "sg_message_id": "msg-no500.filter", "request_id": "1",
@@ -491,7 +506,8 @@ def shopify_cases():
     for name in ("X-Shopify-Topic", "X-Shopify-Webhook-Id", "X-Shopify-Triggered-At", "X-Shopify-Shop-Domain",
                  "X-Shopify-Event-Id"):
         for what, value in (("empty", ""), ("huge", "x" * 5000), ("unicode", "ünïcødé/💥"),
-                            ("bad date", "2026-13-45T99:99:99Z")):
+                            ("bad date", "2026-13-45T99:99:99Z"), ("year 1", "0001-01-01T00:00:00+01:00"),
+                            ("year 9999", "9999-12-31T23:59:59-01:00"), ("year 1969", "1969-12-31T00:00:00Z")):
             headers = dict(topic)
             headers[name] = value
             yield Case("POST", path, f"{name} {what}", data=body, content_type="application/json",
@@ -504,6 +520,19 @@ def shopify_cases():
     for header in ("", "abc", "ünïcødé", "x" * 10_000, base64.b64encode(b"\0" * 32).decode()):
         yield Case("POST", path, f"HMAC {header[:12]!r}", data=body, content_type="application/json",
                    headers=(*topic, ("X-Shopify-Hmac-Sha256", header)))
+    # The time fields each topic reads, out of range (and a delivery so late that the
+    # campaign's delay passes the supported years).
+    for topic_name, document in SHOPIFY_TIMED.items():
+        for field_name in [k for k in document if k.endswith("_at")]:
+            for what, value in (("year 1", "0001-01-01T00:00:00+01:00"), ("year 9999", "9999-12-31T23:59:59-01:00"),
+                                ("year 1969", "1969-07-20T20:17:00Z"), ("year 8999", "8999-12-31T23:00:00Z")):
+                yield Case("POST", path, f"{topic_name} {field_name} {what}", data=dumps({**document, field_name: value}),
+                           content_type="application/json", sign="shopify",
+                           headers=(("X-Shopify-Topic", topic_name), ("X-Shopify-Webhook-Id", f"wh-{next(SERIAL)}")))
+    late = {**SHOPIFY_TIMED["orders/fulfilled"], "fulfillments": [{"id": 88, "created_at": "0001-01-01T00:00:00+01:00"}]}
+    yield Case("POST", path, "orders/fulfilled fulfillments[0].created_at year 1", data=dumps(late),
+               content_type="application/json", sign="shopify",
+               headers=(("X-Shopify-Topic", "orders/fulfilled"), ("X-Shopify-Webhook-Id", f"wh-{next(SERIAL)}")))
 
 
 def sendgrid_cases():

@@ -482,6 +482,49 @@ def test_an_overlong_header_is_named_as_too_long_not_missing(send, header):
     assert count(OrderEvent) == 0
 
 
+YEAR_1 = "0001-01-01T00:00:00+01:00"  # converting it to UTC overflows
+
+
+@pytest.mark.parametrize(("topic", "payload", "field"), [
+    ("orders/fulfilled", lambda: order(updated_at=YEAR_1), "updated_at"),
+    ("orders/fulfilled", lambda: order(fulfillments=[fulfillment(4213857714393, [MUG]) | {"created_at": YEAR_1}]),
+     "fulfillments[0].created_at"),
+    ("orders/cancelled", lambda: order(cancelled_at=YEAR_1), "cancelled_at"),
+    ("orders/cancelled", lambda: order(cancelled_at="9999-12-31T23:59:59-01:00"), "cancelled_at"),
+    ("refunds/create", lambda: refund([TEE]) | {"created_at": "1969-12-31T23:59:59Z"}, "created_at"),
+    ("fulfillments/update", lambda: fulfillment(4213857714393, [MUG], shipment_status="delivered")
+     | {"updated_at": YEAR_1}, "updated_at"),
+    ("fulfillment_events/create", lambda: fulfillment_event(4213857714393, happened_at=YEAR_1), "happened_at"),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_a_time_outside_1970_to_9000_is_a_400_naming_the_field(send, clock, topic, payload, field):
+    # Failed before the fix: 500 (OverflowError), so Shopify retried the webhook for hours.
+    campaign(clock, trigger="fulfilled")
+    response = send(topic, payload())
+    assert response.status_code == 400, response.get_data(as_text=True)
+    answer = response.get_json()
+    assert answer["field"] == field and "outside the supported years 1970–9000" in answer["error"]
+    assert count(OrderEvent) == 0 and count(TestimonialRequest) == 0
+
+
+def test_an_out_of_range_triggered_at_header_is_a_400_naming_it(send):
+    response = send("orders/fulfilled", order(), headers={"X-Shopify-Triggered-At": YEAR_1})
+    assert response.status_code == 400
+    assert response.get_json()["field"] == "X-Shopify-Triggered-At"
+    assert count(OrderEvent) == 0
+    # A header that is not a time at all is no reason to refuse a real order.
+    assert send("orders/fulfilled", order(), headers={"X-Shopify-Triggered-At": "soon"}).status_code == 202
+
+
+def test_a_delivery_whose_send_time_passes_the_supported_years_is_refused(send, clock):
+    campaign(clock, trigger="delivered", delay_days=30)
+    response = send("fulfillments/create", fulfillment(4213857714393, [MUG], shipment_status="delivered")
+                    | {"updated_at": "8999-12-31T00:00:00Z"})
+    assert response.status_code == 400
+    answer = response.get_json()
+    assert answer["field"] == "occurred_at" and "send time after 9000" in answer["error"]
+    assert count(OrderEvent) == 0 and count(TestimonialRequest) == 0
+
+
 def test_customer_contact_falls_back_to_the_order_and_addresses(send, clock):
     campaign(clock, trigger="fulfilled", channel="both")
     payload = order(lines=(MUG,))

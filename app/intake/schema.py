@@ -18,6 +18,10 @@ MAX_ID_LENGTH = 64
 MAX_ITEMS = 500
 EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_EVENT = datetime(2100, 1, 1, tzinfo=UTC)
+# What any stored time (a platform's timestamps, a computed send time) may be: past the
+# end, adding a delay overflows Python's datetime; before 1970, it is a placeholder.
+EARLIEST_SUPPORTED = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_SUPPORTED = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class SchemaError(ValueError):

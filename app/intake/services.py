@@ -21,6 +21,7 @@ from app.erasure.services import ERASED_PAYLOAD, contact_refusals
 from app.extensions import db
 from app.intake.eligibility import Cancellation, cancellation_reason, cancelled_by, evaluate_item
 from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
+from app.intake.schema import LATEST_SUPPORTED, SchemaError
 from app.lifecycle import policy
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
@@ -210,6 +211,26 @@ class _Plan:
     erased: str | None = None  # the customer asked to be erased: why every item is skipped
 
 
+class SendTimeOutOfRange(SchemaError):
+    """The event's time plus a campaign's delay lies past what the app stores (a 400:
+    the sender's time is wrong; nothing is written)."""
+
+    def __init__(self, event, campaign):
+        super().__init__(
+            f"occurred_at {isoformat(event.occurred_at)} plus the {campaign.delay_days} days' delay of campaign "
+            f"{campaign.id} is a send time after {LATEST_SUPPORTED:%Y}; check the event's time", "occurred_at")
+
+
+def send_time(event, campaign):
+    try:
+        due = policy.initial_due_at(event.occurred_at, campaign.delay_days)
+    except OverflowError:
+        raise SendTimeOutOfRange(event, campaign) from None
+    if due >= LATEST_SUPPORTED:
+        raise SendTimeOutOfRange(event, campaign)
+    return due
+
+
 def _plan_requests(event, now, cancellations=()):
     """Steps 2–3 for every item at once: what to create and why each other item is skipped."""
     plan = _Plan()
@@ -261,7 +282,7 @@ def _plan_requests(event, now, cancellations=()):
                          event.order_id, item.id, campaign.id, verdict.reason)
                 continue
             winner = campaign
-            due = policy.initial_due_at(event.occurred_at, campaign.delay_days)
+            due = send_time(event, campaign)
             # A send time already past is due at the next tick.
             plan.requests.append((item, campaign, verdict.channel, max(due, now)))
             plan.outcomes.append(_Outcome(item, "created", campaign_id=campaign.id,

@@ -56,6 +56,9 @@ def read_limited_body():
 @bp.post("/webhooks/orders")
 @csrf.exempt
 def order_webhook():
+    if not current_app.config.get("ORDER_WEBHOOK_ENABLED", True):
+        return refuse(404, "the generic order webhook is turned off on this server (ORDER_WEBHOOK_ENABLED=false); "
+                           "orders arrive through /webhooks/shopify")
     raw = read_limited_body()
     if raw is None:
         return refuse(413, f"body larger than {current_app.config['WEBHOOK_MAX_BYTES']} bytes")
@@ -85,6 +88,9 @@ def order_webhook():
     except EventIdReused as exc:
         db.session.rollback()
         return problem(409, exc.message, "event_id")  # logged by the service
+    except SchemaError as exc:  # a time the app cannot store (SendTimeOutOfRange)
+        db.session.rollback()
+        return refuse(400, exc.message, exc.field)
     answer = {
         "status": "accepted",
         "duplicate": duplicate,

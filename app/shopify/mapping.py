@@ -13,7 +13,17 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from app.clock import parse_rfc3339
-from app.intake.schema import E164, EMAIL, MAX_ID_LENGTH, CustomerIn, ItemIn, OrderEventIn, SchemaError
+from app.intake.schema import (
+    E164,
+    EARLIEST_SUPPORTED,
+    EMAIL,
+    LATEST_SUPPORTED,
+    MAX_ID_LENGTH,
+    CustomerIn,
+    ItemIn,
+    OrderEventIn,
+    SchemaError,
+)
 
 # Topics whose payload is an order but that start nothing: kept (in the intake log) so a
 # later fulfillment event can be matched with the order's customer, total and tags.
@@ -140,15 +150,18 @@ def order_trigger(meta, order, *, only_fulfilled_lines):
             continue
         candidates.append(line)
     items, more = items_from(candidates, delivered=None, refunded=refunded)
-    occurred_at = latest_time([f.get("created_at") for f in _dicts(order.get("fulfillments"))]) \
-        or _time(order.get("updated_at")) or meta.fallback_time()
+    fulfillments = order.get("fulfillments") if isinstance(order.get("fulfillments"), list) else []
+    occurred_at = latest_time([(f.get("created_at"), f"fulfillments[{i}].created_at")
+                               for i, f in enumerate(fulfillments) if isinstance(f, dict)]) \
+        or _time(order.get("updated_at"), "updated_at") or meta.fallback_time()
     event = _event(meta, "order.fulfilled", order_id, occurred_at, items, order=order)
     return Ingest(event, left_out=tuple(left_out) + more)
 
 
 def order_cancelled(meta, order):
     order_id = _id(_require(order, "id", "id"), "id")
-    occurred_at = _time(order.get("cancelled_at")) or _time(order.get("updated_at")) or meta.fallback_time()
+    occurred_at = (_time(order.get("cancelled_at"), "cancelled_at") or _time(order.get("updated_at"), "updated_at")
+                   or meta.fallback_time())
     return Ingest(_event(meta, "order.cancelled", order_id, occurred_at, (), order=order))
 
 
@@ -164,7 +177,8 @@ def refund_created(meta, refund):
     if not line_ids:
         return Ignore(f"refund {refund_id} lists no line items (an amount or shipping refund): nothing to cancel",
                       order_id)
-    occurred_at = _time(refund.get("created_at")) or _time(refund.get("processed_at")) or meta.fallback_time()
+    occurred_at = (_time(refund.get("created_at"), "created_at") or _time(refund.get("processed_at"), "processed_at")
+                   or meta.fallback_time())
     event = _event(meta, "order.refunded", order_id, occurred_at, ())
     return Ingest(event, cancel_item_ids=tuple(dict.fromkeys(line_ids)))
 
@@ -179,7 +193,7 @@ def fulfillment_changed(meta, fulfillment):
     shipment_status = fulfillment.get("shipment_status")
     delivered_at = None
     if shipment_status == "delivered":
-        delivered_at = _time(fulfillment.get("updated_at")) or meta.fallback_time()
+        delivered_at = _time(fulfillment.get("updated_at"), "updated_at") or meta.fallback_time()
     return FulfillmentChanged(order_id, fulfillment_id, fulfillment, shipment_status, delivered_at)
 
 
@@ -189,7 +203,8 @@ def fulfillment_event(meta, event):
     status = event.get("status")
     if status != "delivered":
         return Ignore(f"fulfillment event status is {status!r}; only 'delivered' starts requests", order_id)
-    delivered_at = _time(event.get("happened_at")) or _time(event.get("created_at")) or meta.fallback_time()
+    delivered_at = (_time(event.get("happened_at"), "happened_at") or _time(event.get("created_at"), "created_at")
+                    or meta.fallback_time())
     return FulfillmentDelivered(order_id, fulfillment_id, delivered_at)
 
 
@@ -310,7 +325,8 @@ def loose_order_id(topic, payload):
 
 
 def latest_time(values):
-    times = [t for t in (_time(v) for v in values) if t is not None]
+    """The latest of (value, path) pairs that are times; None when none is."""
+    times = [t for t in (_time(v, path) for v, path in values) if t is not None]
     return max(times) if times else None
 
 
@@ -402,8 +418,27 @@ def _money(value):
     return amount if amount.is_finite() and amount >= 0 else None
 
 
-def _time(value):
+def _time(value, path):
+    """A time field: None when it is missing or not a time (Shopify leaves some empty),
+    a PayloadProblem naming ``path`` when it lies outside 1970–9000 (year 1 with an offset
+    does not even convert to UTC)."""
     try:
-        return parse_rfc3339(value)
-    except ValueError:
+        return supported_time(value, path)
+    except ValueError as exc:
+        if isinstance(exc, PayloadProblem):
+            raise
         return None
+
+
+def supported_time(value, name):
+    """``value`` parsed (ValueError if it is not a time), or PayloadProblem naming
+    ``name`` when it lies outside the years the app supports."""
+    try:
+        parsed = parse_rfc3339(value)
+    except OverflowError:
+        parsed = None
+    if parsed is None or not EARLIEST_SUPPORTED <= parsed < LATEST_SUPPORTED:
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        raise PayloadProblem(f"{name} {shown!r} is outside the supported years "
+                             f"{EARLIEST_SUPPORTED:%Y}–{LATEST_SUPPORTED:%Y}", name)
+    return parsed

@@ -13,11 +13,12 @@ import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
-from app.clock import arrival_time, parse_rfc3339
+from app.clock import arrival_time
 from app.extensions import csrf, db
 from app.input_guard import unstorable_text
+from app.intake.schema import SchemaError
 from app.intake.views import UNSTORABLE, problem, read_limited_body
-from app.shopify.mapping import PayloadProblem, WebhookMeta
+from app.shopify.mapping import PayloadProblem, WebhookMeta, supported_time
 from app.shopify.services import IGNORED, receive
 
 bp = Blueprint("shopify", __name__)
@@ -63,7 +64,7 @@ def shopify_webhook():
         return _refuse(UNSTORABLE.format(unstorable or "the body"), meta, field=unstorable or None)
     try:
         record, duplicate = receive(meta, payload, raw.decode("utf-8"))
-    except PayloadProblem as exc:
+    except SchemaError as exc:  # PayloadProblem, or a send time past the supported years
         db.session.rollback()
         return _refuse(f"{meta.topic} payload: {exc.message}", meta, field=exc.field)
     return _answer(record, duplicate)
@@ -79,9 +80,11 @@ def _meta():
             return None, (name, f"header {name} is longer than 200 characters")
     triggered = headers.get("X-Shopify-Triggered-At")
     try:
-        triggered_at = parse_rfc3339(triggered) if triggered else None
+        triggered_at = supported_time(triggered, "X-Shopify-Triggered-At") if triggered else None
+    except PayloadProblem as exc:
+        return None, ("X-Shopify-Triggered-At", f"header {exc.message}")
     except ValueError:
-        triggered_at = None
+        triggered_at = None  # not a time: the receiving time stands in
     return WebhookMeta(
         topic=headers["X-Shopify-Topic"].strip().lower(),
         webhook_id=headers["X-Shopify-Webhook-Id"].strip(),

@@ -33,6 +33,9 @@ def create_app(config_class=None):
     register_blueprints(app)
     register_commands(app)
     register_error_handlers(app)
+    from app.scheduler import start_for_flask_run
+
+    start_for_flask_run(app)  # `flask run` only: no other command, no test, no script
     return app
 
 

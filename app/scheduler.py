@@ -6,7 +6,9 @@ concurrently anyway: it claims slots in the database.
 """
 
 import logging
+import os
 
+import click
 from apscheduler.schedulers.background import BackgroundScheduler
 from werkzeug.serving import is_running_from_reloader
 
@@ -57,6 +59,29 @@ def note_scheduler_start(app, when=None):
         started = when or now()
     app.extensions.setdefault("monitoring", {})["scheduler_started_at"] = started
     return started
+
+
+def flask_command():
+    """The ``flask`` command this process is running ("run", "dispatch", …), or None when
+    it is not the flask command line (a WSGI server such as gunicorn imported the app)."""
+    if os.environ.get("FLASK_RUN_FROM_CLI") != "true":  # set by the flask command line
+        return None
+    ctx = click.get_current_context(silent=True)
+    # The app is loaded inside the command for `flask run`, and by the group (to list or
+    # find the command) for every other one: only "run" is a server.
+    return ctx.command.name if ctx is not None and ctx.command is not None else ""
+
+
+def is_serving_process():
+    """A process that serves HTTP: a WSGI server, or ``flask run`` (whatever the --app).
+    Never another flask command: ``flask --app wsgi dispatch --help`` must not tick."""
+    return flask_command() in (None, "run")
+
+
+def start_for_flask_run(app):
+    """Called by the factory: ``flask --app app run`` serves too, so it gets the jobs."""
+    if flask_command() == "run":
+        start_scheduler(app)
 
 
 def start_scheduler(app):

@@ -270,3 +270,61 @@ def test_production_cookies_are_secure(tmp_path, database_url):
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("session=") and "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
     assert app.config["REMEMBER_COOKIE_SECURE"] is True
+
+
+# -- 9. the scheduler starts only in a serving process ------------------------------------------
+
+
+def flask_cli(tmp_path, *args, timeout=60, until=None):
+    """Run the flask command line in a child process on a database of its own; returns its
+    log (stderr). With ``until``, stops the child once that text appears (a server)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "SECRET_KEY": "k" * 40,
+           "SCHEDULER_INTERVAL_SECONDS": "3600", "UPLOAD_DIR": str(tmp_path / "uploads"), "APP_ENV": ""}
+    child = subprocess.Popen([sys.executable, "-m", "flask", *args], cwd=root, env=env, text=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if until is None:
+        return child.communicate(timeout=timeout)[1]
+    import threading
+
+    lines, seen = [], threading.Event()
+
+    def read():
+        for line in child.stderr:
+            lines.append(line)
+            if until in line:
+                seen.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        seen.wait(timeout=timeout)
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+        reader.join(timeout=10)
+        child.stderr.close()
+    return "".join(lines)
+
+
+@pytest.mark.parametrize("args", [("--app", "wsgi", "dispatch", "--help"), ("--app", "wsgi", "routes"),
+                                  ("--app", "app", "dispatch", "--help")])
+def test_a_flask_command_other_than_run_never_starts_the_scheduler(tmp_path, args):
+    # Failed before the fix for --app wsgi: the command started the scheduler, which ran a
+    # tick inside the CLI process against the (unmigrated) database and logged tracebacks.
+    log = flask_cli(tmp_path, *args)
+    assert "scheduler started" not in log and "Traceback" not in log, log
+
+
+@pytest.mark.parametrize("app_module", ["wsgi", "app"])
+def test_flask_run_starts_the_scheduler(tmp_path, app_module):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = flask_cli(tmp_path, "--app", app_module, "run", "--port", str(port), until="scheduler started", timeout=20)
+    assert "scheduler started" in log, log

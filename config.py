@@ -124,6 +124,8 @@ class Config:
     # The processing job tries a video this many times (errors of the tools, storage
     # outages) before marking it failed; a file that is not a video fails at once.
     VIDEO_PROCESS_ATTEMPTS = _int("VIDEO_PROCESS_ATTEMPTS", 3)
+    VIDEO_PROCESS_LEASE_SECONDS = _int("VIDEO_PROCESS_LEASE_SECONDS", 900)
+    VIDEO_JOB_INTERVAL_SECONDS = _int("VIDEO_JOB_INTERVAL_SECONDS", 30)
     # "Not arrived yet?" on the customer's page pushes the next message back this far, once.
     POSTPONE_DAYS = _int("POSTPONE_DAYS", 7)
     # Werkzeug 3.1 refuses non-file form fields over 500 kB by default; the customer's form

@@ -44,11 +44,30 @@ def alerts_job(app):
             log.exception("alert evaluation failed")
 
 
+def video_job(app):
+    from app.extensions import db
+    from app.public.uploads import delete_expired_uploads
+    from app.testimonials.processing import process_due_videos
+
+    with app.app_context():
+        try:
+            counts = process_due_videos(now())
+            counts["uploads_deleted"] = delete_expired_uploads(now())
+            db.session.commit()
+        except Exception:  # logged; each video's state is in the database, the next run goes on
+            log.exception("video processing failed")
+            return
+        if any(counts.values()):
+            log.info("videos: %s", counts)
+
+
 JOBS = [
     # (id, function, interval config key)
     ("dispatch", dispatch_job, "SCHEDULER_INTERVAL_SECONDS"),
     # SLO breaches (spec §10): opens/resolves alerts, one email per breach.
     ("alerts", alerts_job, "SCHEDULER_INTERVAL_SECONDS"),
+    # Submitted videos: probe, poster, a copy that plays everywhere; stale uploads deleted.
+    ("videos", video_job, "VIDEO_JOB_INTERVAL_SECONDS"),
 ]
 
 

@@ -116,6 +116,7 @@ EXISTING = {
     "testimonial_id": "{testimonial}",
     "optout_id": "{optout}",
     "token": "{token}",
+    "upload_id": "{upload}",
     "filename": "app.css",
     "public_id": "{public}",
     "kind": "video",
@@ -124,7 +125,7 @@ VALID_ACTION = {"requests.act": "cancel", "testimonials.change": "approve"}
 # Endpoints that act on a valid CSRF token alone (confirmations, one-click unsubscribe):
 # hostile fields cannot make them refuse, so they get hostile ids and missing tokens only.
 ACT_ON_TOKEN_ALONE = {"campaigns.pause", "campaigns.resume", "campaigns.archive", "testimonials.change",
-                      "optouts.remove", "auth.logout", "public.unsubscribe_page"}
+                      "optouts.remove", "auth.logout", "public.unsubscribe_page", "public.postpone_page"}
 # Values for empty fields a save needs (new campaign / template) besides the one made hostile.
 PLAIN_VALUES = {"name": "Hostile input test", "text": "Hi {{ first_name }}, how is your {{ product_title }}?",
                 "contact": "someone@example.com", "to": "+15551230000", "email": ADMIN[0]}
@@ -304,6 +305,42 @@ def public_form_cases():
                data=b'--b\r\nContent-Disposition: form-data; name="text"\r\n\r\n\xff\xfe\r\n--b--\r\n')
 
 
+TUS = (("Tus-Resumable", "1.0.0"),)
+TUS_CREATE, TUS_UPLOAD = "/r/{token}/uploads", "/r/{token}/uploads/{upload}"
+
+
+def tus_cases():
+    """The resumable upload endpoints with a tus client's headers made hostile."""
+    printable = {what: value for what, value in HOSTILE_VALUES.items() if value.isprintable() and len(value) < 5000}
+    for what, value in printable.items():
+        yield Case("POST", TUS_CREATE, f"tus Upload-Length {what}", headers=TUS + (("Upload-Length", value),))
+        yield Case("POST", TUS_CREATE, f"tus Upload-Metadata {what}",
+                   headers=TUS + (("Upload-Length", "100"), ("Upload-Metadata", f"filetype {value}")))
+        yield Case("PATCH", TUS_UPLOAD, f"tus Upload-Offset {what}", headers=TUS + (("Upload-Offset", value),),
+                   data=b"abc", content_type="application/offset+octet-stream")
+    typed = base64.b64encode(b"text/plain").decode()
+    yield Case("POST", TUS_CREATE, "tus upload that says it is text",
+               headers=TUS + (("Upload-Length", "100"), ("Upload-Metadata", f"filetype {typed}")))
+    yield Case("POST", TUS_CREATE, "tus upload past VIDEO_MAX_MB", headers=TUS + (("Upload-Length", str(10**12)),))
+    yield Case("POST", TUS_CREATE, "tus deferred length", headers=TUS + (("Upload-Defer-Length", "1"),))
+    yield Case("POST", TUS_CREATE, "tus metadata with invalid UTF-8",
+               headers=TUS + (("Upload-Length", "100"), ("Upload-Metadata", "filename " + base64.b64encode(b"\xff\xfe").decode())))
+    yield Case("PATCH", TUS_UPLOAD, "tus PATCH at a wrong offset", headers=TUS + (("Upload-Offset", "99999"),),
+               data=b"abc", content_type="application/offset+octet-stream")
+    yield Case("PATCH", TUS_UPLOAD, "tus PATCH of the wrong content type", headers=TUS + (("Upload-Offset", "0"),),
+               data=b"abc", content_type="application/json")
+    yield Case("PATCH", TUS_UPLOAD, "tus PATCH past the upload's length", headers=TUS + (("Upload-Offset", "16"),),
+               data=b"x" * 5000, content_type="application/offset+octet-stream")
+    yield Case("HEAD", "/r/{token}/uploads/" + "0" * 32, "tus HEAD of an unknown upload", headers=TUS)
+    yield Case("DELETE", "/r/{token}/uploads/" + "0" * 32, "tus DELETE of an unknown upload", headers=TUS)
+    yield Case("POST", "/r/{token}", "testimonial with an unknown upload id", csrf=True,
+               data={"upload_id": "0" * 32, "consent": "yes"})
+    yield Case("POST", "/r/{token}", "testimonial with an unfinished upload", csrf=True,
+               data={"upload_id": "{upload}", "consent": "yes"})
+    yield Case("POST", "/r/{token}", "testimonial with a hostile rating", csrf=True,
+               data={"rating": "6", "consent": "yes", "text": "x"})
+
+
 def needs_login(rule):
     blueprint = rule.endpoint.rpartition(".")[0]
     return any(f.__name__ == "require_login" for f in ROUTE_APP.before_request_funcs.get(blueprint, ()))
@@ -325,6 +362,7 @@ def dashboard_cases():
     yield from one_field_cases()
     yield from video_cases()
     yield from public_form_cases()
+    yield from tus_cases()
     yield Case("GET", "/no-such-page", "an unknown URL")
     yield Case("GET", "/%FF%FE", "an unknown URL in invalid UTF-8")
     yield Case("POST", "/templates/preview", "preview of a template that does not render", csrf=True,
@@ -702,6 +740,7 @@ def site(migrated_db, tmp_path_factory):
         apply_action("approve", [site.examples["video"]], clock())
         db.session.commit()
         site.examples["public"] = db.session.get(Testimonial, site.examples["video"]).public_id
+    site.examples["upload"] = start_upload(site, open_request.token)
     yield site
     event.remove(engine, "before_cursor_execute", spot_nul)
     for hook in ("before_insert", "before_update"):
@@ -799,6 +838,19 @@ def submit_video(site, token):
         return db.session.scalar(select(Testimonial.id).where(Testimonial.video_key.is_not(None)))
 
 
+def start_upload(site, token):
+    """An unfinished resumable upload on the open link (16 of 100 bytes arrived)."""
+    client = site.clients["anonymous"]
+    created = client.post(f"/r/{token}/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "100"})
+    assert created.status_code == 201, created.get_data(as_text=True)
+    upload_id = created.headers["Location"].rsplit("/", 1)[-1]
+    sent = client.patch(f"/r/{token}/uploads/{upload_id}", data=MP4[:16],
+                        headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0",
+                                 "Content-Type": "application/offset+octet-stream"})
+    assert sent.status_code == 204, sent.get_data(as_text=True)
+    return upload_id
+
+
 def video_cases():
     """Range and validator headers on the video player and download (206 / 416, never 500)."""
     for path in ("/testimonials/{video}/video", "/testimonials/{video}/download", "/media/{public}/video"):
@@ -858,6 +910,9 @@ def check(site, who, case):
             assert response.is_json, f"{where}: a JSON API answered {response.mimetype}: {text[:300]}"
             message = response.get_json().get("error")
             assert isinstance(message, str) and message.strip(), f"{where}: no error message in {text[:300]}"
+        elif response.mimetype == "text/plain" and "/uploads" in case.path:  # the tus endpoints
+            assert response.headers.get("Tus-Resumable") == "1.0.0", f"{where}: a tus answer without Tus-Resumable"
+            assert text.strip(), f"{where}: a tus refusal without a reason"
         elif response.is_json:  # a page asked for with Accept: application/json
             assert response.get_json().get("error"), f"{where}: no error message in {text[:300]}"
         else:

@@ -30,6 +30,7 @@ KIND_WORDS = {"initial": "first message", "reminder": "reminder"}  # one templat
 # One template select per channel and kind: email_initial_template_id … sms_reminder_template_id.
 TEMPLATE_FIELDS = {f"{channel}_{kind}_template_id": (channel, kind) for channel in CHANNELS for kind in KINDS}
 LIST_FIELDS = ("include_products", "exclude_products", "exclude_tags")
+PAGE_FIELDS = ("prompt_heading", "consent_text", "thank_you_text")  # the customer's page
 SETTINGS = (
     "name",
     "trigger",
@@ -143,6 +144,29 @@ class CampaignForm(FlaskForm):
         validate_choice=False,
         description="Approved testimonials appear on your shop's wall at once. Unrated ones always wait.",
     )
+    prompt_heading = StringField(
+        "Heading",
+        validators=[Length(max=200)],
+        description="The big line on the customer's page. Empty: 'Hi Ada, how do you like it?'",
+    )
+    prompt_question_1 = StringField("Question 1", validators=[Length(max=200)],
+                                    description="Up to three questions to guide the customer, e.g. 'What made you choose it?'")
+    prompt_question_2 = StringField("Question 2", validators=[Length(max=200)])
+    prompt_question_3 = StringField("Question 3", validators=[Length(max=200)])
+    consent_text = TextAreaField(
+        "Consent wording",
+        validators=[Length(max=1000)],
+        render_kw={"rows": 2},
+        description="The sentence beside the box the customer checks to let you use their testimonial; stored with each submission. "
+                    "Empty: 'SHOP may show my video, my words, my rating and the name above on its website "
+                    "and social media.'",
+    )
+    thank_you_text = TextAreaField(
+        "Thank-you text",
+        validators=[Length(max=2000)],
+        render_kw={"rows": 2},
+        description="Shown after the customer sends their testimonial, e.g. a discount code. Optional.",
+    )
     # The template selects (TEMPLATE_FIELDS) are added below the class.
     submit = SubmitField("Save campaign")
 
@@ -202,6 +226,9 @@ class CampaignForm(FlaskForm):
         values["auto_approve_min_rating"] = values["auto_approve_min_rating"] or 0  # 0 clears it
         if "status" in self:
             values["status"] = self.status.data
+        for name in PAGE_FIELDS:
+            values[name] = (self[name].data or "").strip()
+        values["prompt_questions"] = [q for q in (self[f"prompt_question_{i}"].data for i in (1, 2, 3)) if q]
         return values
 
     def fill_from(self, campaign):
@@ -210,6 +237,11 @@ class CampaignForm(FlaskForm):
             if name in LIST_FIELDS:
                 value = "\n".join(value or [])
             self[name].data = value
+        for name in PAGE_FIELDS:
+            self[name].data = getattr(campaign, name) or ""
+        questions = list(campaign.prompt_questions or [])
+        for i in (1, 2, 3):
+            self[f"prompt_question_{i}"].data = questions[i - 1] if len(questions) >= i else ""
 
 
 # WTForms' dynamic form composition: fields set on the class after it is made.

@@ -18,6 +18,7 @@ VARIABLES = {
     "unsubscribe_link": "The one-click unsubscribe link",
     "reminder_number": "Which reminder this is: 1, 2, … (0 in the first message)",
     "reminders_left": "How many reminders may still follow this message (0: this is the last one)",
+    "postpone_url": "'Not arrived yet?': the link that moves the next reminder back by POSTPONE_DAYS (once)",
 }
 
 # A token is secrets.token_urlsafe(24): 32 characters. The sample link has the real length,
@@ -37,6 +38,7 @@ SAMPLE = {
     "unsubscribe_link": f"https://shop.example/u/{SAMPLE_TOKEN}",
     "reminder_number": 0,
     "reminders_left": 2,
+    "postpone_url": f"https://shop.example/r/{SAMPLE_TOKEN}/postpone",
 }
 
 _text_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
@@ -128,4 +130,5 @@ def message_context(request, *, shop_name, base_url, slot=0, max_reminders=0, lo
         # For the email layout only (not template variables).
         "logo_url": logo_url,
         "brand_color": brand_color,
+        "postpone_url": f"{base_url}/r/{request.token}/postpone",
     }

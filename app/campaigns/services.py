@@ -1,8 +1,10 @@
 """Campaign settings and status changes. Flushes, never commits."""
 
 import logging
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
+from flask import current_app
 from sqlalchemy import select
 
 from app.campaigns.models import CAMPAIGN_STATUSES, CHANNELS, TRIGGERS, Campaign, MessageTemplate
@@ -33,7 +35,11 @@ EDITABLE = set(DEFAULTS) | {
     "name", "include_products", "exclude_products", "exclude_tags", "min_order_total", "auto_approve_min_rating",
     "email_initial_template_id", "email_reminder_template_id",
     "sms_initial_template_id", "sms_reminder_template_id",
+    # The customer's page (app/public): its heading, questions, consent and thank-you texts.
+    "prompt_heading", "prompt_questions", "consent_text", "thank_you_text",
 }
+PAGE_TEXTS = {"prompt_heading": 200, "consent_text": 1000, "thank_you_text": 2000}
+MAX_QUESTIONS, MAX_QUESTION = 3, 200
 
 
 class CampaignInvalid(ValueError):
@@ -81,6 +87,7 @@ def validate(values):
     elif isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
         raise CampaignInvalid("auto-approve rating must be a whole number from 1 to 5 (or empty: none)",
                               "auto_approve_min_rating")
+    _validate_page_texts(values)
     for channel in ("email", "sms"):
         for kind in ("initial", "reminder"):
             field = f"{channel}_{kind}_template_id"
@@ -91,6 +98,24 @@ def validate(values):
             if template is None or template.channel != channel:
                 raise CampaignInvalid(f"{field}: no {channel} template with id {template_id}", field)
     return values
+
+
+def _validate_page_texts(values):
+    """The customer page's texts: trimmed, empty means the default wording, bounded."""
+    for field, limit in PAGE_TEXTS.items():
+        text = str(values.get(field) or "").strip()
+        if len(text) > limit:
+            raise CampaignInvalid(f"{field.replace('_', ' ')} must be at most {limit} characters", field)
+        if "\x00" in text:
+            raise CampaignInvalid(f"{field.replace('_', ' ')} contains a NUL character", field)
+        values[field] = text or None
+    questions = [str(q).strip() for q in values.get("prompt_questions") or [] if str(q).strip()]
+    if len(questions) > MAX_QUESTIONS:
+        raise CampaignInvalid(f"at most {MAX_QUESTIONS} questions", "prompt_questions")
+    for question in questions:
+        if len(question) > MAX_QUESTION or "\x00" in question:
+            raise CampaignInvalid(f"each question must be at most {MAX_QUESTION} characters", "prompt_questions")
+    values["prompt_questions"] = questions
 
 
 def _validate_send_windows(values):
@@ -147,6 +172,11 @@ def update_campaign(campaign, now, **changes):
     return campaign
 
 
+def postponed_by():
+    """How far a customer's "not arrived yet?" moved their request (app.public.services)."""
+    return timedelta(days=current_app.config["POSTPONE_DAYS"])
+
+
 def reschedule_pending(campaign, now):
     """Recompute due times of slots not yet sent, and the expiry of links still open, from
     the campaign's current settings."""
@@ -169,6 +199,8 @@ def reschedule_pending(campaign, now):
             due = following[1] if following else None
         else:
             due = None
+        if due is not None and req.postponed_at is not None:
+            due += postponed_by()  # the customer's "not arrived yet" still holds
         if due != req.next_send_at:
             req.next_send_at = due
             count += 1
@@ -184,6 +216,8 @@ def reschedule_pending(campaign, now):
     ).all()
     for req in running:
         expires = policy.expires_at(req.sent_at, campaign.expire_after_days)
+        if req.postponed_at is not None:
+            expires += postponed_by()
         if req.expires_at != expires:
             req.expires_at = expires
             count += 1

@@ -61,6 +61,8 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update",
+            # The customer's recorder: a synthetic camera and microphone, permission granted.
+            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
         ])
         yield browser
         browser.close()

@@ -110,11 +110,10 @@ def test_bad_rating_or_name_is_refused_and_stores_nothing(client, token, request
     assert request_row(request_id).status == "clicked"
 
 
-def test_the_default_consent_names_the_shop(client, clock):
+def test_without_a_campaign_wording_the_consent_is_the_shops(client, clock):
     token = request_row(sent_request(client, clock)).token
     submit_testimonial(client, token, text="Nice")
-    assert the_testimonial().consent_text == ("Demo Shop may show my video, my words, my rating and the name above "
-                                              "on its website and social media.")
+    assert the_testimonial().consent_text == "Demo Shop may show my testimonial and first name on its website."
 
 
 def test_a_used_link_says_so_on_the_page_and_the_upload_endpoint(client, token):

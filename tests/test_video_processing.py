@@ -221,7 +221,7 @@ def test_cli_lists_and_shows_testimonials(app, client, token, clock, clips, cli,
         "status": "pending", "rating": 5, "display_name": "Ada L.", "text": "Great mug", "has_video": True,
         "video_status": "ready", "video_content_type": "video/webm"}
     assert row["video_duration_seconds"] == pytest.approx(3.0, abs=0.1)
-    assert row["consent_text"].startswith("Demo Shop may show my video") and row["consent_at"] == "2026-11-20T12:00:00Z"
+    assert row["consent_text"].startswith("Demo Shop may show my testimonial") and row["consent_at"] == "2026-11-20T12:00:00Z"
     for field in ("id", "request_id", "created_at"):
         assert field in row
     shown = cli("testimonials", "show", str(row["id"]))

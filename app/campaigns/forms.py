@@ -157,9 +157,8 @@ class CampaignForm(FlaskForm):
         "Consent wording",
         validators=[Length(max=1000)],
         render_kw={"rows": 2},
-        description="The sentence beside the box the customer checks to let you use their testimonial; stored with each submission. "
-                    "Empty: 'SHOP may show my video, my words, my rating and the name above on its website "
-                    "and social media.'",
+        description="The sentence beside the box the customer checks to let you use their testimonial; stored "
+                    "with each submission. Empty: the shop's wording from Settings.",
     )
     thank_you_text = TextAreaField(
         "Thank-you text",

@@ -103,7 +103,7 @@ def test_record_three_seconds_upload_and_send_on_a_phone(customer, live_server):
     screenshot(page, "customer-phone-3-recorded")
     page.locator("label[for=rating-5]").click()
     page.get_by_label("…and a few words, if you like").fill("Recorded on my phone!")
-    page.get_by_label(re.compile("may show my video")).check()
+    page.get_by_label(re.compile("may show my")).check()
     page.get_by_role("button", name="Send my testimonial").click()
     page.get_by_role("heading", name=re.compile("Thank you")).wait_for()
     screenshot(page, "customer-phone-4-thanks")
@@ -155,7 +155,7 @@ def test_a_dropped_connection_mid_upload_resumes_from_its_offset_on_a_desktop(cu
     after = patches[patches.index(cut_at) + 1:]
     assert after and after[0] == cut_at and 0 not in after, patches
     assert patches == sorted(patches)
-    page.get_by_label(re.compile("may show my video")).check()
+    page.get_by_label(re.compile("may show my")).check()
     page.get_by_role("button", name="Send my testimonial").click()
     page.get_by_role("heading", name=re.compile("Thank you")).wait_for()
     req, testimonial = request_and_testimonial(live_server, token)
@@ -178,7 +178,7 @@ def test_without_a_camera_the_page_offers_the_picker_the_link_and_a_qr_code(cust
     page.get_by_label("Record with your phone's camera app, or choose a video").set_input_files(str(clip))
     wait_uploaded(page)
     page.get_by_label("Your name as it will be shown").fill("Grace H.")
-    page.get_by_label(re.compile("may show my video")).check()
+    page.get_by_label(re.compile("may show my")).check()
     page.get_by_role("button", name="Send my testimonial").click()
     page.get_by_role("heading", name=re.compile("Thank you")).wait_for()
 
@@ -196,7 +196,7 @@ def test_the_plain_form_works_with_javascript_off(customer, live_server, tmp_pat
     clip = media.h264_mp4(tmp_path / "clip.mp4", seconds=1)
     page.get_by_label("Record or choose a short video").set_input_files(str(clip))
     page.get_by_label("…and a few words, if you like").fill("No JavaScript here")
-    page.get_by_label(re.compile("may show my video")).check()
+    page.get_by_label(re.compile("may show my")).check()
     page.get_by_role("button", name="Send my testimonial").click()
     page.get_by_role("heading", name=re.compile("Thank you")).wait_for()
     screenshot(page, "customer-phone-nojs-thanks")

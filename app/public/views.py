@@ -14,8 +14,6 @@ from app.clock import now
 from app.extensions import csrf, db
 from app.lifecycle.services import find_by_token, link_for, record_click
 from app.lifecycle.states import CANCELLED, EXPIRED, SUBMITTED
-from app.public.services import SubmissionRefused, submit_testimonial, unsubscribe
-from app.testimonials.removal import testimonial_of_request, withdraw
 from app.public.services import (
     PostponeRefused,
     SubmissionRefused,
@@ -26,6 +24,7 @@ from app.public.services import (
     submit_testimonial,
     unsubscribe,
 )
+from app.testimonials.removal import testimonial_of_request, withdraw
 
 bp = Blueprint("public", __name__, template_folder="templates")
 log = logging.getLogger("app.public")

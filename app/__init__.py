@@ -93,8 +93,9 @@ def configure_logging(app):
 
 def register_extensions(app):
     from app import models  # noqa: F401  (the whole schema, for Alembic)
-    from app.database import configure_engine
+    from app.database import configure_engine, prepare_engine_options
 
+    prepare_engine_options(app)
     db.init_app(app)
     migrate.init_app(app, db, directory=os.path.join(os.path.dirname(app.root_path), "migrations"))
     csrf.init_app(app)

@@ -277,13 +277,44 @@ def test_a_new_order_is_a_fixed_handful_of_statements_in_one_transaction(app, cl
     assert len(response.get_json()["created"]) == products
     # Each item: created by the oldest campaign, and a row saying the second was too late.
     assert len(row_counts_of_event("evt_many")) == 2 * products
-    # BEGIN, the event id check, cancellations, the campaigns' fingerprint, earlier requests, opt-outs,
-    # and one INSERT each for the event, its requests and its items: whatever the size.
-    assert statements[0] == "BEGIN IMMEDIATE"
-    assert statements.count("BEGIN IMMEDIATE") == 1, statements
-    assert len(statements) <= 9, "\n".join(statements)
-    assert [s for s in statements if s.startswith("INSERT")] == [
-        "INSERT INTO order_events", "INSERT INTO testimonial_requests", "INSERT INTO order_event_items"]
+    # Decided in a read-only transaction (SQLite: a plain BEGIN, no write lock): the event
+    # id, cancellations, the campaigns' fingerprint, earlier requests, opt-outs and the
+    # snapshot of them. Written in the one write transaction: the snapshot again, then
+    # one INSERT each for the event, its requests and its items, whatever the size.
+    assert statements.count("BEGIN") == 1 and statements.count("BEGIN IMMEDIATE") == 1, statements
+    read = statements[:statements.index("BEGIN IMMEDIATE")]
+    write = statements[statements.index("BEGIN IMMEDIATE") + 1:]
+    assert read[0] == "BEGIN" and len(read) <= 7 and all(s.startswith("SELECT") for s in read[1:]), read
+    assert len(write) == 4 and write[0].startswith("SELECT"), write
+    assert write[1:] == ["INSERT INTO order_events", "INSERT INTO testimonial_requests", "INSERT INTO order_event_items"]
+
+
+def test_a_change_between_the_read_and_the_write_is_decided_again_under_the_lock(
+        app, app_factory, client, clock, monkeypatch):
+    """The plan made outside the lock is used only if what it was decided from still
+    holds: here another process opts the customer out in between."""
+    import app.intake.services as intake
+    from app.clock import now
+    from app.public.services import opt_out
+
+    campaign(clock, channel="email")
+    other = app_factory()
+    original = intake.read_ahead
+
+    def read_then_opt_out(*args, **kwargs):
+        plan = original(*args, **kwargs)
+        with other.app_context():
+            opt_out("email", "ada@example.com", now(), source="link", detail="between the read and the write")
+            db.session.commit()
+        return plan
+
+    monkeypatch.setattr(intake, "read_ahead", read_then_opt_out)  # the real one, then the other process
+    response, statements = _statements(app, lambda: post_order(client, order_body()))
+
+    answer = response.get_json()
+    assert answer["created"] == [] and answer["skipped"][0]["reason"] == "opted out", answer
+    write = statements[statements.index("BEGIN IMMEDIATE") + 1:]
+    assert "SELECT order_events.id, order_events.source," in write  # decided again, in the transaction
 
 
 def row_counts_of_event(event_id):

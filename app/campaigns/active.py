@@ -38,12 +38,20 @@ class _Cache:
         self.by_trigger = {}
 
 
+_campaigns = Campaign.__table__
+# Count, highest id and sum of revisions: changes with any campaign added, changed or removed.
+FINGERPRINT = (
+    select(func.count(_campaigns.c.id)).scalar_subquery(),
+    select(func.coalesce(func.max(_campaigns.c.id), 0)).scalar_subquery(),
+    select(func.coalesce(func.sum(_campaigns.c.revision), 0)).scalar_subquery(),
+)
+_READ_FINGERPRINT = select(*FINGERPRINT)
+
+
 def active_campaigns(trigger):
     """The active campaigns with ``trigger``, oldest first (the oldest one wins an item)."""
     cache = current_app.extensions.setdefault("active_campaigns", _Cache())
-    fingerprint = tuple(db.session.execute(
-        select(func.count(Campaign.id), func.max(Campaign.id), func.coalesce(func.sum(Campaign.revision), 0))
-    ).one())
+    fingerprint = tuple(db.session.execute(_READ_FINGERPRINT).one())
     with cache.lock:
         if cache.fingerprint == fingerprint:
             return cache.by_trigger.get(trigger, ())

@@ -11,14 +11,16 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, insert, or_, select, text
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.campaigns.active import active_campaigns
 from app.clock import as_utc, isoformat
+from app.database import READ_ONLY
 from app.erasure.services import ERASED_PAYLOAD, contact_refusals
 from app.extensions import db
+from app.intake import statements
 from app.intake.eligibility import Cancellation, cancellation_reason, cancelled_by, evaluate_item
 from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
 from app.intake.schema import LATEST_SUPPORTED, SchemaError
@@ -56,23 +58,38 @@ def ingest_with_retry(event, raw_payload, now, *, source="generic", cancel_item_
     ``on_recorded(record)`` runs on a new (not duplicate) event inside the same transaction:
     a source adds what only it knows (Shopify: topic, shop, line items it left out).
 
-    The returned record is not expired by the commit: its answer is built from the rows
-    just written, without a second transaction (on SQLite one more wait for the lock)."""
+    A delivery is decided first from a read-only snapshot (``read_ahead``), so the write
+    transaction holds the lock only to check that snapshot and insert. The returned
+    record is not expired by the commit: its answer is built from the rows just written,
+    without a second transaction (on SQLite one more wait for the lock)."""
     for attempt in range(3):
         try:
+            ahead = read_ahead(event, now, source) if attempt == 0 else None
             record, duplicate = ingest_order_event(
-                event, raw_payload, now, source=source, cancel_item_ids=cancel_item_ids
+                event, raw_payload, now, source=source, cancel_item_ids=cancel_item_ids, ahead=ahead
             )
             if on_recorded is not None and not duplicate:
                 on_recorded(record)
                 db.session.flush()
             _commit_keeping(record)
+            for line in db.session.info.pop(PENDING_LOG, ()):
+                log.info(*line)
             return record, duplicate
         except IntegrityError:
             db.session.rollback()
+            db.session.info.pop(PENDING_LOG, None)
             if attempt == 2:
                 raise
             log.info("intake race on event %s, evaluating again", event.event_id)
+
+
+PENDING_LOG = "intake log lines"
+
+
+def _log_once_committed(*line):
+    """The step lines of an event, written after its commit: a log write inside the
+    transaction would hand the CPU to other threads while this one holds the write lock."""
+    db.session.info.setdefault(PENDING_LOG, []).append(line)
 
 
 def _commit_keeping(record):
@@ -87,17 +104,50 @@ def _commit_keeping(record):
         session.expire_on_commit = expire_on_commit
 
 
-def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item_ids=None):
+def read_ahead(event, now, source):
+    """A delivery's plan, decided outside the write lock; None when it must be decided
+    under the lock (a cancellation, a replay, or a caller already inside a transaction).
+
+    Five reads in a read-only transaction (SQLite: no lock at all in WAL mode): the
+    event id, the order's remembered cancellations, the campaigns' fingerprint, the
+    earlier requests that matter, the customer's opt-outs; then the plan and a snapshot
+    of what it was decided from. The write transaction reads the snapshot again and uses
+    the plan only when nothing changed in between."""
+    if event.event_type in CANCELLING or db.session().in_transaction():
+        return None
+    started = time.perf_counter()
+    params = statements.parameters(event, source)
+    db.session.connection(execution_options={READ_ONLY: True})
+    try:
+        if db.session.execute(statements.EVENT_SEEN, params).first() is not None:
+            return None
+        plan = _plan_requests(event, now, params)
+        plan.snapshot, plan.started = _snapshot(params), started
+        return plan
+    finally:
+        db.session.rollback()  # the read-only transaction ends; nothing was written
+
+
+def _snapshot(params):
+    """``statements.SNAPSHOT``: one row that changes whenever anything a delivery's plan
+    depends on does."""
+    return tuple(db.session.execute(statements.SNAPSHOT, params).one())
+
+
+def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item_ids=None, ahead=None):
     """Record the event and act on it. Returns (OrderEvent, duplicate). Flushes only.
 
-    A new delivery costs a fixed handful of statements, however many items it has: the
-    event id check, the order's remembered cancellations, the campaigns' fingerprint, one
-    query for every earlier request that matters, one for the customer's opt-outs, then
-    one INSERT each for the event, its requests and its items (PostgreSQL: plus the
-    order's advisory lock)."""
+    With ``ahead`` (``read_ahead``'s plan) whose snapshot still holds, a new delivery is
+    four statements: the snapshot, then one INSERT each for the event, its requests and
+    its items, however many items it has (PostgreSQL: plus the order's advisory lock).
+    Without, it reads what ``read_ahead`` reads first, in this transaction."""
     started = time.perf_counter()
+    params = statements.parameters(event, source)
     lock_order(source, event.order_id)
-    existing = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event.event_id))
+    plan = ahead if ahead is not None and _snapshot(params) == ahead.snapshot else None
+    existing = None
+    if plan is None:
+        existing = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event.event_id))
     if existing is not None:
         if source == "generic" and (existing.source, existing.order_id, existing.event_type) != (
                 source, event.order_id, event.event_type):
@@ -124,7 +174,10 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         db.session.flush()
         acted = [(i.request_id, i.campaign_id) for i in record.items if i.outcome == "cancelled"]
     else:
-        plan = _plan_requests(event, now, order_cancellations(source, event.order_id))
+        if plan is None:
+            plan = _plan_requests(event, now, params)
+        else:
+            started = plan.started
         # Decided: the rest is three INSERTs (event, requests, items), so the time measured
         # here is the creation time the SLO panel reports.
         record.summary = plan.summary
@@ -135,7 +188,7 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         _write_plan(record, event, plan, now)
         acted = [(o.request_id, o.campaign_id) for o in plan.outcomes if o.outcome == "created"]
     # Logged once the event is processed, so the line names the requests it made or stopped.
-    log.info("step=1 order event %s (%s) for order %s received: %s; request=%s campaign=%s",
+    _log_once_committed("step=1 order event %s (%s) for order %s received: %s; request=%s campaign=%s",
              event.event_id, event.event_type, event.order_id, record.summary,
              ",".join(str(r) for r, _ in acted) or "-", ",".join(sorted({str(c) for _, c in acted})) or "-")
     return record, False
@@ -179,11 +232,7 @@ def lock_order(source, order_id):
 
 def order_cancellations(source, order_id):
     """What is remembered as cancelled or refunded for this order: one statement."""
-    rows = db.session.execute(
-        select(OrderCancellation.item_id, OrderCancellation.kind, func.max(OrderCancellation.cancelled_at))
-        .where(OrderCancellation.source == source, OrderCancellation.order_id == order_id)
-        .group_by(OrderCancellation.item_id, OrderCancellation.kind)
-    ).all()
+    rows = db.session.execute(statements.CANCELLATIONS, {"source": source, "order_id": order_id}).all()
     return tuple(Cancellation(item_id, kind, as_utc(at)) for item_id, kind, at in rows)
 
 
@@ -209,6 +258,9 @@ class _Plan:
     outcomes: list = field(default_factory=list)
     summary: str = ""
     erased: str | None = None  # the customer asked to be erased: why every item is skipped
+    log_lines: list = field(default_factory=list)  # (format, *args): logged once written
+    snapshot: tuple | None = None  # read_ahead's: what the plan was decided from
+    started: float | None = None
 
 
 class SendTimeOutOfRange(SchemaError):
@@ -231,11 +283,12 @@ def send_time(event, campaign):
     return due
 
 
-def _plan_requests(event, now, cancellations=()):
+def _plan_requests(event, now, params):
     """Steps 2–3 for every item at once: what to create and why each other item is skipped."""
     plan = _Plan()
+    cancellations = order_cancellations(params["source"], params["order_id"])
     campaigns = active_campaigns(event.trigger)
-    earlier, asked = _earlier_requests(event, campaigns) if campaigns else ({}, set())
+    earlier, asked = _earlier_requests(params) if campaigns else ({}, set())
     # One statement: the customer's opt-outs and whether they were erased (app.erasure).
     opted_out, plan.erased = contact_refusals(event.customer.email, event.customer.phone) if campaigns else (set(), None)
     first_item_of_product = {}
@@ -244,7 +297,8 @@ def _plan_requests(event, now, cancellations=()):
         cancellation = cancelled_by(event.occurred_at, item, cancellations)
         if cancellation is not None:
             plan.outcomes.append(_Outcome(item, "skipped", cancellation_reason(cancellation)))
-            log.info("step=2 skipped order=%s item=%s: %s", event.order_id, item.id, cancellation_reason(cancellation))
+            plan.log_lines.append(("step=2 skipped order=%s item=%s: %s", event.order_id, item.id,
+                                   cancellation_reason(cancellation)))
             skipped += 1
             continue
         # Step 3: one request per product; quantity and repeated lines do not multiply.
@@ -278,8 +332,8 @@ def _plan_requests(event, now, cancellations=()):
                                     already_asked=(campaign.id, item.product_id) in asked)
             if not verdict.eligible:
                 plan.outcomes.append(_Outcome(item, "skipped", verdict.reason, campaign.id))
-                log.info("step=2 skipped order=%s item=%s campaign=%s: %s",
-                         event.order_id, item.id, campaign.id, verdict.reason)
+                plan.log_lines.append(("step=2 skipped order=%s item=%s campaign=%s: %s",
+                                       event.order_id, item.id, campaign.id, verdict.reason))
                 continue
             winner = campaign
             due = send_time(event, campaign)
@@ -295,24 +349,14 @@ def _plan_requests(event, now, cancellations=()):
     return plan
 
 
-def _earlier_requests(event, campaigns):
+def _earlier_requests(params):
     """One query for both questions about earlier requests of the event's products:
     this order's own (one request per order × product) → {product: (request, campaign)};
     the same customer's other orders per campaign (asked once) → {(campaign, product)}."""
-    who = [TestimonialRequest.order_id == event.order_id]
-    if event.customer.email:
-        who.append(TestimonialRequest.customer_email == event.customer.email)
-    if event.customer.phone:
-        who.append(TestimonialRequest.customer_phone == event.customer.phone)
-    rows = db.session.execute(
-        select(TestimonialRequest.id, TestimonialRequest.order_id, TestimonialRequest.product_id,
-               TestimonialRequest.campaign_id)
-        .where(TestimonialRequest.product_id.in_({item.product_id for item in event.items}), or_(*who))
-        .order_by(TestimonialRequest.id)
-    ).all()
+    rows = db.session.execute(statements.EARLIER_REQUESTS, params).all()
     earlier, asked = {}, set()
     for request_id, order_id, product_id, campaign_id in rows:
-        if order_id == event.order_id:
+        if order_id == params["order_id"]:
             earlier.setdefault(product_id, (request_id, campaign_id))
         else:
             asked.add((campaign_id, product_id))
@@ -327,7 +371,7 @@ def _write_plan(record, event, plan, now):
         customer = event.customer
         # One product per request in an event: the returned product ids say which id is whose.
         id_of_product = dict(db.session.execute(
-            insert(TestimonialRequest.__table__).returning(TestimonialRequest.product_id, TestimonialRequest.id),
+            statements.INSERT_REQUESTS,
             [dict(campaign_id=campaign.id, order_event_id=record.id, order_id=event.order_id, item_id=item.id,
                   product_id=item.product_id, sku=item.sku, product_title=item.title,
                   product_image_url=item.image_url, customer_email=customer.email,
@@ -348,17 +392,19 @@ def _write_plan(record, event, plan, now):
     if rows:
         # Core on the table: one executemany (the ORM's bulk insert splits rows by which
         # fields are None).
-        db.session.execute(insert(OrderEventItem.__table__), rows)
+        db.session.execute(statements.INSERT_ITEMS, rows)
     # The answer and Shopify's additions read record.items: give it the rows just written.
     set_committed_value(record, "items", [OrderEventItem(**row) for row in rows])
+    for line in plan.log_lines:
+        _log_once_committed(*line)
     for (item, campaign, channel, due), request_id in zip(plan.requests, ids, strict=True):
-        log.info("step=2 eligible request=%s campaign=%s order=%s item=%s channel=%s",
-                 request_id, campaign.id, event.order_id, item.id, channel)
-        log.info("step=3 split request=%s campaign=%s order=%s product=%s from items %s",
-                 request_id, campaign.id, event.order_id, item.product_id,
-                 ", ".join(i.id for i in event.items if i.product_id == item.product_id))
-        log.info("step=4 created request=%s campaign=%s order=%s product=%s due=%s", request_id, campaign.id,
-                 event.order_id, item.product_id, due.isoformat())
+        _log_once_committed("step=2 eligible request=%s campaign=%s order=%s item=%s channel=%s",
+                            request_id, campaign.id, event.order_id, item.id, channel)
+        _log_once_committed("step=3 split request=%s campaign=%s order=%s product=%s from items %s",
+                            request_id, campaign.id, event.order_id, item.product_id,
+                            ", ".join(i.id for i in event.items if i.product_id == item.product_id))
+        _log_once_committed("step=4 created request=%s campaign=%s order=%s product=%s due=%s", request_id,
+                            campaign.id, event.order_id, item.product_id, due.isoformat())
 
 
 def _cancel_order(record, event, now, cancel_item_ids, source):

@@ -22,5 +22,6 @@ def upgrade():
 
 
 def downgrade():
-    with op.batch_alter_table('campaigns') as batch_op:
-        batch_op.drop_column('revision')
+    # Not in batch mode: rebuilding campaigns on SQLite fails on the tables referring to it
+    # (SQLite 3.35+ drops a column in place).
+    op.drop_column('campaigns', 'revision')

@@ -1,0 +1,92 @@
+"""The intake's reads, built once as Core statements with bound parameters.
+
+A webhook runs each of these once or twice; building an ORM query anew each time cost
+about five times its execution (0.16 ms against 0.035 ms here), and a webhook is a
+handful of them. The parameters say what each reads: ``event_id``, ``source``,
+``order_id``, ``products`` (the event's product ids), ``email``/``phone`` (the customer's,
+None when missing: ``= NULL`` matches nothing), ``email_contact``/``phone_contact`` (as
+the suppression list stores them), ``contact_hashes`` (as the erasure list does).
+"""
+
+from sqlalchemy import and_, bindparam, func, insert, or_, select
+
+from app.campaigns.active import FINGERPRINT as CAMPAIGNS_FINGERPRINT
+from app.erasure.models import ContactErasure
+from app.erasure.services import _hashes as contact_hashes  # the HMACs the erasure list holds
+from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
+from app.lifecycle.models import TestimonialRequest
+from app.optouts.models import OptOut, normalise_contact
+
+_events = OrderEvent.__table__
+_cancellations = OrderCancellation.__table__
+_requests = TestimonialRequest.__table__
+_opt_outs = OptOut.__table__
+_erasures = ContactErasure.__table__
+
+EVENT_SEEN = select(_events.c.id).where(_events.c.event_id == bindparam("event_id")).limit(1)
+
+_of_order = (_cancellations.c.source == bindparam("source"), _cancellations.c.order_id == bindparam("order_id"))
+CANCELLATIONS = (
+    select(_cancellations.c.item_id, _cancellations.c.kind, func.max(_cancellations.c.cancelled_at))
+    .where(*_of_order)
+    .group_by(_cancellations.c.item_id, _cancellations.c.kind)
+)
+
+# This order's requests (one per order × product) and the same customer's (asked once
+# per campaign × product), of the event's products.
+_earlier = (
+    _requests.c.product_id.in_(bindparam("products", expanding=True)),
+    or_(_requests.c.order_id == bindparam("order_id"), _requests.c.customer_email == bindparam("email"),
+        _requests.c.customer_phone == bindparam("phone")),
+)
+EARLIER_REQUESTS = (
+    select(_requests.c.id, _requests.c.order_id, _requests.c.product_id, _requests.c.campaign_id)
+    .where(*_earlier)
+    .order_by(_requests.c.id)
+)
+
+_customer_opt_outs = or_(
+    and_(_opt_outs.c.channel == "email", _opt_outs.c.contact == bindparam("email_contact")),
+    and_(_opt_outs.c.channel == "sms", _opt_outs.c.contact == bindparam("phone_contact")),
+)
+# Erasures in force for the customer's contacts (app.erasure keeps only their HMACs).
+_customer_erasures = (_erasures.c.contact_hash.in_(bindparam("contact_hashes", expanding=True)),
+                      _erasures.c.lifted_at.is_(None))
+
+
+def _count_and_max(table, *where):
+    return (select(func.count(table.c.id)).where(*where).scalar_subquery(),
+            select(func.coalesce(func.max(table.c.id), 0)).where(*where).scalar_subquery())
+
+
+# Everything a delivery's plan depends on, in one row: rows there are only ever added (and
+# opt-outs removed), so a count and the highest id of each change whenever one does.
+SNAPSHOT = select(
+    select(func.count(_events.c.id)).where(_events.c.event_id == bindparam("event_id")).scalar_subquery(),
+    *_count_and_max(_cancellations, *_of_order),
+    *_count_and_max(_requests, *_earlier),
+    *_count_and_max(_opt_outs, _customer_opt_outs),
+    *_count_and_max(_erasures, *_customer_erasures),  # a lift lowers the count
+    *CAMPAIGNS_FINGERPRINT,  # app.campaigns.active's
+)
+
+
+def parameters(event, source):
+    customer = event.customer
+    return {
+        "event_id": event.event_id,
+        "source": source,
+        "order_id": event.order_id,
+        "products": sorted({item.product_id for item in event.items}),
+        "email": customer.email or None,
+        "phone": customer.phone or None,
+        "email_contact": normalise_contact("email", customer.email) if customer.email else None,
+        "phone_contact": normalise_contact("sms", customer.phone) if customer.phone else None,
+        "contact_hashes": contact_hashes(customer.email, customer.phone),
+    }
+
+
+# The writes: Core on the tables, one statement each (an executemany, or a multi-row
+# INSERT ... RETURNING), where the ORM's bulk insert splits rows by which fields are None.
+INSERT_REQUESTS = insert(_requests).returning(_requests.c.product_id, _requests.c.id)
+INSERT_ITEMS = insert(OrderEventItem.__table__)

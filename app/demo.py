@@ -10,7 +10,7 @@ import random
 import re
 import secrets
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import func, select
@@ -20,13 +20,15 @@ from app.auth.models import Admin
 from app.auth.services import create_admin
 from app.campaigns.models import Campaign
 from app.campaigns.services import create_campaign
+from app.clock import as_utc
 from app.extensions import db
 from app.intake.schema import parse_order_event
 from app.intake.services import ingest_with_retry
-from app.lifecycle.dispatch import dispatch_due
-from app.lifecycle.heartbeat import record_tick
+from app.lifecycle.dispatch import TickReport, dispatch_due
+from app.lifecycle.heartbeat import record_ticks
 from app.lifecycle.models import Testimonial, TestimonialRequest
 from app.lifecycle.services import record_click
+from app.lifecycle.states import CLICKED, SENDABLE, SENT
 
 PRODUCTS = [
     ("p_mug", "MUG-BLUE", "Blue ceramic mug"),
@@ -176,7 +178,7 @@ def seed_demo(now, orders=240, days=30, progress=None):
         actions.sort(key=lambda pair: pair[0])
 
         ticks, respond_at = _schedule(start, now)
-        shown = 0
+        shown, work_at, heartbeats = 0, None, []
         for n, tick in enumerate(ticks):
             if progress and (done := n * 10 // len(ticks)) > shown:
                 shown = done
@@ -186,14 +188,42 @@ def seed_demo(now, orders=240, days=30, progress=None):
                 when, action = actions.pop(0)
                 clock.at(when)
                 action(when)
+                work_at = None
             clock.at(tick)
-            report = dispatch_due(tick, limit=1000)
+            work_at = work_at or _next_work_at()
+            if work_at <= tick:
+                report, work_at = dispatch_due(tick, limit=1000), None
+            else:
+                report = TickReport()  # what a tick with nothing due reports
             if tick >= now - timedelta(hours=LIVE_HOURS):  # the live hours
-                record_tick(tick, tick, report)  # the heartbeat the SLO panel reads
+                heartbeats.append((tick, report))  # the heartbeat the SLO panel reads
             if tick in respond_at:
                 following = next((t for t in ticks[n + 1:] if t in respond_at), now)
                 _customers_respond(tick, rng, following - tick)
+                work_at = None
+        record_ticks(heartbeats)
     return f"demo data seeded: {orders + 4} orders over {days} days"
+
+
+NOTHING_PENDING = datetime.max.replace(tzinfo=UTC)
+
+
+def _next_work_at():
+    """When the next dispatch tick has something to do: the earliest slot due in an active
+    campaign or the earliest expiry, as ``dispatch_due`` and ``expire_due`` select them
+    (NOTHING_PENDING: neither). The live hours are ~1,500 scheduler ticks, most of them
+    with nothing due; the seed runs only the ones that act and writes every heartbeat."""
+    due = (select(func.min(TestimonialRequest.next_send_at))
+           .join(Campaign, Campaign.id == TestimonialRequest.campaign_id)
+           .where(TestimonialRequest.status.in_(SENDABLE), TestimonialRequest.claimed_at.is_(None),
+                  Campaign.status == "active")
+           .scalar_subquery())
+    expiry = (select(func.min(TestimonialRequest.expires_at))
+              .where(TestimonialRequest.status.in_((SENT, CLICKED)), TestimonialRequest.claimed_at.is_(None))
+              .scalar_subquery())
+    times = [as_utc(at) for at in db.session.execute(select(due, expiry)).one() if at is not None]
+    db.session.commit()  # ends the read: the dispatch and the customers' steps commit their own
+    return min(times, default=NOTHING_PENDING)
 
 
 def _schedule(start, now):

@@ -3,7 +3,7 @@
 import json
 from datetime import timedelta
 
-from sqlalchemy import Text, delete, select
+from sqlalchemy import Text, delete, insert, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.dbtypes import UTCDateTime
@@ -27,6 +27,16 @@ def record_tick(started_at, finished_at, report, source="scheduler"):
                                 report=json.dumps(report.to_dict())))
     db.session.execute(delete(DispatchTick).where(DispatchTick.started_at < started_at - timedelta(days=KEEP_DAYS)))
     db.session.commit()
+
+
+def record_ticks(ticks, source="scheduler"):
+    """Heartbeats of many ticks at once, ``[(started_at, report), ...]`` (the demo's
+    history): one INSERT."""
+    if ticks:
+        db.session.execute(insert(DispatchTick.__table__), [
+            {"started_at": at, "finished_at": at, "source": source, "report": json.dumps(report.to_dict())}
+            for at, report in ticks])
+        db.session.commit()
 
 
 def last_tick():

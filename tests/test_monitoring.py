@@ -421,7 +421,9 @@ def test_scheduler_job_evaluates_alerts(breach_app, clock):
 
 def dashboard_pages(app):
     """Every GET page of the dashboard without URL arguments (new screens included)."""
-    skip = ("static", "auth.", "public.", "intake_webhook", "bootstrap.")
+    # Not the dashboard: the customer's pages, the public showcase (feed, wall, widget, shown on
+    # the shop's own pages) and the brand assets they load carry no merchant banner.
+    skip = ("static", "auth.", "public.", "intake_webhook", "bootstrap.", "showcase.", "brand.")
     for rule in app.url_map.iter_rules():
         if "GET" in rule.methods and not rule.arguments and not rule.endpoint.startswith(skip) \
                 and not rule.rule.startswith("/webhooks"):

@@ -211,3 +211,54 @@ def test_live_preview_ignores_fields_that_only_matter_on_save(logged_in, form_po
     data = form_post("/templates/new", "/templates/preview", data=email_form(name="", subject="Hi")).get_json()
     assert data["errors"] == {}
     assert data["subject"] == "Hi"
+
+
+# -- output limit (issue 9, point 7) ----------------------------------------------------------
+
+
+def test_a_30_mb_render_is_refused_in_the_preview_and_at_save(logged_in, form_post):
+    # Failed before the fix: the preview answered 30 MB of "x".
+    huge = "{{ 'x' * 30000000 }}"
+    response = form_post("/templates/new", "/templates/preview", data=email_form(html=f"<p>{huge}</p>"))
+    assert response.status_code == 200 and len(response.get_data()) < 20_000
+    assert "longer than 100,000 characters" in " ".join(response.get_json()["errors"].values())
+    looped = "{% for i in range(100000) %}{% for j in range(100000) %}xx{% endfor %}{% endfor %}"
+    data = form_post("/templates/new", "/templates/preview", data=email_form(text=looped)).get_json()
+    assert "longer than 100,000 characters" in data["errors"]["text"]  # stopped, not run 10^10 times
+
+    before = db.session.scalar(select(db.func.count()).select_from(MessageTemplate))
+    page = form_post("/templates/new", data=email_form(text=huge))
+    assert page.status_code == 400 and "longer than 100,000 characters" in page.get_data(as_text=True)
+    assert db.session.scalar(select(db.func.count()).select_from(MessageTemplate)) == before
+
+
+def test_an_sms_may_render_to_1600_characters_and_no_more(logged_in, form_post):
+    fits = form_post("/templates/new?channel=sms", "/templates/preview",
+                     data=email_form(channel="sms", text="{{ 'x' * 1500 }}")).get_json()
+    assert fits["errors"] == {}
+    over = form_post("/templates/new?channel=sms", "/templates/preview",
+                     data=email_form(channel="sms", text="{% for i in range(2000) %}x{% endfor %}")).get_json()
+    assert "longer than 1,600 characters" in over["errors"]["text"]
+
+
+def test_a_huge_power_is_refused_not_computed(logged_in, form_post):
+    data = form_post("/templates/new", "/templates/preview", data=email_form(text="{{ 10 ** 10000000 }}")).get_json()
+    assert "too large a number" in data["errors"]["text"]
+
+
+def test_a_template_that_grows_only_with_real_data_fails_the_send_with_the_reason(logged_in, form_post, client,
+                                                                                  clock):
+    from tests.factories import campaign, order_body, post_order, request_row, tick
+
+    template = default_template("email")
+    campaign(clock, delay_days=0, channel="email")  # sends with the default email template
+    text = "Hi {{ first_name }} {{ link }}{% if order_id != '1001' %}{{ 'x' * 200000 }}{% endif %}"
+    assert form_post(f"/templates/{template.id}", data=email_form(name=template.name, text=text,
+                                                                  is_default="y")).status_code == 303
+    [request_id] = post_order(client, order_body(order_id="2002")).get_json()["created"]
+    report = tick(clock)
+    assert report.sent == 0
+    failed = request_row(request_id)
+    assert failed.status == "failed"
+    assert "longer than 100,000 characters" in failed.events[-1].detail
+    assert db.session.scalar(select(db.func.count()).select_from(OutboxMessage)) == 0

@@ -41,12 +41,44 @@ SAMPLE = {
     "postpone_url": f"https://shop.example/r/{SAMPLE_TOKEN}/postpone",
 }
 
-_text_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_html_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+# What one rendered message may be: an email's HTML or text part, and an SMS (ten
+# concatenated segments). A template that produces more is refused in the preview, at
+# save and at send: `{{ 'x' * 30000000 }}` must not become a 30 MB answer or message.
+MAX_OUTPUT = {"email": 100_000, "sms": 1_600}
 
 
 class TemplateProblem(ValueError):
     pass
+
+
+class OutputTooLong(TemplateProblem):
+    def __init__(self, limit):
+        super().__init__(f"the rendered message is longer than {limit:,} characters, the most a message may be; "
+                         "shorten the template (a loop or a repeated string makes it grow)")
+
+
+class LimitedSandbox(SandboxedEnvironment):
+    """The sandbox, with ``*`` and ``**`` checked before they run: a string or list
+    repeated past the output limit, or a power too large to compute, is refused at once
+    instead of being built in memory."""
+
+    intercepted_binops = frozenset({"*", "**"})
+    MAX_POWER_BITS = 4096
+
+    def call_binop(self, context, operator, left, right):
+        limit = max(MAX_OUTPUT.values())
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > limit:
+                    raise OutputTooLong(limit)
+        elif isinstance(left, int) and isinstance(right, int) and right > 0 \
+                and max(left.bit_length(), 1) * right > self.MAX_POWER_BITS:
+            raise TemplateProblem(f"cannot render: {left} ** {right} is too large a number")
+        return super().call_binop(context, operator, left, right)
+
+
+_text_env = LimitedSandbox(undefined=StrictUndefined, autoescape=False)
+_html_env = LimitedSandbox(undefined=StrictUndefined, autoescape=True)
 
 
 def check(source, *, html=False):
@@ -64,11 +96,20 @@ def check(source, *, html=False):
         )
 
 
-def render(source, context, *, html=False):
-    """Render one template string; raises TemplateProblem when it cannot be rendered."""
+def render(source, context, *, html=False, limit=MAX_OUTPUT["email"]):
+    """Render one template string; raises TemplateProblem when it cannot be rendered or
+    its output passes ``limit`` characters (rendering stops there: a loop cannot run on)."""
     env = _html_env if html else _text_env
     try:
-        return env.from_string(source or "").render(**context)
+        pieces, size = [], 0
+        for piece in env.from_string(source or "").generate(**context):
+            size += len(piece)
+            if size > limit:
+                raise OutputTooLong(limit)
+            pieces.append(piece)
+        return "".join(pieces)
+    except TemplateProblem:
+        raise
     except TemplateSyntaxError as exc:
         raise TemplateProblem(f"syntax error on line {exc.lineno}: {exc.message}") from exc
     except Exception as exc:  # undefined variables, sandbox violations
@@ -83,16 +124,21 @@ def render_message(template, context):
     merchant's own HTML; an empty text part is made from the HTML."""
     from app.campaigns.email_layout import plain_text, render_layout, split_paragraphs
 
-    subject = render(template.subject, context) if template.subject else None
+    limit = MAX_OUTPUT["sms" if getattr(template, "channel", "email") == "sms" else "email"]
+    subject = render(template.subject, context, limit=limit) if template.subject else None
     if getattr(template, "mode", "html") == "simple" and template.channel == "email":
-        heading = render(template.heading or "", context).strip()
+        heading = render(template.heading or "", context, limit=limit).strip()
         # Rendered whole, then split: a condition may span paragraphs. The layout escapes.
-        paragraphs = split_paragraphs(render(template.body or "", context))
-        button = render(template.button_text or "", context).strip() or "Record my video"
+        paragraphs = split_paragraphs(render(template.body or "", context, limit=limit))
+        button = render(template.button_text or "", context, limit=limit).strip() or "Record my video"
         pieces = {"heading": heading, "paragraphs": paragraphs, "button_text": button, "context": context}
-        return subject, render_layout(subject=subject, **pieces), plain_text(**pieces)
-    html = render(template.html, context, html=True) if template.html else None
-    text = render(template.text, context) if (template.text or "").strip() else text_from_html(html or "")
+        html, text = render_layout(subject=subject, **pieces), plain_text(**pieces)
+    else:
+        html = render(template.html, context, html=True, limit=limit) if template.html else None
+        text = (render(template.text, context, limit=limit) if (template.text or "").strip()
+                else text_from_html(html or ""))
+    if len(html or "") > limit or len(text or "") > limit:  # the pieces together, in the layout
+        raise OutputTooLong(limit)
     return subject, html, text
 
 

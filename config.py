@@ -138,6 +138,9 @@ class Config:
     # syntax). Several processes must share one store: RATELIMIT_STORAGE_URI, e.g.
     # redis://127.0.0.1:6379/0 or memcached://127.0.0.1:11211 (README, "Running in production").
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT") or "10 per minute"
+    # Behind N reverse proxies (nginx, a load balancer): the client's address and scheme
+    # come from their X-Forwarded-For / X-Forwarded-Proto (werkzeug's ProxyFix). 0: none.
+    TRUSTED_PROXIES = _int("TRUSTED_PROXIES", 0)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or "memory://"
     RATELIMIT_HEADERS_ENABLED = True  # Retry-After on a 429
     RATELIMIT_STRATEGY = "moving-window"  # the last minute, not the clock's minute

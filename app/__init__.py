@@ -28,6 +28,14 @@ def create_app(config_class=None):
     from app.clock import stamp_arrival
 
     app.before_request(stamp_arrival)  # before every other hook: the webhooks' received_at
+    from app import security
+
+    security.init_app(app)  # headers on every response, error pages included
+    if app.config.get("TRUSTED_PROXIES"):
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        count = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     register_extensions(app)
     register_input_guards(app)
     register_blueprints(app)

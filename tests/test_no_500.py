@@ -903,6 +903,7 @@ def check(site, who, case):
 
     assert response.status_code < 500, f"{where}: {text[:800]}"
     assert "Traceback (most recent call last)" not in text, where
+    assert_security_headers(response, where)
     if case.path.startswith(JSON_APIS) and case.method not in ("HEAD", "OPTIONS"):
         assert response.is_json or response.mimetype == "text/xml", f"{where}: a JSON API answered {text[:300]}"
     if response.status_code >= 400 and case.method != "HEAD":
@@ -922,6 +923,20 @@ def check(site, who, case):
         assert site.data_version() == version, f"{where}: refused, but the database was written"
     assert not site.nul_statements, f"{where}: a NUL reached SQL: {site.nul_statements[0][:200]}"
     assert not site.too_long, f"{where}: PostgreSQL would refuse {site.too_long}"
+
+
+def assert_security_headers(response, where):
+    """Every answer, refusals and error pages included (issue 9)."""
+    headers = response.headers
+    csp = headers.get("Content-Security-Policy", "")
+    directives = dict((d.strip().split(" ", 1) + [""])[:2] for d in csp.split(";") if d.strip())
+    assert "default-src" in directives, where
+    assert "unsafe-inline" not in directives.get("script-src", directives["default-src"]), where
+    assert headers.get("X-Content-Type-Options") == "nosniff", where
+    assert headers.get("Referrer-Policy") in ("same-origin", "no-referrer"), where
+    assert "frame-ancestors" in csp, where
+    if "frame-ancestors 'none'" in csp:
+        assert headers.get("X-Frame-Options") == "DENY", where
 
 
 def tidy(site, who):

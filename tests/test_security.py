@@ -328,3 +328,120 @@ def test_flask_run_starts_the_scheduler(tmp_path, app_module):
         port = s.getsockname()[1]
     log = flask_cli(tmp_path, "--app", app_module, "run", "--port", str(port), until="scheduler started", timeout=20)
     assert "scheduler started" in log, log
+
+
+# -- 6. security headers -----------------------------------------------------------------------
+
+
+def directives(response):
+    csp = response.headers["Content-Security-Policy"]
+    return dict((d.strip().split(" ", 1) + [""])[:2] for d in csp.split(";") if d.strip())
+
+
+def test_every_dashboard_page_webhook_answer_and_error_carries_the_headers(logged_in, client, clock):
+    # Failed before the fix: no Content-Security-Policy, X-Frame-Options, nosniff or
+    # Referrer-Policy on any response.
+    from tests.factories import create_request, post_order
+
+    create_request(client, clock)
+    answers = [logged_in.get(path) for path in ("/", "/requests/", "/campaigns/", "/templates/", "/intake/",
+                                               "/testimonials/", "/requests/export.csv", "/no-such-page")]
+    static = client.get("/static/app.css")
+    static.close()
+    answers += [post_order(client, b"{}"), static]
+    for response in answers:
+        where = f"{response.request.path} → {response.status_code}"
+        policy = directives(response)
+        assert policy["default-src"] == "'self'" and policy["script-src"] == "'self'", where
+        assert policy["frame-ancestors"] == "'none'" and policy["object-src"] == "'none'", where
+        assert response.headers["X-Frame-Options"] == "DENY", where
+        assert response.headers["X-Content-Type-Options"] == "nosniff", where
+        assert response.headers["Referrer-Policy"] == "same-origin", where
+        assert "camera=()" in response.headers["Permissions-Policy"], where
+        assert "Strict-Transport-Security" not in response.headers, where  # not production
+
+
+def test_no_page_carries_an_inline_script(logged_in, client, clock):
+    import re
+
+    from tests.factories import create_request, request_row
+
+    request_id = create_request(client, clock)
+    token = request_row(request_id).token
+    pages = ["/", "/requests/", f"/requests/{request_id}", "/campaigns/", "/campaigns/new", "/templates/",
+             "/templates/new", "/opt-outs/", "/intake/", "/testimonials/", "/account/password"]
+    for path in pages:
+        html = logged_in.get(path).get_data(as_text=True)
+        inline = [tag for tag in re.findall(r"<script\b[^>]*>", html) if "src=" not in tag]
+        handlers = re.findall(r"<[^>]+\son[a-z]+\s*=", html)
+        assert not inline and not handlers, (path, inline, handlers[:3])
+    assert "<script>" not in client.get(f"/r/{token}").get_data(as_text=True)
+
+
+def test_the_recording_page_may_use_the_camera_and_no_other_page_may(client, clock):
+    from tests.factories import create_request, request_row
+
+    token = request_row(create_request(client, clock)).token
+    page = client.get(f"/r/{token}")
+    assert page.status_code == 200
+    assert "camera=(self)" in page.headers["Permissions-Policy"]
+    assert "microphone=(self)" in page.headers["Permissions-Policy"]
+    policy = directives(page)
+    assert policy["media-src"] == "'self' blob:" and "blob:" in policy["img-src"]
+    assert page.headers["Referrer-Policy"] in ("same-origin", "no-referrer")  # the token never leaves
+    assert "camera=()" in client.get("/login").headers["Permissions-Policy"]
+
+
+def test_production_adds_hsts(tmp_path, database_url):
+    from tests.provider_helpers import production_config
+
+    app = create_app(production_config(tmp_path, SQLALCHEMY_DATABASE_URI=database_url, TESTING=True))
+    assert app.test_client().get("/login").headers["Strict-Transport-Security"] == "max-age=31536000"
+
+
+def test_a_route_or_blueprint_can_change_its_policy(app_factory):
+    """The hooks other pages use: an embeddable page names who may frame it (then no
+    X-Frame-Options), a blueprint loosens one directive for all its routes."""
+    from flask import Blueprint
+
+    from app.security import blueprint_security, content_security
+
+    app = app_factory()
+    embed = Blueprint("embed_test", __name__)
+    blueprint_security(embed, csp={"img_src": "'self' blob:"})
+
+    @embed.get("/embed-test/page")
+    @content_security(frame_ancestors=lambda: "'self' https://shop.example")
+    def page():
+        return "framed"
+
+    @embed.get("/embed-test/other")
+    def other():
+        return "plain"
+
+    app.register_blueprint(embed)
+    client = app.test_client()
+    framed = client.get("/embed-test/page")
+    assert directives(framed)["frame-ancestors"] == "'self' https://shop.example"
+    assert directives(framed)["img-src"] == "'self' blob:"
+    assert "X-Frame-Options" not in framed.headers
+    plain = client.get("/embed-test/other")
+    assert directives(plain)["frame-ancestors"] == "'none'" and plain.headers["X-Frame-Options"] == "DENY"
+    assert directives(plain)["img-src"] == "'self' blob:"
+
+
+def test_behind_a_trusted_proxy_each_client_address_has_its_own_login_limit(app_factory):
+    app = app_factory(TRUSTED_PROXIES=1)
+    auth = AuthActions(app.test_client(), app)
+    auth.create()
+    from tests.conftest import csrf_from
+
+    def wrong(client_address, email):
+        token = csrf_from(auth.client, "/login")
+        return auth.client.post("/login", data={"email": email, "password": "nope nope", "csrf_token": token},
+                                headers={"X-Forwarded-For": client_address})
+
+    for n in range(10):
+        assert wrong("198.51.100.1", f"a{n}@shop.example").status_code == 200
+    assert wrong("198.51.100.1", "a99@shop.example").status_code == 429
+    assert wrong("198.51.100.2", "b@shop.example").status_code == 200  # another customer of the proxy

@@ -108,17 +108,27 @@ def video_response(testimonial, as_attachment, key=None, content_type=None, what
     if not key:
         abort(404, description=f"This testimonial has no {what}.")
     extension = key.rsplit(".", 1)[-1]
+    content_type = content_type or testimonial.video_content_type
+    if content_type not in SERVED_TYPES:  # never a type a browser would run (HTML, SVG…)
+        content_type, as_attachment = "application/octet-stream", True
     try:
         # Local storage answers Range requests (206); S3 redirects to a presigned URL.
         # Either way the player can seek.
-        return get_storage().response(
+        response = get_storage().response(
             key,
-            content_type=content_type or testimonial.video_content_type or "application/octet-stream",
+            content_type=content_type,
             as_attachment=as_attachment,
             download_name=f"testimonial-{testimonial.id}-order-{testimonial.request.order_id}.{extension}",
         )
     except StorageError:
         abort(404, description=f"The {what} file is missing from the video storage.")
+    # A customer's file opened on its own is inert: no script, no plugin, no framing.
+    response.headers["Content-Security-Policy"] = "default-src 'none'; media-src 'self'; img-src 'self'; sandbox"
+    return response
+
+
+# The content types the upload check accepts and the poster and transcode produce.
+SERVED_TYPES = frozenset({"video/mp4", "video/webm", "video/quicktime", "image/jpeg", "image/png", "image/webp"})
 
 
 @bp.get("/<int:testimonial_id>/poster")

@@ -74,8 +74,13 @@ def page(browser, live_server):
                                   viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
+    # The Content-Security-Policy (app/security.py) must block nothing the dashboard uses.
+    blocked = []
+    page.on("console", lambda message: blocked.append(message.text)
+            if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert not blocked, f"the page's Content-Security-Policy blocked: {blocked[:3]}"
 
 
 @pytest.fixture

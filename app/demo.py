@@ -202,6 +202,9 @@ def seed_demo(now, orders=240, days=30, progress=None):
                 _customers_respond(tick, rng, following - tick)
                 work_at = None
         record_ticks(heartbeats)
+        videos = _video_testimonials(now, rng)
+        if progress:
+            progress(f"  videos: {videos} short test-pattern clips, some approved, some waiting for you")
     return f"demo data seeded: {orders + 4} orders over {days} days"
 
 
@@ -224,6 +227,40 @@ def _next_work_at():
     times = [as_utc(at) for at in db.session.execute(select(due, expiry)).one() if at is not None]
     db.session.commit()  # ends the read: the dispatch and the customers' steps commit their own
     return min(times, default=NOTHING_PENDING)
+
+
+DEMO_VIDEOS = [  # (seconds, tone in Hz, accent colour, rating, approved?)
+    (3.0, 440.0, (59, 91, 219), 5, True),
+    (4.0, 523.3, (224, 49, 49), 5, True),
+    (3.0, 659.3, (47, 158, 68), 4, False),
+    (3.5, 392.0, (240, 140, 0), 3, False),
+]
+
+
+def _video_testimonials(now, rng):
+    """Ratings on every testimonial, and a video on the latest few (made now with PyAV,
+    saved through the video storage): the Testimonials screen shows the product at work."""
+    from app.demo_videos import store_demo_video
+    from app.storage import get_storage
+    from app.testimonials.moderation import APPROVED, move
+
+    testimonials = db.session.scalars(select(Testimonial).order_by(Testimonial.created_at.desc())).all()
+    for testimonial in testimonials:
+        testimonial.rating = rng.choice((5, 5, 5, 4, 4, 3))
+    storage = get_storage()
+    approved = []
+    for n, (testimonial, (seconds, tone, accent, rating, approve)) in enumerate(zip(testimonials, DEMO_VIDEOS)):
+        for name, value in store_demo_video(storage, f"{testimonial.id}-{n}", seconds=seconds, frequency=tone,
+                                            accent=accent).items():
+            setattr(testimonial, name, value)
+        testimonial.video_processed_at = testimonial.created_at
+        testimonial.rating = rating
+        if approve:
+            approved.append(testimonial.id)
+    db.session.flush()
+    move(approved, APPROVED, now)
+    db.session.commit()
+    return min(len(testimonials), len(DEMO_VIDEOS))
 
 
 def _schedule(start, now):

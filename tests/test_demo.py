@@ -56,6 +56,31 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, runner, client, 
     home = client.get("/").get_data(as_text=True)
     assert "slo-banner" not in home and "alert-danger" not in home
 
+    # A video product's demo has videos: a few short clips made at seed time, playable on the
+    # Testimonials screen, some approved and some waiting, every testimonial rated.
+    videos = db.session.scalars(select(models.Testimonial).where(models.Testimonial.video_key.is_not(None))).all()
+    assert len(videos) == 4 and {t.video_status for t in videos} == {"ready"}
+    assert sorted(t.status for t in videos) == ["approved", "approved", "pending", "pending"]
+    assert db.session.scalar(select(func.count(models.Testimonial.id)).where(models.Testimonial.rating.is_(None))) == 0
+    page = client.get("/testimonials/?status=approved").get_data(as_text=True)
+    assert all(f'/testimonials/{t.id}/video' in page for t in videos if t.status == "approved")
+    import io
+
+    import av
+
+    for testimonial in videos:
+        with client.get(f"/testimonials/{testimonial.id}/video") as response:  # a file response: closed after
+            assert response.status_code == 200 and response.mimetype == "video/mp4"
+            data = response.data
+        with av.open(io.BytesIO(data)) as container:
+            streams = {s.type: s.codec_context.name for s in container.streams}
+            assert streams == {"video": "h264", "audio": "aac"}
+            assert 3 <= container.duration / 1e6 <= 4.1
+            frame = next(container.decode(video=0))
+            assert (frame.width, frame.height) == (320, 568)
+        with client.get(f"/testimonials/{testimonial.id}/poster") as poster:
+            assert poster.status_code == 200 and poster.data[:3] == b"\xff\xd8\xff"
+
     # The outbox's messages carry the simulated send times: each one is an attempt in its
     # request's timeline at the same moment (not the time the demo was seeded).
     outbox = db.session.scalars(select(OutboxMessage).where(OutboxMessage.request_id.is_not(None))).all()

@@ -249,7 +249,8 @@ def _video_testimonials(now, rng):
         testimonial.rating = rng.choice((5, 5, 5, 4, 4, 3))
     storage = get_storage()
     approved = []
-    for n, (testimonial, (seconds, tone, accent, rating, approve)) in enumerate(zip(testimonials, DEMO_VIDEOS)):
+    chosen = zip(testimonials, DEMO_VIDEOS, strict=False)  # a small demo may have fewer testimonials
+    for n, (testimonial, (seconds, tone, accent, rating, approve)) in enumerate(chosen):
         for name, value in store_demo_video(storage, f"{testimonial.id}-{n}", seconds=seconds, frequency=tone,
                                             accent=accent).items():
             setattr(testimonial, name, value)

@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from app.clock import now
 from app.extensions import db
-from app.lifecycle.models import Testimonial
-from app.testimonials.moderation import apply_action, initial_status
+from app.testimonials.models import Testimonial
+from app.testimonials.moderation import PENDING, apply_action, initial_status, move
+from app.testimonials.removal import withdraw
 from tests.conftest import csrf_from
 from tests.showcase_helpers import active_campaign, make_testimonial
 
@@ -220,3 +221,30 @@ def test_widget_script_and_the_dashboard_snippet(site, logged_in):
     assert "http://testserver.local/embed/widget.js" in page
     assert 'data-testimonials data-product-id="p_1" data-theme="dark"' in page  # the live preview
     assert "EMBED_ALLOWED_ORIGINS" in page
+
+
+@pytest.mark.parametrize("unpublish", ["pending", "reject", "withdraw", "erase"])
+def test_an_unpublished_testimonial_is_nowhere_public(site, client, runner, unpublish):
+    approve(site[0], site[1])
+    public = {"feed": "/api/testimonials", "wall": "/embed/wall", "share": f"/t/{site[0].public_id}",
+              "media": f"/media/{site[0].public_id}/video"}
+    with client.get(public["media"]) as media:
+        assert media.status_code == 200
+    assert site[0].public_id in client.get(public["feed"]).get_data(as_text=True)
+    assert site[0].public_id in client.get(public["wall"]).get_data(as_text=True)
+    if unpublish == "pending":
+        apply_action("reject", [site[0].id], now())
+        db.session.commit()
+        move([site[0].id], PENDING, now())
+    elif unpublish == "reject":
+        apply_action("reject", [site[0].id], now())
+    elif unpublish == "withdraw":
+        withdraw(db.session.get(Testimonial, site[0].id), now())
+    db.session.commit()
+    if unpublish == "erase":
+        assert runner.invoke(args=["customers", "erase", site[0].email, "--yes"]).exit_code == 0
+    assert site[0].public_id not in client.get(public["feed"]).get_data(as_text=True)
+    assert site[0].public_id not in client.get(public["wall"]).get_data(as_text=True)
+    assert site[1].public_id in client.get(public["feed"]).get_data(as_text=True)  # the other one stays
+    assert client.get(public["share"]).status_code == 404
+    assert client.get(public["media"]).status_code == 404

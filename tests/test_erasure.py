@@ -19,6 +19,7 @@ from app.testimonials.models import Testimonial
 from app.testimonials.moderation import apply_action
 from tests.conftest import csrf_from
 from tests.factories import item, order_body, post_order, tick
+from tests.s3_server import s3_bucket, s3_server  # noqa: F401  (fixtures)
 from tests.showcase_helpers import active_campaign, make_testimonial
 
 ADA = {"email": "ada.lovelace@example.com", "phone": "+15557654321", "first_name": "Augusta", "last_name": "Byronsdottir"}
@@ -153,3 +154,24 @@ def test_the_customer_withdraws_after_submitting(app, client, clock, site, logge
     client.post(f"/testimonials/{ada.id}/approve", data={"csrf_token": token})
     db.session.expire_all()
     assert db.session.get(Testimonial, ada.id).status == "withdrawn"
+
+
+def test_erasure_deletes_the_files_from_s3_storage_too(app_factory, clock, s3_server, s3_bucket):
+    """The same erasure with the videos on an S3-compatible bucket (a local moto server)."""
+    import boto3
+
+    s3_app = app_factory(VIDEO_STORAGE_URL=f"s3://{s3_bucket}/shop", S3_ENDPOINT_URL=s3_server)
+    with s3_app.app_context():
+        client = s3_app.test_client()
+        active_campaign(clock)
+        ada = make_testimonial(client, clock, 1, customer=ADA)
+        apply_action("approve", [ada.id], now())
+        db.session.commit()
+        media = client.get(f"/media/{ada.public_id}/video")
+        assert media.status_code in (302, 303, 307) and s3_server in media.headers["Location"]
+        bucket = boto3.client("s3", endpoint_url=s3_server)
+        assert bucket.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 1
+        result = s3_app.test_cli_runner().invoke(args=["customers", "erase", ADA["phone"], "--yes"])
+        assert result.exit_code == 0, result.output
+        assert bucket.list_objects_v2(Bucket=s3_bucket).get("KeyCount") == 0
+        assert client.get(f"/media/{ada.public_id}/video").status_code == 404

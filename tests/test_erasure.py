@@ -6,6 +6,7 @@ withdrawn or erased testimonial is gone from every public view and its media 404
 import io
 import os
 
+import boto3
 import pytest
 from sqlalchemy import String, Text, select, text
 
@@ -156,10 +157,8 @@ def test_the_customer_withdraws_after_submitting(app, client, clock, site, logge
     assert db.session.get(Testimonial, ada.id).status == "withdrawn"
 
 
-def test_erasure_deletes_the_files_from_s3_storage_too(app_factory, clock, s3_server, s3_bucket):
+def test_erasure_deletes_the_files_from_s3_storage_too(app_factory, clock, s3_server, s3_bucket):  # noqa: F811
     """The same erasure with the videos on an S3-compatible bucket (a local moto server)."""
-    import boto3
-
     s3_app = app_factory(VIDEO_STORAGE_URL=f"s3://{s3_bucket}/shop", S3_ENDPOINT_URL=s3_server)
     with s3_app.app_context():
         client = s3_app.test_client()

@@ -22,7 +22,8 @@ class Made:
     email: str
 
 
-def make_testimonial(client, clock, n, *, product_id="p_1", video=True, text=None, customer=None, send_first=False):
+def make_testimonial(client, clock, n, *, product_id="p_1", video=True, text=None, customer=None, send_first=False,
+                     **form):
     """Customer ``n`` orders ``product_id`` and sends a testimonial (a video unless told)."""
     customer = customer or {"email": f"customer{n}@example.com", "phone": f"+1555000{n:04d}",
                             "first_name": f"Name{n}", "last_name": f"Surname{n}"}
@@ -38,7 +39,7 @@ def make_testimonial(client, clock, n, *, product_id="p_1", video=True, text=Non
     token = db.session.get(TestimonialRequest, request_id).token
     db.session.rollback()  # every transaction takes the write lock (app/database.py): let the app in
     upload = (io.BytesIO(MP4), "clip.mp4", "video/mp4") if video else None
-    answer = submit_testimonial(client, token, text=text or f"Testimonial number {n}", video=upload)
+    answer = submit_testimonial(client, token, text=text or f"Testimonial number {n}", video=upload, **form)
     assert answer.status_code == 200, answer.get_data(as_text=True)
     db.session.expire_all()
     t = db.session.scalar(select(Testimonial).where(Testimonial.request_id == request_id))

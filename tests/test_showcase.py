@@ -96,6 +96,20 @@ def test_cli_approve_reject_feature(site, runner):
     assert status[site[2].id] == ("approved", True)
 
 
+def test_a_campaign_approves_high_ratings_on_arrival_and_the_rating_filters(app, client, clock):
+    active_campaign(clock, auto_approve_min_rating=4)
+    five = make_testimonial(client, clock, 1, rating="5")
+    three = make_testimonial(client, clock, 2, rating="3")
+    unrated = make_testimonial(client, clock, 3)
+    status = {t.id: t.status for t in db.session.scalars(select(Testimonial))}
+    db.session.rollback()
+    assert status == {five.id: "approved", three.id: "pending", unrated.id: "pending"}
+    approve(three)
+    assert feed_ids(client, "?min_rating=4") == [five.public_id]
+    assert feed_ids(client, "?min_rating=3") == [three.public_id, five.public_id]
+    assert client.get("/api/testimonials").get_json()["testimonials"][1]["rating"] == 5
+
+
 def test_auto_approve_rule_is_pure():
     assert initial_status(None, 5) == "pending"
     assert initial_status(4, None) == "pending"

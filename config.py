@@ -90,7 +90,13 @@ class Config:
 
     SCHEDULER_ENABLED = _bool("SCHEDULER_ENABLED", True)
     SCHEDULER_INTERVAL_SECONDS = _int("SCHEDULER_INTERVAL_SECONDS", 60)
-    DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 200)
+    DISPATCH_BATCH_SIZE = _int("DISPATCH_BATCH_SIZE", 200)  # slots one claim statement takes at most
+    # Provider calls in flight at once (a bounded pool of sender threads per process), and
+    # per-channel limits on how many calls start in any one second (0: no limit). Twilio
+    # long codes take about one SMS per second; SendGrid answers 429 when over its limit.
+    SEND_CONCURRENCY = _int("SEND_CONCURRENCY", 8)
+    EMAIL_RATE_PER_SECOND = _float("EMAIL_RATE_PER_SECOND", 0.0)
+    SMS_RATE_PER_SECOND = _float("SMS_RATE_PER_SECOND", 1.0)
     # A claim older than this belongs to a process that died mid-send.
     SEND_LEASE_SECONDS = _int("SEND_LEASE_SECONDS", 600)
     # A tick stops claiming after this much real time (what is left waits for the next

@@ -83,21 +83,29 @@ def production_config(tmp_path, **settings):
 
 
 def register_rendezvous_provider(name, parties, timeout=60):
-    """Register provider ``name``: the outbox provider, except that each thread's first
-    send waits until ``parties`` threads are inside a send too — that many ticks are
-    mid-flight at once, holding claims, whatever the thread scheduling."""
+    """Register provider ``name``: the outbox provider, except that no send of an app
+    (one app = one process's dispatcher, with its pool of senders) gets through until
+    ``parties`` apps each have a send in flight — that many ticks are mid-flight at once,
+    holding claims, whatever the thread scheduling."""
     import threading
 
     from app.providers.base import register
     from app.providers.outbox import OutboxProvider
 
     rendezvous = threading.Barrier(parties, timeout=timeout)
-    waited = threading.local()
+    lock = threading.Lock()
+    through = {}  # app → Event: that app's first send met the others (its e-mail and SMS
+    # providers are two instances: the app, not the instance, is the party)
 
     @register(name)
     class RendezvousProvider(OutboxProvider):
         def send(self, message):
-            if not getattr(waited, "done", False):
-                waited.done = True
+            with lock:
+                first = self.app not in through
+                gate = through.setdefault(self.app, threading.Event())
+            if first:
                 rendezvous.wait()
+                gate.set()
+            elif not gate.wait(timeout):
+                raise threading.BrokenBarrierError
             return super().send(message)

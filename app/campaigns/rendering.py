@@ -4,6 +4,8 @@ Merchants write templates; the sandbox keeps a template from reaching anything b
 variables listed here.
 """
 
+from functools import lru_cache
+
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
@@ -96,13 +98,19 @@ def check(source, *, html=False):
         )
 
 
+@lru_cache(maxsize=512)
+def compiled(source, html=False):
+    """The compiled template for one version of a template's text (compiling costs far
+    more than rendering; the text itself is the key, so an edit is a new entry)."""
+    return (_html_env if html else _text_env).from_string(source)
+
+
 def render(source, context, *, html=False, limit=MAX_OUTPUT["email"]):
     """Render one template string; raises TemplateProblem when it cannot be rendered or
     its output passes ``limit`` characters (rendering stops there: a loop cannot run on)."""
-    env = _html_env if html else _text_env
     try:
         pieces, size = [], 0
-        for piece in env.from_string(source or "").generate(**context):
+        for piece in compiled(source or "", html).generate(**context):
             size += len(piece)
             if size > limit:
                 raise OutputTooLong(limit)

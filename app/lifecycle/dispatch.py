@@ -1,20 +1,26 @@
 """Step 5 and steps 7–8: one dispatch tick sends every due slot once.
 
-Delivery guarantee: **at most once** per (request, slot, channel). A tick
+Delivery guarantee: **at most once** per (request, slot, channel). A tick works as
+claim → send → record, each step in bulk:
 
-1. claims a due request with a conditional UPDATE (two ticks never both win) and writes
-   a ``sending`` row per channel in ``slot_sends`` — committed *before* the provider is
-   called;
-2. calls the provider with no database transaction open;
-3. records the provider's answer (message id or error) and the event in one short
-   transaction right after the acknowledgement (spec §10), then settles the request.
+1. one statement claims a batch of due slots, oldest first (a conditional UPDATE: two
+   ticks, in one process or several, never both win a slot), and the same short
+   transaction writes a ``sending`` row per channel in ``slot_sends`` — committed
+   *before* any provider is called (claims.py);
+2. a bounded pool of senders calls the providers with no database transaction open,
+   within each channel's rate limit (sending.py);
+3. the answers (message id or error) and their events are recorded in short batched
+   transactions as they come in (spec §10), and each slot is settled once all its
+   channels have answered (results.py).
 
-A process that dies between 1 and 3 leaves a claim behind. After ``SEND_LEASE_SECONDS``
-the next tick marks that slot ``failed`` with "interrupted, outcome unknown": the message
-may or may not have gone out, so it is never re-sent blindly; a person can press Retry.
+The tick claims only as many slots as it has free senders, so every claimed slot is in a
+provider call or about to be; it goes on claiming while slots are due, until its time
+budget is spent.
 
-This module is the tick; ``claims.py`` decides and claims one slot (step 1), and
-``results.py`` records the answers, settles the slot and does the housekeeping (step 3).
+A process that dies between 1 and 3 leaves claims behind. After ``SEND_LEASE_SECONDS``
+the next tick marks those slots ``failed`` with "interrupted, outcome unknown": the
+message may or may not have gone out, so it is never re-sent blindly; a person can press
+Retry.
 """
 
 import logging
@@ -22,16 +28,17 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.campaigns.models import Campaign
 from app.extensions import db
-from app.lifecycle.claims import claim_slot
+from app.lifecycle.claims import claim_due
 from app.lifecycle.models import TestimonialRequest
-from app.lifecycle.results import expire_due, record_send_result, recover_stale_claims, settle_slot
-from app.lifecycle.states import FAILED, SENDABLE, add_event, transition
-from app.providers import ProviderError, get_provider
+from app.lifecycle.results import Recorder, expire_due, recover_stale_claims
+from app.lifecycle.sending import SendPool
+from app.lifecycle.states import SENDABLE
+from app.providers import get_provider
 
 log = logging.getLogger("app.lifecycle")
 
@@ -47,7 +54,6 @@ class TickReport:
     stopped: int = 0
     cancelled: int = 0
     recovered: int = 0
-    lost_claims: int = 0
     deferred: int = 0  # due inside quiet hours: moved to the send window's opening
     left_for_next_tick: int = 0  # due, but the tick's time budget was spent (see dispatch_due)
     messages: int = 0
@@ -58,97 +64,88 @@ class TickReport:
 
 
 def dispatch_due(now, *, limit=None):
-    """Run one tick at ``now``: recover stale claims, expire, send due slots."""
+    """Run one tick at ``now``: recover stale claims, expire, send due slots.
+
+    ``limit``: claim at most this many slots in this tick (default: all that are due,
+    within the time budget)."""
     config = current_app.config
+    batch = int(config["DISPATCH_BATCH_SIZE"])
     report = TickReport()
     recover_stale_claims(now, report)
     expire_due(now, report)
-    batch = limit or config["DISPATCH_BATCH_SIZE"]
-    due = db.session.execute(
-        select(TestimonialRequest.id)
-        .join(Campaign, Campaign.id == TestimonialRequest.campaign_id)
-        .where(
-            TestimonialRequest.status.in_(SENDABLE),
-            TestimonialRequest.next_send_at <= now,
-            TestimonialRequest.claimed_at.is_(None),
-            # Paused campaigns hold their slots until resumed; drafts never send.
-            Campaign.status == "active",
-        )
-        .order_by(TestimonialRequest.next_send_at, TestimonialRequest.id)
-        .limit(batch)
-    ).scalars().all()
+    report.due = count_due(now)
     db.session.commit()
-    report.due = len(due)
-    # Every claim of this tick carries the tick's ``now``, and another process's tick
-    # judges a claim stale by it (the lease). A tick still claiming after the lease (a big
-    # batch of slow provider calls) would see its own live claims marked "interrupted" by
-    # the other process, so it stops claiming after half the lease (real time elapsed);
-    # what is left is due at the next tick.
-    budget = config.get("DISPATCH_TIME_BUDGET_SECONDS")
-    if budget is None:
-        budget = config["SEND_LEASE_SECONDS"] / 2
-    deadline = time.monotonic() + budget
-    for index, request_id in enumerate(due):
-        if index and time.monotonic() >= deadline:
-            report.left_for_next_tick = len(due) - index
-            log.warning("step=5 tick time budget (%ss) spent: %s due slots left for the next tick",
-                        budget, report.left_for_next_tick)
-            break
-        try:
-            send_due_slot(request_id, now, report)
-        except Exception as exc:  # one bad request must not stop the others' sends
-            db.session.rollback()
-            log.exception("step=5 dispatch error request=%s", request_id)
-            report.errors.append({"request_id": request_id, "error": repr(exc)})
-            if not isinstance(exc, SQLAlchemyError):  # a database hiccup: the next tick tries again
-                fail_unprepared(request_id, now, exc, report)
+    with SendPool(current_app._get_current_object(), config) as pool:
+        drain(now, pool, Recorder(now, report), report, batch=batch, limit=limit)
     return report
 
 
-def fail_unprepared(request_id, now, exc, report):
-    """A slot that could not even be prepared (an unknown provider, a bug in rendering)
-    fails with the reason on the request (spec §6), instead of staying due and failing
-    silently at every tick. Only an unclaimed slot: nothing was handed to a provider. A
-    claimed one may have gone out; the stale-claim rule records it after the lease."""
-    try:
-        req = db.session.get(TestimonialRequest, request_id)
-        if req is None or req.status not in SENDABLE or req.claimed_at is not None or req.next_send_at is None:
-            db.session.rollback()
-            return
-        error = ProviderError(f"could not prepare the message: {exc!r}", retryable=False, code="internal")
-        slot, channels = req.next_slot, req.channels
-        if transition(req.id, req.status, FAILED,
-                      where=(TestimonialRequest.claimed_at.is_(None), TestimonialRequest.next_send_at == req.next_send_at),
-                      attempts=req.attempts + 1, next_send_at=None):
-            for channel in channels:
-                add_event(req.id, "failed", now, channel=channel, slot=slot, error_code=error.code, detail=str(error))
-            add_event(req.id, "failed", now, slot=slot, detail=f"request failed: {error.message}; use Retry to send again")
-            report.failed += 1
-            log.warning("step=5 request failed request=%s campaign=%s slot=%s: %s", req.id, req.campaign_id, slot,
-                        error)
+def count_due(now):
+    return db.session.scalar(
+        select(func.count(TestimonialRequest.id))
+        .join(Campaign, Campaign.id == TestimonialRequest.campaign_id)
+        .where(TestimonialRequest.status.in_(SENDABLE), TestimonialRequest.next_send_at <= now,
+               TestimonialRequest.claimed_at.is_(None), Campaign.status == "active")
+    )
+
+
+def time_budget(config):
+    """Every claim of a tick carries the tick's ``now``, and another process's tick judges
+    a claim stale by it (the lease). A tick still claiming after the lease would see its
+    own live claims marked "interrupted" by the other process, so it stops claiming after
+    its budget (half the lease by default, real time elapsed); what is left is due at the
+    next tick."""
+    budget = config.get("DISPATCH_TIME_BUDGET_SECONDS")
+    return config["SEND_LEASE_SECONDS"] / 2 if budget is None else budget
+
+
+def drain(now, pool, recorder, report, *, batch, limit):
+    """Claim as senders free up, hand over, record; returns the number of slots claimed.
+
+    Once the budget is spent (or ``limit`` reached) nothing more is claimed and the slots
+    in flight are recorded; a tick that has claimed nothing yet still claims one slot, so
+    every tick makes progress."""
+    budget = time_budget(current_app.config)
+    deadline = time.monotonic() + budget
+    claimed, skip, exhausted, stopped = 0, set(), False, False
+    campaigns = {}  # the campaigns' facts, read once per tick
+    while True:
+        # A slot is one message or two (e-mail and SMS): claim for the worst case.
+        room = min(max(pool.free // 2, 1 if pool.free else 0), batch, (limit - claimed) if limit else batch)
+        if time.monotonic() >= deadline:
+            room = 0 if claimed else min(room, 1)
+        stopped = stopped or (room <= 0 and not exhausted and pool.free > 0)
+        if room > 0 and not exhausted:
+            taken = claim_batch(now, room, pool, recorder, report, skip, campaigns)
+            claimed += taken
+            exhausted = taken == 0
+        if pool.busy:
+            recorder.record(pool.answers())
+            if pool.pending_crash is not None:
+                raise pool.pending_crash
+        elif exhausted or stopped:
+            break
+    if stopped and not exhausted:
+        report.left_for_next_tick = max(count_due(now), 0)
         db.session.commit()
-    except Exception:
+        if report.left_for_next_tick:
+            log.warning("step=5 tick time budget (%ss) spent: %s due slots left for the next tick",
+                        budget, report.left_for_next_tick)
+    return claimed
+
+
+def claim_batch(now, size, pool, recorder, report, skip, campaigns):
+    """One claim statement's worth: claim, record the render failures, hand over."""
+    try:
+        batch = claim_due(now, size, report, skip=tuple(skip), campaigns=campaigns)
+    except SQLAlchemyError as exc:  # a database hiccup: the next tick tries again
         db.session.rollback()
-        log.exception("step=5 could not record the failure of request=%s", request_id)
-
-
-def send_due_slot(request_id, now, report):
-    claim = claim_slot(request_id, now, report)
-    if claim is None:
-        return
-    # No transaction may stay open while a provider is called (seconds, on a network).
-    assert not db.session().in_transaction(), "provider called inside a database transaction"
-    for message, provider_name in claim.messages:
-        try:
-            provider_message_id = get_provider(message.channel).send(message)
-        except ProviderError as exc:
-            record_send_result(claim, message.channel, provider_name, now, error=exc)
-        except Exception as exc:  # a provider bug must not kill the tick or vanish
-            log.exception("provider %s raised unexpectedly", provider_name)
-            # It may have raised after handing the message over: never re-sent on its own.
-            error = ProviderError(f"unexpected provider error: {exc!r}", retryable=False, outcome_unknown=True)
-            record_send_result(claim, message.channel, provider_name, now, error=error)
-        else:
-            record_send_result(claim, message.channel, provider_name, now, message_id=provider_message_id)
-        report.messages += 1
-    settle_slot(claim.request_id, claim.claim_id, now, report)
+        log.exception("step=5 could not claim due slots")
+        report.errors.append({"request_id": None, "error": repr(exc)})
+        return 0
+    skip.update(batch.held)
+    recorder.expect(batch.claims)
+    for claim in batch.claims:
+        for message, _provider in claim.messages:
+            pool.submit(claim, message, get_provider(message.channel))
+    return batch.rows

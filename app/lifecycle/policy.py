@@ -110,6 +110,45 @@ def decide_slot(
     return SlotDecision("send")
 
 
+@dataclass(frozen=True)
+class SlotPlan:
+    """What the dispatcher does with one claimed due slot (``plan_due_slot``)."""
+
+    action: str  # send | hold | expire | stop | cancel | defer
+    reason: str | None = None
+    channels: tuple = ()  # send: the channels to send on (opted-out ones left out)
+    opening: datetime | None = None  # defer: when every channel's window is open
+    closed: tuple = ()  # defer: (channel or None for the shop's, SendWindow) pairs holding the slot
+
+
+def plan_due_slot(decision: SlotDecision, channels, opted_out, windows, now, tz, *, shop_window=None) -> SlotPlan:
+    """The whole decision for a due slot, from facts read by the claim.
+
+    ``decision`` is ``decide_slot``'s answer; ``opted_out`` the channels on which the
+    customer has opted out; ``windows`` ``{channel: SendWindow or None}`` for the
+    channels still in play; ``shop_window`` the shop's own quiet hours, which hold every
+    channel. A slot due inside quiet hours moves to the moment every one of its channels
+    may send (channel "both" sends its channels together).
+    """
+    if decision.action != "send":
+        return SlotPlan(decision.action, decision.reason)
+    channels = tuple(c for c in channels if c not in opted_out)
+    if not channels:
+        return SlotPlan("cancel", "customer opted out")
+    restricting = [w for c, w in windows.items() if c in channels and w is not None]
+    restricting += [shop_window] if shop_window is not None else []
+    opening = defer_to_windows(now, restricting, tz)
+    if opening is None:  # windows that never overlap: the shop's quiet hours first, else the first
+        opening = defer_to_window(now, shop_window or restricting[0], tz)
+    if opening == now:
+        return SlotPlan("send", channels=channels)
+    closed = tuple((c, w) for c, w in windows.items()
+                   if c in channels and w is not None and not in_window(now, w, tz))
+    if shop_window is not None and not in_window(now, shop_window, tz):
+        closed += ((None, shop_window),)  # None: the shop's, not a channel's
+    return SlotPlan("defer", opening=opening, closed=closed, channels=channels)
+
+
 # -- send windows (quiet hours) ---------------------------------------------------------
 #
 # A window is the part of the day, in the shop's time zone, when a channel may send:

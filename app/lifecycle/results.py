@@ -8,16 +8,31 @@ become "interrupted, outcome unknown" (never re-sent blindly), and requests past
 expiry stop for good.
 """
 
+import dataclasses
 import logging
+import time
 from datetime import timedelta
+from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.lifecycle import policy
 from app.lifecycle.models import SlotSend, TestimonialRequest
-from app.lifecycle.states import CLICKED, EXPIRED, FAILED, QUEUED, SCHEDULED, SENT, add_event, transition
+from app.lifecycle.states import (
+    CLICKED,
+    EXPIRED,
+    FAILED,
+    QUEUED,
+    SCHEDULED,
+    SENT,
+    add_event,
+    add_events,
+    transition,
+    transition_each,
+)
 from app.public.services import opt_out
 
 log = logging.getLogger("app.lifecycle")
@@ -25,8 +40,93 @@ log = logging.getLogger("app.lifecycle")
 INTERRUPTED = "interrupted, outcome unknown"
 
 
+class Recorder:
+    """Records the answers of one tick's claims as they come in, a batch per transaction:
+    first each channel's answer with its event, then the settlement of every slot whose
+    channels have all answered.
+
+    Every batch writes in the same order (answers by campaign, kind, outcome, provider and
+    channel, then settlements by request), so the per-day counters the triggers keep are
+    locked in the same order by every process; on PostgreSQL a deadlock or serialisation
+    failure that still happens is retried — the answers are in memory, never dropped."""
+
+    def __init__(self, now, report):
+        self.now, self.report = now, report
+        self.waiting = {}  # request id → channels still to answer
+        self.refused = set()  # request ids with a channel not accepted
+
+    def expect(self, claims):
+        """Claims just committed: their render failures are answers already."""
+        answers = [SimpleNamespace(claim=c, channel=ch, provider=None, message_id=None, error=e)
+                   for c in claims for ch, e in c.render_failures]
+        for claim in claims:
+            self.waiting[claim.request_id] = len(claim.messages) + len(claim.render_failures)
+        # Nothing to hand over at all (every channel already accepted or refused for good).
+        idle = [c for c in claims if not c.messages and not c.render_failures]
+        if answers or idle:
+            self.record(answers, count=False, idle=idle)
+
+    def record(self, answers, *, count=True, idle=()):
+        answers = sorted(answers, key=_lock_order)
+        waiting, refused = dict(self.waiting), set(self.refused)
+        for answer in answers:
+            waiting[answer.claim.request_id] -= 1
+            if answer.error is not None:
+                refused.add(answer.claim.request_id)
+        complete = {a.claim.request_id: a.claim for a in answers if not waiting[a.claim.request_id]}
+        complete = sorted({**complete, **{c.request_id: c for c in idle}}.items())
+
+        def write():
+            record_accepted([a for a in answers if a.error is None], self.now)
+            for answer in answers:
+                if answer.error is not None:
+                    record_send_result(answer.claim, answer.channel, answer.provider, self.now, error=answer.error)
+            clean = [c for request_id, c in complete
+                     if c.messages and not c.render_failures and request_id not in refused]
+            settled = settle_sent(clean, self.now, self.report)
+            for request_id, claim in complete:
+                if request_id not in settled:
+                    settle_slot(request_id, claim.claim_id, self.now, self.report)
+
+        committed(write, self.report)
+        for request_id, _ in complete:
+            del waiting[request_id]
+            refused.discard(request_id)
+        self.waiting, self.refused = waiting, refused
+        if count:
+            self.report.messages += len(answers)
+
+
+def _lock_order(answer):
+    claim = answer.claim
+    return (claim.campaign_id, claim.slot > 0, answer.error is None, answer.provider or "", answer.channel,
+            claim.request_id)
+
+
+CONFLICTS = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialisation failure
+
+
+def committed(write, report, *, attempts=5):
+    """Run ``write()`` and commit; a PostgreSQL deadlock or serialisation failure rolls
+    back (the report's counts with it) and runs it again, a few times, after a pause."""
+    for attempt in range(attempts):
+        before = dataclasses.replace(report, errors=list(report.errors))
+        try:
+            result = write()
+            db.session.commit()
+            return result
+        except OperationalError as exc:
+            db.session.rollback()
+            if attempt == attempts - 1 or getattr(exc.orig, "sqlstate", None) not in CONFLICTS:
+                raise
+            log.warning("step=5 write conflict (%s), trying again", exc.orig.sqlstate)
+            for name in dataclasses.asdict(before):
+                setattr(report, name, getattr(before, name))
+            time.sleep(0.02 * (attempt + 1))
+
+
 def record_send_result(claim, channel, provider_name, now, *, message_id=None, error=None):
-    """Write the provider's answer for one channel, with its event, in one transaction."""
+    """Write the provider's answer for one channel, with its event (flushes, never commits)."""
     values = {"finished_at": now}
     if error is None:
         values.update(status="sent", provider_message_id=message_id, error=None)
@@ -42,15 +142,19 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
             SlotSend.status == "sending",
         )
         .values(**values)
+        .execution_options(synchronize_session=False)
     )
     if error is None:
-        db.session.execute(
+        standing = db.session.execute(
             update(TestimonialRequest)
             .where(TestimonialRequest.id == claim.request_id)
             .values({f"{channel}_message_id": message_id})
-        )
-        add_event(claim.request_id, "sent", now, channel=channel, slot=claim.slot,
-                  provider=provider_name, provider_message_id=message_id)
+            .returning(TestimonialRequest.last_error)
+            .execution_options(synchronize_session=False)
+        ).scalar()
+        # No failure stands on the request: a success has nothing to clear.
+        add_event(claim.request_id, "sent", now, channel=channel, slot=claim.slot, provider=provider_name,
+                  provider_message_id=message_id, known_clean=standing is None)
         log.info("step=5 sent request=%s campaign=%s slot=%s channel=%s provider=%s id=%s",
                  claim.request_id, claim.campaign_id, claim.slot, channel, provider_name, message_id)
     else:
@@ -66,21 +170,85 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
             # contact for every campaign, atomically with the failure it explains.
             to = next(m.to for m, _ in claim.messages if m.channel == channel)
             opt_out(channel, to, now, source=f"{provider_name}_{error.code}", detail=f"request {claim.request_id}")
-    db.session.commit()
+
+
+def record_accepted(answers, now):
+    """The providers accepted these messages: their rows, message ids and ``sent`` events,
+    a few statements for the whole batch (flushes)."""
+    if not answers:
+        return
+    connection = db.session.connection()
+    sends = SlotSend.__table__
+    connection.execute(
+        update(sends)
+        .where(sends.c.request_id == bindparam("a_request"), sends.c.slot == bindparam("a_slot"),
+               sends.c.channel == bindparam("a_channel"), sends.c.resend == bindparam("a_resend"),
+               sends.c.status == "sending")
+        .values(status="sent", provider_message_id=bindparam("a_id"), error=None, finished_at=now),
+        [{"a_request": a.claim.request_id, "a_slot": a.claim.slot, "a_channel": a.channel,
+          "a_resend": a.claim.resend, "a_id": a.message_id} for a in answers],
+    )
+    requests = TestimonialRequest.__table__
+    for channel in ("email", "sms"):
+        ids = [{"a_request": a.claim.request_id, "a_id": a.message_id} for a in answers if a.channel == channel]
+        if ids:
+            connection.execute(update(requests).where(requests.c.id == bindparam("a_request"))
+                               .values({f"{channel}_message_id": bindparam("a_id")}), ids)
+    add_events([{"request_id": a.claim.request_id, "type": "sent", "occurred_at": now, "channel": a.channel,
+                 "slot": a.claim.slot, "provider": a.provider, "provider_message_id": a.message_id}
+                for a in answers])
+    for a in answers:
+        log.info("step=5 sent request=%s campaign=%s slot=%s channel=%s provider=%s id=%s", a.claim.request_id,
+                 a.claim.campaign_id, a.claim.slot, a.channel, a.provider, a.message_id)
+
+
+def settle_sent(claims, now, report):
+    """The common case, from what each claim read: every channel was accepted just now.
+    One statement per kind of move; returns the request ids settled. A request that
+    changed meanwhile (a click, a cancel) is left to ``settle_slot``, which reads it again."""
+    groups = {}
+    for claim in claims:
+        row, campaign, slot = claim.row, claim.campaign, claim.slot
+        first_sent_at = row.sent_at or now
+        move = {"id": row.id, "expected": claim.status, "claim_id": None, "claimed_at": None, "attempts": 0,
+                "last_sent_at": now, "sent_at": first_sent_at}
+        if slot == 0:
+            move["expires_at"] = policy.expires_at(first_sent_at, campaign.expire_after_days)
+        else:
+            move["reminder_count"] = max(row.reminder_count, slot)
+        following = policy.next_slot_after(slot, first_sent_at, campaign.settings, last_sent_at=now)
+        move["next_slot"], move["next_send_at"] = following if following else (slot + 1, None)
+        clicked = row.clicked_at is not None
+        move["target"] = CLICKED if claim.status == CLICKED or (claim.status == QUEUED and clicked) else SENT
+        groups.setdefault((slot == 0, clicked, claim.claim_id), []).append((claim, move))
+    settled = set()
+    for (_, clicked, claim_id), moves in groups.items():
+        # Still our claim, and no click since it was read (that makes it "clicked").
+        unchanged = (TestimonialRequest.__table__.c.claim_id == claim_id,
+                     TestimonialRequest.__table__.c.clicked_at.is_not(None) if clicked
+                     else TestimonialRequest.__table__.c.clicked_at.is_(None))
+        won = transition_each([move for _, move in moves], where=unchanged)
+        for claim, move in moves:
+            if claim.request_id in won:
+                report.sent += 1
+                log.info("step=%s slot sent request=%s campaign=%s slot=%s next=%s", 5 if claim.slot == 0 else 7,
+                         claim.request_id, claim.campaign_id, claim.slot, move["next_send_at"])
+        settled |= won
+    return settled
 
 
 def settle_slot(request_id, claim_id, now, report):
-    """Release the claim and move the request according to its channels' results."""
+    """Release the claim and move the request according to its channels' results
+    (flushes, never commits)."""
     req = db.session.get(TestimonialRequest, request_id)
     db.session.refresh(req)
     if req.claim_id != claim_id:
-        db.session.rollback()
         return False
     slot = req.next_slot
     rows = db.session.scalars(
         select(SlotSend).where(
             SlotSend.request_id == req.id, SlotSend.slot == slot, SlotSend.resend == req.resend_count
-        )
+        ).execution_options(populate_existing=True)
     ).all()
     mine = TestimonialRequest.claim_id == claim_id
     release = {"claimed_at": None, "claim_id": None}
@@ -115,7 +283,6 @@ def settle_slot(request_id, claim_id, now, report):
                      5 if slot == 0 else 7, req.id, campaign.id, slot, values["next_send_at"])
         else:
             _release_only(req.id, claim_id)  # cancelled or submitted meanwhile: keep that
-        db.session.commit()
         return True
 
     attempts = req.attempts + 1
@@ -148,7 +315,6 @@ def settle_slot(request_id, claim_id, now, report):
             add_event(req.id, "failed", now, slot=slot, detail=f"request failed: {why}; use Retry to send again")
             report.failed += 1
             log.warning("step=5 request failed request=%s campaign=%s slot=%s: %s", req.id, campaign.id, slot, why)
-    db.session.commit()
     return settled
 
 
@@ -190,10 +356,10 @@ def recover_stale_claims(now, report):
                       provider=row.provider, error_code="interrupted",
                       detail=f"{INTERRUPTED}: the sending process stopped before the provider's answer was "
                              f"recorded (claimed at {req.claimed_at:%Y-%m-%d %H:%M:%S} UTC)")
-        db.session.commit()
         if settle_slot(request_id, claim_id, now, report):
             log.warning("step=5 recovered stale claim request=%s campaign=%s", request_id, req.campaign_id)
             report.recovered += 1
+        db.session.commit()
 
 
 def expire_due(now, report):

@@ -8,8 +8,9 @@ A move is a conditional ``UPDATE … WHERE id = :id AND status = :expected``; th
 says whether we won, so two workers can never both make the same move.
 """
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 
+from app.clock import utcnow
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest, TestimonialRequestEvent
 
@@ -67,12 +68,14 @@ def transition(request_id, expected, target, *, where=(), **values):
     return result.rowcount == 1
 
 
-def add_event(request_id, type_, occurred_at, **fields):
+def add_event(request_id, type_, occurred_at, *, known_clean=False, **fields):
     """Append an event to a request's stream (flushes, never commits).
 
     Also keeps the request's two summaries of its stream: ``last_event_at`` and
     ``last_error`` (see ``channel_failures``). Every send result, delivery failure and
     retry is an event, so this is the one place ``last_error`` is written.
+    ``known_clean``: the caller read in this transaction that no failure stands on the
+    request, and the event is a success: there is nothing to recompute.
     """
     event = TestimonialRequestEvent(request_id=request_id, type=type_, occurred_at=occurred_at, **fields)
     db.session.add(event)
@@ -86,9 +89,64 @@ def add_event(request_id, type_, occurred_at, **fields):
         .values(last_event_at=occurred_at)
         .execution_options(synchronize_session=False)
     )
-    if type_ in ERROR_EVENTS:
+    if type_ in ERROR_EVENTS and not (known_clean and type_ != "failed"):
         refresh_last_error(request_id)
     return event
+
+
+def transition_each(moves, *, where=()):
+    """Many moves at once: ``moves`` are dicts with ``id``, ``expected`` (one status),
+    ``target`` and the same other columns each. The rows still in their expected status
+    (and matching ``where``) are locked, then moved by one statement run per move
+    (executemany); returns the ids moved. A row someone else moved first is left as it was."""
+    if not moves:
+        return set()
+    for move in moves:
+        if not can_move(move["expected"], move["target"]):
+            raise TransitionError(f"a request cannot move from {move['expected']} to {move['target']}")
+    table = TestimonialRequest.__table__
+    connection = db.session.connection()
+    expected = {move["id"]: move["expected"] for move in moves}
+    # Read and locked in this transaction (FOR UPDATE on PostgreSQL; SQLite's write lock is
+    # already held), so each of these rows is moved by the statement below and no other.
+    current = connection.execute(
+        select(table.c.id, table.c.status).where(table.c.id.in_(expected), *where).with_for_update()).all()
+    movable = {request_id for request_id, status in current if status == expected[request_id]}
+    if not movable:
+        return movable
+    columns = [name for name in moves[0] if name not in ("id", "expected", "target")]
+    connection.execute(
+        update(table).where(table.c.id == bindparam("m_id"))
+        .values(status=bindparam("m_target"), **{name: bindparam(f"m_{name}") for name in columns}),
+        [{f"m_{k}": v for k, v in move.items() if k != "expected"} for move in moves if move["id"] in movable],
+    )
+    return movable
+
+
+def add_events(events):
+    """Append many events at once (dicts of event fields), as ``add_event`` does one:
+    one insert, one ``last_event_at`` update per time, ``last_error`` recomputed for the
+    requests with a failure standing or a failure among the new events (flushes)."""
+    if not events:
+        return
+    connection = db.session.connection()
+    blank = dict.fromkeys(("channel", "slot", "provider", "provider_message_id", "error_code", "detail",
+                           "dedupe_key"))
+    connection.execute(insert(TestimonialRequestEvent.__table__),
+                       [{**blank, "created_at": utcnow(), **e} for e in events])
+    table = TestimonialRequest.__table__
+    by_time = {}
+    for e in events:
+        by_time.setdefault(e["occurred_at"], set()).add(e["request_id"])
+    for occurred_at, ids in by_time.items():
+        connection.execute(update(table).where(table.c.id.in_(ids), or_(
+            table.c.last_event_at.is_(None), table.c.last_event_at < occurred_at)).values(last_event_at=occurred_at))
+    touched = {e["request_id"] for e in events if e["type"] in ERROR_EVENTS}
+    failing = {e["request_id"] for e in events if e["type"] == "failed"}
+    standing = set(connection.execute(
+        select(table.c.id).where(table.c.id.in_(touched), table.c.last_error.is_not(None))).scalars()) if touched else set()
+    for request_id in sorted(standing | failing):
+        refresh_last_error(request_id)
 
 
 # -- last_error: every channel's current failure -------------------------------------------

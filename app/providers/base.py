@@ -58,6 +58,7 @@ class MessageProvider(ABC):
 
     name = "base"
     channels = ("email", "sms")  # the channels this provider can carry
+    rate_limited = True  # its calls count against EMAIL_/SMS_RATE_PER_SECOND
 
     @abstractmethod
     def send(self, message: OutgoingMessage) -> str:

@@ -63,6 +63,8 @@ class OutboxProvider(MessageProvider):
     """Stores messages in its own short transaction, so a stored message is never lost to
     a later rollback of the dispatcher's work (like a real provider's acceptance)."""
 
+    rate_limited = False  # nothing leaves the machine: no carrier to protect
+
     def __init__(self, app):
         self.app = app
 

@@ -241,9 +241,9 @@ from tests.test_reminders import (  # noqa: E402
 def test_a_pause_committed_between_reading_the_campaign_and_claiming_holds_the_slot(app, app_factory, client,
                                                                                      clock, cli):
     """Spec §5 on PostgreSQL (READ COMMITTED: each statement sees what was committed before
-    it): the tick has read the campaign as active, then the merchant's pause commits; the
-    claim's UPDATE requires the campaign to be active in the same statement, so the slot is
-    held, not sent."""
+    it): the tick has counted the slot as due under an active campaign, then the merchant's
+    pause commits just before the claim; the claim's UPDATE requires the campaign to be
+    active in the same statement, so the slot is held, not sent."""
     from app.campaigns.models import Campaign
     from app.campaigns.services import set_status
 
@@ -258,7 +258,7 @@ def test_a_pause_committed_between_reading_the_campaign_and_claiming_holds_the_s
 
     @event.listens_for(engine, "before_cursor_execute")
     def pause_before_the_claim(conn, cursor, statement, parameters, context, executemany):
-        if not paused and statement.lstrip().startswith("UPDATE testimonial_requests SET status"):
+        if not paused and statement.lstrip().startswith("WITH due AS"):  # the claim statement
             paused.append(True)
             with merchant.app_context():
                 set_status(db.session.get(Campaign, created.id), "pause", clock())
@@ -267,7 +267,7 @@ def test_a_pause_committed_between_reading_the_campaign_and_claiming_holds_the_s
     with worker.app_context():
         report = dispatch_due(clock())
 
-    assert paused and (report.due, report.lost_claims, report.messages) == (1, 1, 0)
+    assert paused and (report.due, report.claimed, report.messages) == (1, 0, 0)
     req = request_row(request_id)
     assert (req.status, req.next_send_at, req.claimed_at) == ("scheduled", due, None)
     assert outbox(outcome=None) == []

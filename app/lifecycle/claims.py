@@ -16,7 +16,6 @@ import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import selectinload
 

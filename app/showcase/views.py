@@ -6,12 +6,13 @@ import json
 import os
 import secrets
 
-from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, jsonify, render_template, request, url_for
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from app.extensions import csrf, db
 from app.lifecycle.models import TestimonialRequest
+from app.security import blueprint_security, content_security
 from app.showcase.branding import THEMES, brand_colour, frame_ancestors
 from app.showcase.feed import FeedInvalid, FeedQuery, as_json, display_name, encode_cursor, feed_select
 from app.showcase.media import media_response
@@ -30,18 +31,22 @@ STATIC = os.path.join(os.path.dirname(__file__), "static")
 MEDIA_KINDS = ("video", "poster")
 
 
-def page_security(response, frame_from=None, nonce=None):
-    """Content-Security-Policy for a public page: our own files only; framing from
-    ``frame_from`` (a CSP source list) or nobody."""
-    style = "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
-    response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; script-src 'self'; style-src " + style + "; img-src 'self' data:; "
-        "media-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; "
-        f"frame-ancestors {frame_from or chr(39) + 'none' + chr(39)}"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
-    return response
+def style_sources():
+    """Our stylesheet, plus the page's one <style> (the brand colour) by its nonce."""
+    nonce = g.get("style_nonce")
+    return "'self'" + (f" 'nonce-{nonce}'" if nonce else "")
+
+
+def new_style_nonce():
+    g.style_nonce = secrets.token_urlsafe(12)
+    return g.style_nonce
+
+
+# The public pages load nothing but our own files; the wall alone may be framed (below).
+blueprint_security(bp, csp={
+    "default_src": "'none'", "script_src": "'self'", "style_src": style_sources, "img_src": "'self' data:",
+    "media_src": "'self'", "connect_src": "'self'", "base_uri": "'none'", "form_action": "'self'",
+})
 
 
 def feed_error(exc):
@@ -91,9 +96,10 @@ def cors_preflight(response):
 
 
 @bp.get("/embed/wall")
+@content_security(frame_ancestors=frame_ancestors)  # EMBED_ALLOWED_ORIGINS (app.showcase.branding)
 def wall():
     theme = request.args.get("theme", "light")
-    nonce = secrets.token_urlsafe(12)
+    nonce = new_style_nonce()
     try:
         if theme not in THEMES:
             raise FeedInvalid(f"theme must be one of {', '.join(THEMES)}", "theme")
@@ -102,7 +108,7 @@ def wall():
         response = current_app.make_response((render_template(
             "showcase/wall.html", items=[], error=str(exc), theme="light", accent=brand_colour(), nonce=nonce,
             more_url=None, frame="", display_name=display_name), 400))
-        return page_security(response, frame_ancestors(), nonce)
+        return response
     items, next_cursor = run_feed(query)
     frame = request.args.get("frame", "")[:40]
     more_url = None
@@ -113,7 +119,7 @@ def wall():
         "showcase/wall.html", items=items, error=None, theme=theme, accent=brand_colour(), nonce=nonce,
         more_url=more_url, frame=frame, display_name=display_name))
     response.headers["Cache-Control"] = f"public, max-age={FEED_MAX_AGE}"
-    return page_security(response, frame_ancestors(), nonce)
+    return response
 
 
 @bp.get("/embed/widget.js")
@@ -144,12 +150,12 @@ def public_testimonial_or_404(public_id):
 @bp.get("/t/<public_id>")
 def share(public_id):
     testimonial = public_testimonial_or_404(public_id)
-    nonce = secrets.token_urlsafe(12)
+    nonce = new_style_nonce()
     response = current_app.make_response(render_template(
         "showcase/share.html", t=testimonial, name=display_name(testimonial), accent=brand_colour(), nonce=nonce,
         item=as_json(testimonial)))
     response.headers["Cache-Control"] = f"public, max-age={MEDIA_MAX_AGE}"
-    return page_security(response, None, nonce)
+    return response
 
 
 @bp.get("/media/<public_id>/<kind>")

@@ -17,6 +17,7 @@ from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
 from app.testimonials.models import Testimonial
 from app.testimonials.moderation import apply_action
+from app.testimonials.processing import process_due_videos
 from tests.browser.conftest import screenshot
 from tests.factories import item, order_body
 
@@ -77,6 +78,8 @@ def wall_site(live_server):
             db.session.commit()
     ids = [submit_through_the_link(client, app, n, clip if n != 3 else None) for n in range(1, 5)]
     with app.app_context():
+        process_due_videos(now(), limit=50)  # the video job: posters and the version that plays everywhere
+        db.session.commit()
         apply_action("approve", ids[:3], now())
         apply_action("feature", [ids[1]], now())
         db.session.commit()
@@ -127,6 +130,7 @@ def test_the_snippet_on_another_origin_shows_the_approved_testimonials_and_plays
     assert abs(frame_element.bounding_box()["height"] - content) <= 2
     screenshot(page, "widget-on-shop-page-1280")
     # Play: the video loads only now, and plays.
+    assert cards.first.locator("img.poster").count() == 1  # poster first
     assert cards.first.locator("video").count() == 0
     cards.first.get_by_role("link", name="Play the video by Walla2 Q.").click()
     video = cards.first.locator("video")

@@ -185,7 +185,7 @@ def test_intake_log_shows_each_item_outcome(logged_in, client, clock):
     req = db.session.scalars(select(TestimonialRequest)).one()
     page = logged_in.get("/intake/").get_data(as_text=True)
     assert "1001" in page and 'title="order.delivered">Order delivered<' in page
-    assert "from order webhook" in page and ">generic<" not in page and "Received (UTC)" in page
+    assert "from order webhook" in page and ">generic<" not in page and "<th>Received</th>" in page and " UTC\"" in page  # shop time, UTC in the tooltip
     assert "created" in page and f'href="/requests/{req.id}"' in page
     assert "skipped" in page and "p_gift" in page
 

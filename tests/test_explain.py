@@ -187,20 +187,20 @@ def request(status, **fields):
 
 
 @pytest.mark.parametrize(("req", "options", "expected"), [
-    (request("scheduled", next_send_at=at("2026-11-24T10:00")), {}, "sends 24 Nov 10:00"),
+    (request("scheduled", next_send_at=at("2026-11-24T10:00")), {}, "sends 2026-11-24 10:00"),
     (request("scheduled", next_send_at=at("2026-11-24T10:00")), {"campaign_status": "paused"},
-     "on hold: campaign paused (was due 24 Nov 10:00)"),
+     "on hold: campaign paused (was due 2026-11-24 10:00)"),
     (request("scheduled", next_send_at=at("2026-11-24T10:00"), attempts=1), {"max_attempts": 3},
-     "first message: new try 24 Nov 10:00 (try 2 of 3)"),
+     "first message: new try 2026-11-24 10:00 (try 2 of 3)"),
     (request("queued"), {}, "sending now"),
-    (request("sent", next_send_at=at("2026-11-28T10:00"), next_slot=1), {}, "reminder 1 on 28 Nov 10:00"),
-    (request("clicked", next_send_at=at("2026-12-02T10:00"), next_slot=2), {}, "reminder 2 on 2 Dec 10:00"),
-    (request("sent", expires_at=at("2026-12-20T10:00")), {}, "no more reminders; link open until 20 Dec 10:00"),
-    (request("sent", next_send_at=at("2026-11-28T10:00"), next_slot=0), {}, "first message again 28 Nov 10:00"),
+    (request("sent", next_send_at=at("2026-11-28T10:00"), next_slot=1), {}, "reminder 1 on 2026-11-28 10:00"),
+    (request("clicked", next_send_at=at("2026-12-02T10:00"), next_slot=2), {}, "reminder 2 on 2026-12-02 10:00"),
+    (request("sent", expires_at=at("2026-12-20T10:00")), {}, "no more reminders; link open until 2026-12-20 10:00"),
+    (request("sent", next_send_at=at("2026-11-28T10:00"), next_slot=0), {}, "first message again 2026-11-28 10:00"),
     (request("failed"), {}, "needs your action"),
-    (request("submitted", submitted_at=at("2026-11-25T09:30")), {}, "done: testimonial received 25 Nov 09:30"),
-    (request("expired", expires_at=at("2026-11-25T09:30")), {}, "ended: no testimonial by 25 Nov 09:30"),
-    (request("cancelled", cancelled_at=at("2025-11-25T09:30")), {"this_year": 2026}, "stopped 25 Nov 2025 09:30"),
+    (request("submitted", submitted_at=at("2026-11-25T09:30")), {}, "done: testimonial received 2026-11-25 09:30"),
+    (request("expired", expires_at=at("2026-11-25T09:30")), {}, "ended: no testimonial by 2026-11-25 09:30"),
+    (request("cancelled", cancelled_at=at("2025-11-25T09:30")), {"this_year": 2026}, "stopped 2025-11-25 09:30"),
 ])
 def test_next_step_says_what_happens_next(req, options, expected):
     assert explain.next_step(req, **options) == expected

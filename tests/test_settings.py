@@ -166,3 +166,18 @@ def test_links_and_the_sender_follow_the_settings(logged_in, client, clock):
 def test_the_logo_route_without_a_logo_is_a_clean_404(client):
     response = client.get("/brand/logo")
     assert response.status_code == 404
+
+
+def test_dates_show_in_the_shops_time_zone_with_utc_in_the_tooltip(logged_in, client, clock):
+    """One date format on every screen: "2026-11-20 13:00" in shop time, UTC on hover."""
+    assert save(logged_in, timezone="Europe/Berlin").status_code == 302
+    request_id = create_request(client, clock, delay_days=1)  # due 2026-11-21 12:00 UTC = 13:00 in Berlin
+    listing = logged_in.get("/requests/").get_data(as_text=True)
+    assert "Times are shop time (Europe/Berlin)" in listing and "sends 2026-11-21 13:00" in listing
+    detail = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert '<time datetime="2026-11-20T12:00:00+00:00" title="2026-11-20 13:00 CET · 2026-11-20 12:00:00 UTC">' \
+           '2026-11-20 13:00</time>' in detail
+    assert "Schedule (Europe/Berlin)" in detail
+    home = logged_in.get("/").get_data(as_text=True)
+    assert 'placeholder="YYYY-MM-DD"' in home and "From (UTC day)" in home and 'type="date"' not in home
+    assert 'rel="icon" href="/static/favicon.svg"' in home

@@ -14,6 +14,8 @@ Everything here is pure: strings and numbers in, strings out; no database, no cl
 import re
 from dataclasses import dataclass
 
+from app.settings.dates import DATETIME_FORMAT, to_shop_time
+
 # -- the kinds of failure -------------------------------------------------------------------
 
 UNAVAILABLE = "unavailable"  # outage, timeout, network: trying again later usually works
@@ -331,12 +333,11 @@ def changed_since_failure(event_types):
 
 
 def short_time(value, this_year=None):
-    """``24 Nov 10:00`` (the year only when it is not ``this_year``)."""
+    """``2026-11-24 10:00`` in the shop's time zone: the dashboard's one date format
+    (``this_year`` is kept for callers; the full date is always shown)."""
     if value is None:
         return "—"
-    if this_year is not None and value.year != this_year:
-        return f"{value.day} {value:%b %Y %H:%M}"
-    return f"{value.day} {value:%b %H:%M}"
+    return to_shop_time(value).strftime(DATETIME_FORMAT)
 
 
 def message_name(slot, *, article=False):

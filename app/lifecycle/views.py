@@ -81,7 +81,7 @@ def index():
     rows = [row_view(r, notes.get(r.id), statuses.get(r.campaign_id), this_year) for r in page.rows]
     return render_template(
         "requests/index.html", form=form, flt=flt, page=page, rows=rows, campaigns=campaigns,
-        failed_in_filter=failed_in_filter, filter_args=flt.to_args(), mask_phone=queries.mask_phone,
+        failed_in_filter=failed_in_filter, filter_args=flt.to_args(), mask_phone=queries.mask_phone, mask_email=explain.mask_email,
         bulk_question=bulk_retry_question(failed_in_filter, refused_for_good(
             queries.failed_ids(flt) if 0 < failed_in_filter <= BULK_CHECK_LIMIT else [])),
         cap=queries.COUNT_CAP, short_time=lambda value: explain.short_time(value, this_year),

@@ -4,6 +4,7 @@ with the UTC time in the tooltip and a machine-readable ``datetime`` attribute."
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from flask import has_app_context
 from markupsafe import Markup, escape
 
 from app.settings.current import current_settings
@@ -13,7 +14,8 @@ DATETIME_FORMAT = "%Y-%m-%d %H:%M"
 
 
 def shop_zone():
-    return ZoneInfo(current_settings().timezone)
+    """The shop's zone (UTC outside an app: pure functions tested on their own)."""
+    return ZoneInfo(current_settings().timezone) if has_app_context() else UTC
 
 
 def to_shop_time(moment):

@@ -46,7 +46,7 @@ def test_the_screen_says_where_each_value_comes_from(logged_in, app_factory, mon
     page = logged_in.get("/settings/").get_data(as_text=True)
     assert "Saved here" in source_of(page, "shop_name")
     assert "This value wins over <code>SHOP_NAME</code> (“Demo Shop”)" in source_of(page, "shop_name")
-    assert "Mugs &amp; Co</span> · Testimonials" in page  # the dashboard's own header, without a restart
+    assert "Mugs &amp; Co</span><span class=\"d-none d-xxl-inline\"> · Testimonials" in page  # the dashboard's own header, without a restart
     # A process started with SHOP_NAME in its environment says so (and the screen still wins).
     monkeypatch.setenv("SHOP_NAME", "Env Shop")
     db.session.rollback()  # this test's session ends its transaction (SQLite: one writer at a time)
@@ -55,7 +55,7 @@ def test_the_screen_says_where_each_value_comes_from(logged_in, app_factory, mon
     AuthActions(other_client, other).login()
     assert save(other_client, shop_name="").status_code == 302
     page = other_client.get("/settings/").get_data(as_text=True)
-    assert "From <code>SHOP_NAME</code>" in source_of(page, "shop_name") and "Env Shop</span> · Testimonials" in page
+    assert "From <code>SHOP_NAME</code>" in source_of(page, "shop_name") and "Env Shop</span><span class=\"d-none d-xxl-inline\"> · Testimonials" in page
 
 
 def test_a_save_applies_in_another_process_without_a_restart(logged_in, app, app_factory):

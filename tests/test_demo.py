@@ -1,10 +1,13 @@
 """`flask seed-demo` (make run): a populated dashboard for a newcomer, built by the real code paths."""
 
 import re
+import shutil
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func, select
 
+from app import create_app
 from app.auth.models import Admin
 from app.auth.services import create_admin
 from app.campaigns.models import Campaign
@@ -17,15 +20,44 @@ from app.monitoring import rollup
 from app.monitoring.alerts import current_breaches
 from app.optouts.models import OptOut
 from app.providers.outbox import OutboxMessage
-from tests.conftest import csrf_from
+from tests.conftest import FakeClock, csrf_from, make_config, parse
+
+START = "2026-11-20T12:00:00Z"  # the clock fixture's
+
+
+@pytest.fixture(scope="module")
+def seeded_demo(migrated_db, tmp_path_factory):
+    """One run of `flask seed-demo` for the module (the seed is the slow part): the file
+    it filled and what it printed. Tests take a copy (``SEEDED``)."""
+    folder = tmp_path_factory.mktemp("seeded-demo")
+    db_file = folder / "seeded.db"
+    shutil.copy(migrated_db, db_file)
+    app = create_app(make_config(folder, db_file, CLOCK=FakeClock(parse(START))))
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    return db_file, result
+
+
+@pytest.fixture
+def database_url(request, tmp_path, migrated_db):
+    """This test's copy of the migrated database, or of the seeded demo one (``SEEDED``)."""
+    source = request.getfixturevalue("seeded_demo")[0] if getattr(request, "param", None) == "seeded" else migrated_db
+    shutil.copy(source, tmp_path / "test.db")
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+SEEDED = pytest.mark.parametrize("database_url", ["seeded"], indirect=True)
 
 
 def counts(column):
     return dict(db.session.execute(select(column, func.count()).group_by(column)).all())
 
 
-def test_seed_demo_on_an_empty_database_shows_every_status(app, runner, client, clock):
-    result = runner.invoke(args=["seed-demo"])
+@SEEDED
+def test_seed_demo_on_an_empty_database_shows_every_status(app, client, clock, seeded_demo):
+    result = seeded_demo[1]
     assert result.exit_code == 0, result.output
     assert "demo data seeded" in result.output and "demo@shop.example / " in result.output
     # make run is never silent while it seeds: a line per tenth of the way.
@@ -91,8 +123,9 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, runner, client, 
     assert min(as_utc(m.created_at) for m in outbox) < clock() - timedelta(days=20)
 
 
-def test_seed_demo_a_second_time_changes_nothing(app, runner):
-    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+@SEEDED
+def test_seed_demo_a_second_time_changes_nothing(app, runner, seeded_demo):
+    assert seeded_demo[1].exit_code == 0
     before = db.session.scalar(select(func.count(models.TestimonialRequest.id)))
     result = runner.invoke(args=["seed-demo"])
     assert result.exit_code == 0 and "already present" in result.output

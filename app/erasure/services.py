@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from flask import current_app
-from sqlalchemy import and_, delete, func, literal, or_, select, union_all, update
+from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, union_all, update
 
 from app.clock import as_utc, isoformat
 from app.erasure.models import ContactErasure
@@ -100,22 +100,28 @@ def erasure_reason(email, phone):
     return _reason(min(as_utc(at) for _, at in rows)) if rows else None
 
 
+# Built once (the intake runs it on every order): the customer's opt-outs and the erasures
+# in force for their contacts, UNIONed.
+_opt_outs, _erasures = OptOut.__table__, ContactErasure.__table__
+_REFUSALS = union_all(
+    select(_opt_outs.c.channel, literal(None).label("at")).where(or_(
+        and_(_opt_outs.c.channel == "email", _opt_outs.c.contact == bindparam("email_contact")),
+        and_(_opt_outs.c.channel == "sms", _opt_outs.c.contact == bindparam("phone_contact")))),
+    select(literal("erased"), _erasures.c.erased_at).where(
+        _erasures.c.contact_hash.in_(bindparam("hashes", expanding=True)), _erasures.c.lifted_at.is_(None)),
+)
+
+
 def contact_refusals(email, phone):
     """(opted-out channels, erasure reason or None) in one statement, for the intake's
     fixed handful: the opt-out lookup and the erasure lookup UNIONed."""
-    pairs = []
-    if email:
-        pairs.append(and_(OptOut.channel == "email", OptOut.contact == normalise_contact("email", email)))
-    if phone:
-        pairs.append(and_(OptOut.channel == "sms", OptOut.contact == normalise_contact("sms", phone)))
-    hashes = _hashes(email, phone)
-    if not pairs:
+    if not email and not phone:
         return set(), None
-    query = select(OptOut.channel, literal(None).label("at")).where(or_(*pairs))
-    if hashes:
-        query = union_all(query, _erased_query(hashes))
+    params = {"email_contact": normalise_contact("email", email) if email else None,
+              "phone_contact": normalise_contact("sms", phone) if phone else None,
+              "hashes": _hashes(email, phone)}
     opted_out, erased = set(), []
-    for kind, at in db.session.execute(query):
+    for kind, at in db.session.execute(_REFUSALS, params):
         if kind == "erased":
             erased.append(as_utc(at) if not isinstance(at, str) else datetime.fromisoformat(at).replace(tzinfo=UTC))
         else:

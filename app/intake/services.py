@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app.campaigns.active import active_campaigns
@@ -363,9 +364,18 @@ def _earlier_requests(params):
     return earlier, asked
 
 
-def _write_plan(record, event, plan, now):
+def _insert_event(record):
+    """The new event's row by one Core INSERT, then ``record`` joins the session as that
+    row, loaded (a flush of one new object costs the ORM's whole unit of work)."""
+    values = {column.key: getattr(record, column.key) for column in OrderEvent.__table__.columns
+              if column.key != "id"}
+    record.id = db.session.execute(statements.INSERT_EVENT, values).scalar_one()
+    make_transient_to_detached(record)
     db.session.add(record)
-    db.session.flush()  # the event's id, for its requests and items
+
+
+def _write_plan(record, event, plan, now):
+    _insert_event(record)  # the event's id, for its requests and items
     ids = []
     if plan.requests:
         customer = event.customer

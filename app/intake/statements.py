@@ -88,5 +88,6 @@ def parameters(event, source):
 
 # The writes: Core on the tables, one statement each (an executemany, or a multi-row
 # INSERT ... RETURNING), where the ORM's bulk insert splits rows by which fields are None.
+INSERT_EVENT = insert(_events).returning(_events.c.id)
 INSERT_REQUESTS = insert(_requests).returning(_requests.c.product_id, _requests.c.id)
 INSERT_ITEMS = insert(OrderEventItem.__table__)

@@ -28,7 +28,8 @@ START = "2026-11-20T12:00:00Z"  # the clock fixture's
 @pytest.fixture(scope="module")
 def seeded_demo(migrated_db, tmp_path_factory):
     """One run of `flask seed-demo` for the module (the seed is the slow part): the file
-    it filled and what it printed. Tests take a copy (``SEEDED``)."""
+    it filled (its uploads folder beside it) and what it printed. Tests take a copy
+    (``SEEDED``)."""
     folder = tmp_path_factory.mktemp("seeded-demo")
     db_file = folder / "seeded.db"
     shutil.copy(migrated_db, db_file)
@@ -43,7 +44,11 @@ def seeded_demo(migrated_db, tmp_path_factory):
 @pytest.fixture
 def database_url(request, tmp_path, migrated_db):
     """This test's copy of the migrated database, or of the seeded demo one (``SEEDED``)."""
-    source = request.getfixturevalue("seeded_demo")[0] if getattr(request, "param", None) == "seeded" else migrated_db
+    source = migrated_db
+    if getattr(request, "param", None) == "seeded":
+        source = request.getfixturevalue("seeded_demo")[0]
+        # The demo's videos and posters, in the uploads folder beside the file (make_config).
+        shutil.copytree(source.parent / "uploads", tmp_path / "uploads", dirs_exist_ok=True)
     shutil.copy(source, tmp_path / "test.db")
     return f"sqlite:///{tmp_path / 'test.db'}"
 

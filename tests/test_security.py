@@ -9,6 +9,7 @@ import pytest
 from flask import Flask
 
 from app import create_app
+from app.extensions import db
 from app.secret_key import PLACEHOLDERS
 from config import Config
 from tests.conftest import AuthActions, make_config
@@ -445,3 +446,27 @@ def test_behind_a_trusted_proxy_each_client_address_has_its_own_login_limit(app_
         assert wrong("198.51.100.1", f"a{n}@shop.example").status_code == 200
     assert wrong("198.51.100.1", "a99@shop.example").status_code == 429
     assert wrong("198.51.100.2", "b@shop.example").status_code == 200  # another customer of the proxy
+
+
+def test_an_uploaded_video_is_served_to_admins_inert_with_its_checked_type(logged_in, client, clock):
+    import io
+
+    from app.testimonials.models import Testimonial
+    from tests.factories import create_request, request_row, submit_testimonial
+    from tests.test_customer_link import MP4
+
+    token = request_row(create_request(client, clock)).token
+    assert submit_testimonial(client, token, video=(io.BytesIO(MP4), "clip.mp4", "video/mp4")).status_code == 200
+    testimonial = db.session.scalars(db.select(Testimonial)).one()
+    served = logged_in.get(f"/testimonials/{testimonial.id}/video")
+    served.close()
+    assert served.status_code in (200, 206) and served.headers["Content-Type"] == "video/mp4"
+    assert served.headers["X-Content-Type-Options"] == "nosniff"
+    assert "sandbox" in served.headers["Content-Security-Policy"]
+    # A stored type that is not a video we accept is never served as itself (e.g. HTML).
+    testimonial.video_content_type = "text/html"
+    db.session.commit()
+    served = logged_in.get(f"/testimonials/{testimonial.id}/video")
+    served.close()
+    assert served.headers["Content-Type"] == "application/octet-stream"
+    assert served.headers["Content-Disposition"].startswith("attachment")

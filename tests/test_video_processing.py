@@ -258,5 +258,12 @@ def test_the_s3_storage_path_end_to_end(app_factory, clock, clips, s3_server, s3
         with urllib.request.urlopen(urllib.request.Request(player.headers["Location"],
                                                            headers={"Range": "bytes=0-99"}), timeout=10) as answer:
             assert answer.status == 206 and answer.headers["Content-Type"] == "video/webm"  # the original
+        # The dashboard's player offers the copy that plays everywhere first, then the original.
+        page = client.get("/testimonials/").get_data(as_text=True)
+        assert page.index(f"/testimonials/{done.id}/playable") < page.index(f"/testimonials/{done.id}/video")
+        playable = client.get(f"/testimonials/{done.id}/playable")
+        assert playable.status_code == 302
+        with urllib.request.urlopen(playable.headers["Location"], timeout=10) as answer:
+            assert answer.headers["Content-Type"] == "video/mp4" and answer.read(8)[4:8] == b"ftyp"
         with storage.open(done.poster_key) as poster:
             assert poster.read()[:3] == b"\xff\xd8\xff"

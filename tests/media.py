@@ -5,21 +5,24 @@ Each writes a moving picture (so a poster frame is a real picture) and a tone.
 
 import fractions
 import math
+import os
 import struct
 
 import av
 
 
-def _frames(width, height, fps, seconds):
+def _frames(width, height, fps, seconds, texture=False):
+    """A coloured picture with a white square moving across; ``texture`` adds a band of
+    noise so that an encoder has real work (benchmarks), as a camera picture would."""
+    stride = width * 3
     for i in range(int(fps * seconds)):
-        row = bytearray([(i * 8) % 256, 40, 90] * width)
-        picture = bytearray()
+        picture = bytearray(bytes([(i * 8) % 256, 40, 90]) * width * height)
         x = (i * 4) % max(width - 16, 1)
-        for y in range(height):
-            line = bytearray(row)
-            if height // 3 <= y < height // 3 + 16:
-                line[x * 3:(x + 16) * 3] = b"\xff" * 48
-            picture += line
+        for y in range(height // 3, min(height // 3 + 16, height)):
+            picture[y * stride + x * 3:y * stride + (x + 16) * 3] = b"\xff" * 48
+        if texture:
+            band = height // 4
+            picture[-band * stride:] = os.urandom(band * stride)
         frame = av.VideoFrame(width, height, "rgb24")
         frame.planes[0].update(bytes(picture))
         yield frame
@@ -41,7 +44,7 @@ def _tone(rate, seconds, samples=1024):
 
 
 def make_video(path, *, fmt, vcodec, acodec=None, seconds=3.0, width=160, height=120, fps=15,
-               pix_fmt="yuv420p", container_options=None, rotation=None):
+               pix_fmt="yuv420p", container_options=None, rotation=None, texture=False):
     with av.open(str(path), "w", format=fmt, options=container_options or {}) as out:
         video = out.add_stream(vcodec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
@@ -53,7 +56,7 @@ def make_video(path, *, fmt, vcodec, acodec=None, seconds=3.0, width=160, height
         if acodec:
             audio = out.add_stream(acodec, rate=48000)
             audio.layout = "mono"
-        for frame in _frames(width, height, fps, seconds):
+        for frame in _frames(width, height, fps, seconds, texture):
             for packet in video.encode(frame):
                 out.mux(packet)
         for packet in video.encode():

@@ -86,8 +86,8 @@ def upload_seconds(folder, data):
         from flask_migrate import upgrade
 
         upgrade()
-        from tests.factories import request_row, sent_request
         from tests.conftest import FakeClock, parse
+        from tests.factories import request_row, sent_request
 
         client = app.test_client()
         app.config["CLOCK"] = FakeClock(parse("2026-11-20T12:00:00Z"))

@@ -24,17 +24,19 @@ from app.public.services import (
     submit_testimonial,
     unsubscribe,
 )
+from app.security import blueprint_security
 from app.testimonials.removal import testimonial_of_request, withdraw
 
 bp = Blueprint("public", __name__, template_folder="templates")
 log = logging.getLogger("app.public")
 
-# The recorder needs the camera and microphone, shows the recording from a blob: URL and
-# the QR code from a data: URL; the product picture comes from the shop's own site.
-PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob: https:; "
-            "media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
-            "form-action 'self'; frame-ancestors 'none'")
-PERMISSIONS = "camera=(self), microphone=(self), geolocation=(), payment=()"
+# The customer's pages through app.security: the recorder needs the camera and microphone,
+# plays the recording back from a blob: URL and shows the QR code as a data: image (the
+# product picture comes from the shop's own site, https:, as everywhere). No inline style
+# either: the pages' CSS is a file.
+blueprint_security(bp, csp={"img_src": "'self' data: blob: https:", "media_src": "'self' blob:",
+                            "style_src": "'self'"},
+                   permissions={"camera": "(self)", "microphone": "(self)"})
 
 
 class LinkProblem(Exception):
@@ -48,11 +50,9 @@ def link_problem(exc):
 
 
 @bp.after_request
-def page_headers(response):
-    response.headers.setdefault("Content-Security-Policy", PAGE_CSP)
-    response.headers["Permissions-Policy"] = PERMISSIONS
-    response.headers.setdefault("Referrer-Policy", "no-referrer")  # the token is in the URL
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+def no_referrer(response):
+    # The link's token is in the address: no page of ours ever sends it on, not even to us.
+    response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 

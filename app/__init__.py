@@ -183,7 +183,7 @@ def register_blueprints(app):
 def register_commands(app):
     from app.auth.cli import admins_cli
     from app.campaigns.cli import campaigns_cli
-    from app.lifecycle.cli import dispatch_command, outbox_cli, requests_cli, seed_demo_command
+    from app.lifecycle.cli import dispatch_command, outbox_cli, requests_cli, seed_demo_command, worker_command
     from app.providers.cli import providers_cli
     from app.shopify.cli import shopify_cli
 
@@ -192,6 +192,7 @@ def register_commands(app):
     app.cli.add_command(requests_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(dispatch_command)
+    app.cli.add_command(worker_command)
     app.cli.add_command(seed_demo_command)
     app.cli.add_command(providers_cli)
     from app.optouts.cli import optouts_cli

@@ -103,15 +103,18 @@ def start_for_flask_run(app):
         start_scheduler(app)
 
 
-def start_scheduler(app):
-    """Start the jobs unless disabled, already started, or this is the reloader's parent."""
+def start_scheduler(app, *, worker=False):
+    """Start the jobs unless disabled, already started, or this is the reloader's parent.
+
+    ``worker``: ``flask worker``, the process whose one job is the scheduler; it runs
+    whatever SCHEDULER_ENABLED says (that setting is for the web side)."""
     global _scheduler
-    if not app.config["SCHEDULER_ENABLED"]:
+    if not app.config["SCHEDULER_ENABLED"] and not worker:
         log.info("scheduler disabled (SCHEDULER_ENABLED=false)")
         return None
     if _scheduler is not None:
         return _scheduler
-    if app.debug and not is_running_from_reloader():
+    if app.debug and not is_running_from_reloader() and not worker:
         return None  # the reloader's watcher process: the serving child starts it
     scheduler = BackgroundScheduler(
         timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
@@ -124,3 +127,16 @@ def start_scheduler(app):
     _scheduler = scheduler
     log.info("scheduler started: dispatch every %ss", app.config["SCHEDULER_INTERVAL_SECONDS"])
     return scheduler
+
+
+def run_worker(app, stop):
+    """``flask worker``: the scheduler's jobs in the foreground until ``stop`` is set."""
+    scheduler = start_scheduler(app, worker=True)
+    log.info("worker running the scheduler; SIGTERM or Ctrl-C stops it after the running jobs")
+    try:
+        while not stop.wait(1):
+            pass
+    finally:
+        scheduler.shutdown(wait=True)
+        global _scheduler
+        _scheduler = None

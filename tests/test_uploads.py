@@ -3,7 +3,6 @@ customer's link, through the real app and database, and one real tus client (tus
 
 import io
 import os
-import threading
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +11,7 @@ from app.extensions import db
 from app.public.uploads import delete_expired_uploads
 from app.testimonials.models import VideoUpload
 from tests.factories import request_row, row_counts, sent_request
+from tests.live_server import serving
 from tests.tus_helpers import OCTETS, TUS, Tus
 
 WEBM_HEAD = b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01\x42\xf7\x81\x01\x42\xf2\x81\x04"
@@ -195,21 +195,13 @@ def test_closed_and_used_links_take_no_upload(client, clock, tus, token):
 def test_a_real_tus_client_uploads_through_a_live_server(app, token):
     """tuspy, another implementation of the protocol, against the app on 127.0.0.1."""
     from tusclient import client as tus_client
-    from werkzeug.serving import make_server
 
     db.session.commit()  # the fixtures' reads end their transaction (SQLite: one writer at a time)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        data = WEBM_HEAD + os.urandom(300_000)
-        with io.BytesIO(data) as source:  # a stream: tuspy leaves files it opened itself unclosed
-            uploader = tus_client.TusClient(f"http://127.0.0.1:{server.port}/r/{token}/uploads").uploader(
-                file_stream=source, chunk_size=100_000, metadata={"filetype": "video/webm", "filename": "clip.webm"})
-            uploader.upload()
-        upload_id = uploader.url.rsplit("/", 1)[-1]
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    data = WEBM_HEAD + os.urandom(300_000)
+    with serving(app) as base_url, io.BytesIO(data) as source:  # a stream: tuspy leaves files it opened unclosed
+        uploader = tus_client.TusClient(f"{base_url}/r/{token}/uploads").uploader(
+            file_stream=source, chunk_size=100_000, metadata={"filetype": "video/webm", "filename": "clip.webm"})
+        uploader.upload()
+    upload_id = uploader.url.rsplit("/", 1)[-1]
     with open(os.path.join(app.config["UPLOAD_DIR"], "videos", f"{upload_id}.webm"), "rb") as f:
         assert f.read() == data

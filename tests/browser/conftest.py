@@ -3,7 +3,6 @@ through Debian's Chromium (never Playwright's own download: `make browser` insta
 
 import os
 import shutil
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import pytest
 from app import create_app
 from app.extensions import db
 from tests.conftest import make_config
+from tests.live_server import serving
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
@@ -27,8 +27,6 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory, migrated_db):
     """The real app on a fresh migrated database with demo history, one failed row at least."""
-    from werkzeug.serving import make_server
-
     from app.auth.services import create_admin
     from app.demo import seed_demo
 
@@ -41,12 +39,8 @@ def live_server(tmp_path_factory, migrated_db):
         seed_demo(datetime.now(UTC))
         create_admin(*ADMIN, datetime.now(UTC))
         db.session.commit()
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield {"url": f"http://127.0.0.1:{server.port}", "app": app}
-    server.shutdown()
-    thread.join(timeout=10)
+    with serving(app) as url:
+        yield {"url": url, "app": app}
     with app.app_context():
         db.engine.dispose()
 

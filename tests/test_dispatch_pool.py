@@ -106,9 +106,11 @@ def test_per_channel_rate_limits_hold_at_the_provider(app_factory, clock):
     # second's; from the second second on, arrivals follow the limiter's starts.
     assert arrivals_per_window(arrivals["email"][5:]) <= 5
     assert arrivals_per_window(arrivals["sms"][2:]) <= 2
-    # … and the limit is what held them back, not a slow provider: 12 SMS at 2/s span ~5 s.
-    assert arrivals["sms"][-1] - arrivals["sms"][0] >= 4.5
-    assert arrivals["email"][-1] - arrivals["email"][0] >= 1.5
+    # … and the limit is what held them back, not a slow provider (unlimited, all 24 arrive
+    # within a tenth of a second): after the late first calls, 10 SMS at 2/s span 4 s and
+    # 7 emails at 5/s span over 1 s, less the client's jitter.
+    assert arrivals["sms"][-1] - arrivals["sms"][2] >= 3.5
+    assert arrivals["email"][-1] - arrivals["email"][5] >= 0.8
 
 
 def test_a_tick_whose_budget_ends_claims_nothing_more_and_leaves_the_rest_due(app_factory, clock):

@@ -18,7 +18,7 @@ from app.input_guard import database_id
 from app.lifecycle.models import TestimonialRequest
 from app.settings.current import current_settings
 from app.testimonials.models import Testimonial
-from app.testimonials.moderation import RATINGS, public_clause
+from app.testimonials.moderation import RATINGS, filter_conditions, public_clause
 
 T, R = Testimonial, TestimonialRequest
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
@@ -106,21 +106,10 @@ def decode_cursor(text):
         raise FeedInvalid("cursor is not one this feed gave out (use the `next` value as it is)", "cursor") from None
 
 
-def has_video_clause():
-    return T.video_key.is_not(None)
-
-
 def feed_select(query):
     """Public testimonials matching ``query``: one more than the limit (to know if there is a next page)."""
-    where = [public_clause()]
-    if query.product_id:
-        where.append(R.product_id == query.product_id)
-    if query.campaign_id:
-        where.append(R.campaign_id == query.campaign_id)
-    if query.min_rating:
-        where.append(T.rating >= query.min_rating)
-    if query.has_video is not None:
-        where.append(has_video_clause() if query.has_video else ~has_video_clause())
+    where = [public_clause(), *filter_conditions(product_id=query.product_id, campaign_id=query.campaign_id,
+                                                 min_rating=query.min_rating, has_video=query.has_video)]
     if query.cursor:
         featured, created_at, ident = query.cursor
         later = or_(T.created_at < created_at, and_(T.created_at == created_at, T.id < ident))

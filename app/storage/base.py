@@ -3,6 +3,7 @@
 import re
 import shutil
 import tempfile
+from abc import ABC, abstractmethod
 from contextlib import contextmanager
 
 KEY_RE = re.compile(r"[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*")
@@ -18,46 +19,48 @@ def check_key(key):
     return key
 
 
-class Storage:
-    """Blobs by key. Implementations: ``LocalStorage``, ``S3Storage``."""
+class Storage(ABC):
+    """Blobs by key. Implementations: ``LocalStorage``, ``S3Storage``; each must give every
+    abstract method (an incomplete backend cannot even be built)."""
 
     name = "storage"
 
+    @abstractmethod
     def save(self, key, stream, content_type=None):
         """Store everything ``stream`` (a binary file-like object) yields under ``key``,
         replacing what was there; returns the number of bytes stored."""
-        raise NotImplementedError
 
+    @abstractmethod
     def open(self, key):
         """A binary file-like object reading the whole blob (close it, or use ``with``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def read_range(self, key, start, length):
         """Up to ``length`` bytes from ``start``."""
-        raise NotImplementedError
 
+    @abstractmethod
     def exists(self, key):
-        raise NotImplementedError
+        """Whether a blob is stored under ``key``."""
 
+    @abstractmethod
     def size(self, key):
         """The blob's size in bytes; StorageError when there is none."""
-        raise NotImplementedError
 
+    @abstractmethod
     def delete(self, key):
         """Remove the blob; a missing key is not an error."""
-        raise NotImplementedError
 
+    @abstractmethod
     def list(self, prefix):
         """The keys under ``prefix`` (``"uploads/ab12/"``), sorted."""
-        raise NotImplementedError
 
     def delete_prefix(self, prefix):
         for key in self.list(prefix):
             self.delete(key)
 
+    @abstractmethod
     def response(self, key, *, content_type, download_name=None, as_attachment=False):
         """A Flask response that gives an admin's browser the blob, seekable (range requests)."""
-        raise NotImplementedError
 
     @contextmanager
     def local_path(self, key, suffix=""):

@@ -20,6 +20,7 @@ import logging
 from sqlalchemy import and_, select, update
 
 from app.extensions import db
+from app.lifecycle.models import TestimonialRequest
 from app.testimonials.models import Testimonial
 
 log = logging.getLogger("app.testimonials")
@@ -56,6 +57,21 @@ def public_clause():
         Testimonial.withdrawn_at.is_(None),
         Testimonial.erased_at.is_(None),
     )
+
+
+def filter_conditions(*, product_id=None, campaign_id=None, min_rating=None, has_video=None):
+    """The filters the Testimonials screen and the public feed share (for a query joined
+    to the testimonial's request); a filter left at None is not applied."""
+    where = []
+    if product_id:
+        where.append(TestimonialRequest.product_id == product_id)
+    if campaign_id:
+        where.append(TestimonialRequest.campaign_id == campaign_id)
+    if min_rating:
+        where.append(Testimonial.rating >= min_rating)
+    if has_video is not None:
+        where.append(Testimonial.video_key.is_not(None) if has_video else Testimonial.video_key.is_(None))
+    return where
 
 
 def is_public(testimonial):

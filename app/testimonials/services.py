@@ -12,7 +12,7 @@ from app.extensions import db
 from app.input_guard import database_id
 from app.lifecycle.models import TestimonialRequest
 from app.testimonials.models import Testimonial
-from app.testimonials.moderation import RATINGS, STATUSES, TABS, public_clause
+from app.testimonials.moderation import RATINGS, STATUSES, TABS, filter_conditions, public_clause
 
 T, R = Testimonial, TestimonialRequest
 MAX_SEARCH = 200
@@ -94,14 +94,8 @@ class TestimonialFilter:
             where.append(T.status == self.status)
         elif with_status:
             where.append(T.status != "erased")  # what is left of an erased one is a count, not a card
-        if self.product:
-            where.append(R.product_id == self.product)
-        if self.campaign_id:
-            where.append(R.campaign_id == self.campaign_id)
-        if self.min_rating:
-            where.append(T.rating >= self.min_rating)
-        if self.has_video is not None:
-            where.append(T.video_key.is_not(None) if self.has_video else T.video_key.is_(None))
+        where += filter_conditions(product_id=self.product, campaign_id=self.campaign_id,
+                                   min_rating=self.min_rating, has_video=self.has_video)
         if self.created_from:
             where.append(T.created_at >= datetime.combine(self.created_from, time.min, tzinfo=UTC))
         if self.created_to:

@@ -70,11 +70,13 @@ postgres-stop:
 	@as_pg() { $(PG_AS); }; bin=$(PG_BIN); \
 	if [ -f $(PG_DATA)/postmaster.pid ]; then as_pg $$bin/pg_ctl -D $(PG_DATA) -m fast stop; fi
 
-test: install browser postgres
+test: install lint browser postgres
 	TEST_POSTGRES_URL=$(TEST_POSTGRES_URL) $(BIN)/python -m pytest
 
+## Ruff's checks and its formatter (`ruff format` fixes what the second line reports); `make test` runs it first.
 lint: install
-	$(BIN)/ruff check app tests bench config.py wsgi.py
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 clean:
 	rm -rf $(VENV) instance/*.db tests/artifacts

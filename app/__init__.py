@@ -54,9 +54,11 @@ def check_production_config(app):
     if app.config.get("ORDER_WEBHOOK_ENABLED", True):
         secret = (app.config.get("ORDER_WEBHOOK_SECRET") or "").strip()
         if not secret:
-            problems.append("ORDER_WEBHOOK_SECRET must be set: unsigned order webhooks would let anyone make the shop "
-                            "email or text any address (or set ORDER_WEBHOOK_ENABLED=false when orders come only "
-                            "through Shopify)")
+            problems.append(
+                "ORDER_WEBHOOK_SECRET must be set: unsigned order webhooks would let anyone make the shop "
+                "email or text any address (or set ORDER_WEBHOOK_ENABLED=false when orders come only "
+                "through Shopify)"
+            )
         elif len(secret) < 16:
             problems.append(f"ORDER_WEBHOOK_SECRET must be at least 16 characters (got {len(secret)})")
     from app.secret_key import production_key_problem
@@ -84,8 +86,9 @@ def check_storage_config(app):
         if not bucket:
             raise RuntimeError(f"refusing to start: VIDEO_STORAGE_URL={url!r} names no bucket (s3://bucket/prefix)")
     elif url and not url.startswith("file://"):
-        raise RuntimeError(f"refusing to start: VIDEO_STORAGE_URL={url!r} is neither "
-                           "s3://bucket/prefix nor file:///folder")
+        raise RuntimeError(
+            f"refusing to start: VIDEO_STORAGE_URL={url!r} is neither s3://bucket/prefix nor file:///folder"
+        )
 
 
 def configure_logging(app):
@@ -220,9 +223,11 @@ def wants_json():
 
 
 # The last resort when even the error page cannot render: no template, no database.
-PLAIN_ERROR_PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{status} — {title}</title>"
-                    "</head><body><main style=\"max-width:34rem;margin:2rem auto;font-family:system-ui,sans-serif\">"
-                    "<h1>{title}</h1><p>{text}</p></main></body></html>")
+PLAIN_ERROR_PAGE = (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{status} — {title}</title>'
+    '</head><body><main style="max-width:34rem;margin:2rem auto;font-family:system-ui,sans-serif">'
+    "<h1>{title}</h1><p>{text}</p></main></body></html>"
+)
 DATABASE_DOWN = "The database cannot be used right now; the request was not applied. Please try again in a moment."
 
 
@@ -252,8 +257,11 @@ def register_error_handlers(app):
         except Exception:  # noqa: BLE001 - never Werkzeug's bare page or a traceback
             app.logger.exception("the error page failed to render")
             title = f"{error.code} {error.name}" if error else "Something went wrong"
-            text = error.description if error else (DATABASE_DOWN if database_down else
-                                                    "The request was not applied. Please try again in a moment.")
+            text = (
+                error.description
+                if error
+                else (DATABASE_DOWN if database_down else "The request was not applied. Please try again in a moment.")
+            )
             return PLAIN_ERROR_PAGE.format(status=status, title=escape(title), text=escape(text)), status
 
     @app.errorhandler(HTTPException)

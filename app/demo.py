@@ -117,11 +117,14 @@ def _order(i, rng, *, products=PRODUCTS, prefix="demo"):
         "event_type": "order.delivered",
         "occurred_at": None,  # set when the order arrives
         "order": {
-            "id": f"{5000 + i}" if prefix == "demo" else f"{prefix}-{i}", "total": f"{rng.randint(12, 120)}.00",
+            "id": f"{5000 + i}" if prefix == "demo" else f"{prefix}-{i}",
+            "total": f"{rng.randint(12, 120)}.00",
             "currency": "USD",
             "customer": {"email": _email(i, name), "phone": _phone(i) if i % 3 else None, "first_name": name},
-            "items": [{"id": f"li_{i}_{n}", "product_id": p, "sku": sku, "title": t, "quantity": 1,
-                       "delivered": True} for n, (p, sku, t) in enumerate(items)],
+            "items": [
+                {"id": f"li_{i}_{n}", "product_id": p, "sku": sku, "title": t, "quantity": 1, "delivered": True}
+                for n, (p, sku, t) in enumerate(items)
+            ],
         },
     }
 
@@ -148,11 +151,27 @@ def seed_demo(now, orders=240, days=30, progress=None):
     rng = random.Random(42)
     start = now - timedelta(days=days)
     with simulated_clock(start) as clock:
-        create_campaign(start, name="Video review after delivery", delay_days=2, channel="both",
-                        reminder_delay_days=3, max_reminders=2, expire_after_days=14, email_send_window=None,
-                        sms_send_window=None, exclude_products=["GIFT-SET"])
-        gifts = create_campaign(start, name="Gift sets: a short video", delay_days=1, channel="email",
-                                include_products=["GIFT-SET"], reminder_delay_days=2, max_reminders=1)
+        create_campaign(
+            start,
+            name="Video review after delivery",
+            delay_days=2,
+            channel="both",
+            reminder_delay_days=3,
+            max_reminders=2,
+            expire_after_days=14,
+            email_send_window=None,
+            sms_send_window=None,
+            exclude_products=["GIFT-SET"],
+        )
+        gifts = create_campaign(
+            start,
+            name="Gift sets: a short video",
+            delay_days=1,
+            channel="email",
+            include_products=["GIFT-SET"],
+            reminder_delay_days=2,
+            max_reminders=1,
+        )
         create_campaign(start, name="Holiday gift sets (draft)", status="draft", include_products=["GIFT-SET-XL"])
         db.session.commit()
 
@@ -160,18 +179,25 @@ def seed_demo(now, orders=240, days=30, progress=None):
             def deliver(when):
                 body["occurred_at"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
                 ingest_with_retry(parse_order_event(body), body, when)
+
             return deliver
 
         def pause_gifts(when):
             set_status(gifts, "pause", when)  # its due sends are held: a paused campaign's screen
             db.session.commit()
 
-        actions = [(start + timedelta(hours=i * days * 24 / orders + rng.randint(0, 5), seconds=rng.randint(0, 3599)),
-                    order(_order(i, rng)))
-                   for i in range(orders)]
+        actions = [
+            (
+                start + timedelta(hours=i * days * 24 / orders + rng.randint(0, 5), seconds=rng.randint(0, 3599)),
+                order(_order(i, rng)),
+            )
+            for i in range(orders)
+        ]
         gift = [("p_gift", "GIFT-SET", "Gift set: mug and candle")]
-        actions += [(now - timedelta(days=d, hours=3), order(_order(900 + d, rng, products=gift, prefix="gift")))
-                    for d in (6, 4, 2, 1)]
+        actions += [
+            (now - timedelta(days=d, hours=3), order(_order(900 + d, rng, products=gift, prefix="gift")))
+            for d in (6, 4, 2, 1)
+        ]
         actions.append((now - timedelta(days=2), pause_gifts))
         if orders >= 12:
             actions += _cancellations_and_opt_outs(now, orders, opt_out)
@@ -198,7 +224,7 @@ def seed_demo(now, orders=240, days=30, progress=None):
             if tick >= now - timedelta(hours=LIVE_HOURS):  # the live hours
                 heartbeats.append((tick, report))  # the heartbeat the SLO panel reads
             if tick in respond_at:
-                following = next((t for t in ticks[n + 1:] if t in respond_at), now)
+                following = next((t for t in ticks[n + 1 :] if t in respond_at), now)
                 _customers_respond(tick, rng, following - tick)
                 work_at = None
         record_ticks(heartbeats)
@@ -216,14 +242,21 @@ def _next_work_at():
     campaign or the earliest expiry, as ``dispatch_due`` and ``expire_due`` select them
     (NOTHING_PENDING: neither). The live hours are ~1,500 scheduler ticks, most of them
     with nothing due; the seed runs only the ones that act and writes every heartbeat."""
-    due = (select(func.min(TestimonialRequest.next_send_at))
-           .join(Campaign, Campaign.id == TestimonialRequest.campaign_id)
-           .where(TestimonialRequest.status.in_(SENDABLE), TestimonialRequest.claimed_at.is_(None),
-                  Campaign.status == "active")
-           .scalar_subquery())
-    expiry = (select(func.min(TestimonialRequest.expires_at))
-              .where(TestimonialRequest.status.in_((SENT, CLICKED)), TestimonialRequest.claimed_at.is_(None))
-              .scalar_subquery())
+    due = (
+        select(func.min(TestimonialRequest.next_send_at))
+        .join(Campaign, Campaign.id == TestimonialRequest.campaign_id)
+        .where(
+            TestimonialRequest.status.in_(SENDABLE),
+            TestimonialRequest.claimed_at.is_(None),
+            Campaign.status == "active",
+        )
+        .scalar_subquery()
+    )
+    expiry = (
+        select(func.min(TestimonialRequest.expires_at))
+        .where(TestimonialRequest.status.in_((SENT, CLICKED)), TestimonialRequest.claimed_at.is_(None))
+        .scalar_subquery()
+    )
     times = [as_utc(at) for at in db.session.execute(select(due, expiry)).one() if at is not None]
     db.session.commit()  # ends the read: the dispatch and the customers' steps commit their own
     return min(times, default=NOTHING_PENDING)
@@ -251,8 +284,9 @@ def _video_testimonials(now, rng):
     approved = []
     chosen = zip(testimonials, DEMO_VIDEOS, strict=False)  # a small demo may have fewer testimonials
     for n, (testimonial, (seconds, tone, accent, rating, approve)) in enumerate(chosen):
-        for name, value in store_demo_video(storage, f"{testimonial.id}-{n}", seconds=seconds, frequency=tone,
-                                            accent=accent).items():
+        for name, value in store_demo_video(
+            storage, f"{testimonial.id}-{n}", seconds=seconds, frequency=tone, accent=accent
+        ).items():
             setattr(testimonial, name, value)
         testimonial.video_processed_at = testimonial.created_at
         testimonial.rating = rating
@@ -285,25 +319,38 @@ def _schedule(start, now):
 def _cancellations_and_opt_outs(now, orders, opt_out):
     """A cancelled order (delivered about a day and a half ago, its request still waiting)
     and customers who opted out, so those screens show something."""
+
     def cancel(when):
-        body = {"event_id": "demo-evt-cancel", "event_type": "order.cancelled",
-                "occurred_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"), "order": {"id": f"{5000 + orders - 12}"}}
+        body = {
+            "event_id": "demo-evt-cancel",
+            "event_type": "order.cancelled",
+            "occurred_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "order": {"id": f"{5000 + orders - 12}"},
+        }
         ingest_with_retry(parse_order_event(body), body, when)
 
     def unsubscribe(i):
         def act(when):
-            opt_out("email", _email(i, NAMES[i % len(NAMES)]), when, source="link",
-                    detail="demo: unsubscribed from the email link")
+            opt_out(
+                "email",
+                _email(i, NAMES[i % len(NAMES)]),
+                when,
+                source="link",
+                detail="demo: unsubscribed from the email link",
+            )
             db.session.commit()
+
         return act
 
     def stop(when):
         opt_out("sms", _phone(orders - 3), when, source="sms_stop", detail="demo: replied STOP")
         db.session.commit()
 
-    return ([(now - timedelta(hours=20), cancel)]
-            + [(now - timedelta(hours=10), unsubscribe(i)) for i in range(orders - 8, orders - 2, 2)]
-            + [(now - timedelta(hours=9), stop)])
+    return (
+        [(now - timedelta(hours=20), cancel)]
+        + [(now - timedelta(hours=10), unsubscribe(i)) for i in range(orders - 8, orders - 2, 2)]
+        + [(now - timedelta(hours=9), stop)]
+    )
 
 
 class _SimulatedClock:
@@ -349,13 +396,20 @@ def _customers_respond(tick, rng, within):
     for request_id, status in sent:
         roll = rng.random()
         if status == "sent" and roll < 0.035 * scale:
-            record_click(db.session.get(TestimonialRequest, request_id),
-                         tick + timedelta(minutes=rng.randint(5, min(300, latest))))
+            record_click(
+                db.session.get(TestimonialRequest, request_id),
+                tick + timedelta(minutes=rng.randint(5, min(300, latest))),
+            )
         elif status == "clicked" and (roll < 0.10 * scale or not has_text):
             when = tick + timedelta(minutes=rng.randint(5, min(300, latest)))
             # Through the customer's own path: every submitted request has its testimonial
             # (the demo has no video files, so each is a written one).
             has_text = True
-            submit_testimonial(db.session.get(TestimonialRequest, request_id), text=rng.choice(SAMPLE_TEXTS),
-                               consent=True, video=None, now=when)
+            submit_testimonial(
+                db.session.get(TestimonialRequest, request_id),
+                text=rng.choice(SAMPLE_TEXTS),
+                consent=True,
+                video=None,
+                now=when,
+            )
     db.session.commit()

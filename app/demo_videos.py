@@ -15,13 +15,21 @@ import av
 
 WIDTH, HEIGHT, FPS = 320, 568, 15
 SAMPLE_RATE = 44100
-BARS = [(235, 235, 235), (235, 235, 16), (16, 235, 235), (16, 235, 16),
-        (235, 16, 235), (235, 16, 16), (16, 16, 235), (16, 16, 16)]
+BARS = [
+    (235, 235, 235),
+    (235, 235, 16),
+    (16, 235, 235),
+    (16, 235, 16),
+    (235, 16, 235),
+    (235, 16, 16),
+    (16, 16, 235),
+    (16, 16, 16),
+]
 
 
 def _bars_row(shift):
     width = WIDTH // len(BARS)
-    colours = BARS[shift % len(BARS):] + BARS[:shift % len(BARS)]
+    colours = BARS[shift % len(BARS) :] + BARS[: shift % len(BARS)]
     return b"".join(bytes(c) * width for c in colours)
 
 
@@ -37,13 +45,14 @@ def _frame_bytes(n, accent):
     white = b"\xff" * (size * 3)
     for row in range(top, top + size):
         start = (row * WIDTH + left) * 3
-        picture[start:start + size * 3] = white
+        picture[start : start + size * 3] = white
     return bytes(picture)
 
 
 def _tone(samples, start, frequency):
-    return struct.pack(f"<{samples}f", *(0.25 * math.sin(2 * math.pi * frequency * (start + i) / SAMPLE_RATE)
-                                         for i in range(samples)))
+    return struct.pack(
+        f"<{samples}f", *(0.25 * math.sin(2 * math.pi * frequency * (start + i) / SAMPLE_RATE) for i in range(samples))
+    )
 
 
 def make_test_video(path, *, seconds=3.0, frequency=440.0, accent=(59, 91, 219)):
@@ -92,8 +101,17 @@ def store_demo_video(storage, name, *, seconds, frequency, accent):
         size = storage.save_file(video_key, video_path, "video/mp4")
         storage.save_file(poster_key, poster_path, "image/jpeg")
     return {
-        "video_key": video_key, "video_content_type": "video/mp4", "video_size": size,
-        "video_status": "ready", "playable_key": video_key, "playable_content_type": "video/mp4",
-        "poster_key": poster_key, "video_duration_seconds": duration, "video_width": WIDTH,
-        "video_height": HEIGHT, "video_rotation": 0, "video_codec": "h264", "audio_codec": "aac",
+        "video_key": video_key,
+        "video_content_type": "video/mp4",
+        "video_size": size,
+        "video_status": "ready",
+        "playable_key": video_key,
+        "playable_content_type": "video/mp4",
+        "poster_key": poster_key,
+        "video_duration_seconds": duration,
+        "video_width": WIDTH,
+        "video_height": HEIGHT,
+        "video_rotation": 0,
+        "video_codec": "h264",
+        "audio_codec": "aac",
     }

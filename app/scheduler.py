@@ -120,8 +120,9 @@ def start_scheduler(app, *, worker=False):
         timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     )
     for job_id, func, interval_key in JOBS:
-        scheduler.add_job(func, "interval", seconds=app.config[interval_key], args=[app], id=job_id,
-                          next_run_time=now())
+        scheduler.add_job(
+            func, "interval", seconds=app.config[interval_key], args=[app], id=job_id, next_run_time=now()
+        )
     note_scheduler_start(app)
     scheduler.start()
     _scheduler = scheduler

@@ -15,12 +15,37 @@ log = logging.getLogger("app")
 
 MIN_LENGTH = 32
 # Values people paste from tutorials and examples (compared case-insensitively, trimmed).
-PLACEHOLDERS = frozenset({
-    "changeme", "change-me", "change_me", "change-this", "changethis", "secret", "secret-key", "secret_key",
-    "secretkey", "your-secret-key", "your_secret_key", "mysecret", "my-secret-key", "dev", "development",
-    "dev-only-insecure-secret-key", "test", "test-secret", "password", "default", "insecure", "xxx",
-    "please-change-me", "replace-me", "supersecret", "super-secret-key", "flask-secret-key",
-})
+PLACEHOLDERS = frozenset(
+    {
+        "changeme",
+        "change-me",
+        "change_me",
+        "change-this",
+        "changethis",
+        "secret",
+        "secret-key",
+        "secret_key",
+        "secretkey",
+        "your-secret-key",
+        "your_secret_key",
+        "mysecret",
+        "my-secret-key",
+        "dev",
+        "development",
+        "dev-only-insecure-secret-key",
+        "test",
+        "test-secret",
+        "password",
+        "default",
+        "insecure",
+        "xxx",
+        "please-change-me",
+        "replace-me",
+        "supersecret",
+        "super-secret-key",
+        "flask-secret-key",
+    }
+)
 
 
 def is_placeholder(key):
@@ -46,11 +71,16 @@ def default_key_file(app):
 def ensure_secret_key(app):
     """Outside production, an unset SECRET_KEY becomes the installation's generated key."""
     if app.config.get("SECRET_KEY"):
-        if not app.config.get("PRODUCTION") and not app.testing and (
-                is_placeholder(app.config["SECRET_KEY"]) or len(app.config["SECRET_KEY"]) < MIN_LENGTH):
-            log.warning("SECRET_KEY is short or a well-known placeholder: anyone who guesses it can sign an admin "
-                        "session. Unset it (a random key is then kept in the instance folder) or set a long random "
-                        "value; production refuses to start with it")
+        if (
+            not app.config.get("PRODUCTION")
+            and not app.testing
+            and (is_placeholder(app.config["SECRET_KEY"]) or len(app.config["SECRET_KEY"]) < MIN_LENGTH)
+        ):
+            log.warning(
+                "SECRET_KEY is short or a well-known placeholder: anyone who guesses it can sign an admin "
+                "session. Unset it (a random key is then kept in the instance folder) or set a long random "
+                "value; production refuses to start with it"
+            )
         return
     if app.config.get("PRODUCTION"):
         return  # check_production_config refuses to start and says why
@@ -74,9 +104,12 @@ def load_or_create(path):
     except FileExistsError:
         pass
     else:
-        log.warning("SECRET_KEY is not set: generated a random one and kept it in %s (mode 0600). Sessions stay "
-                    "valid across restarts; every process of this installation must read the same file, or set "
-                    "SECRET_KEY (production requires it)", path)
+        log.warning(
+            "SECRET_KEY is not set: generated a random one and kept it in %s (mode 0600). Sessions stay "
+            "valid across restarts; every process of this installation must read the same file, or set "
+            "SECRET_KEY (production requires it)",
+            path,
+        )
     finally:
         os.unlink(temporary)
     return _read(path)
@@ -86,6 +119,8 @@ def _read(path):
     with open(path) as f:
         key = f.read().strip()
     if len(key) < MIN_LENGTH:
-        raise RuntimeError(f"refusing to start: {path} holds no usable key (fewer than {MIN_LENGTH} characters); "
-                           "delete it to have a new one made, or set SECRET_KEY")
+        raise RuntimeError(
+            f"refusing to start: {path} holds no usable key (fewer than {MIN_LENGTH} characters); "
+            "delete it to have a new one made, or set SECRET_KEY"
+        )
     return key

@@ -51,17 +51,21 @@ def _names(directives):
 
 def content_security(**directives):
     """Decorator: this view's CSP directives replace the defaults of the same name."""
+
     def mark(view):
         view.csp_overrides = {**getattr(view, "csp_overrides", {}), **_names(directives)}
         return view
+
     return mark
 
 
 def permissions(**features):
     """Decorator: this view's Permissions-Policy features, e.g. camera="(self)"."""
+
     def mark(view):
         view.permissions_overrides = {**getattr(view, "permissions_overrides", {}), **_names(features)}
         return view
+
     return mark
 
 
@@ -94,8 +98,9 @@ def add_security_headers(response):
     if headers.get("Referrer-Policy") != "no-referrer":  # the one stricter value a page may choose
         headers["Referrer-Policy"] = "same-origin"
     if "Permissions-Policy" not in headers:
-        headers["Permissions-Policy"] = ", ".join(f"{name}={value}"
-                                                  for name, value in _policy(DEFAULT_PERMISSIONS, "permissions").items())
+        headers["Permissions-Policy"] = ", ".join(
+            f"{name}={value}" for name, value in _policy(DEFAULT_PERMISSIONS, "permissions").items()
+        )
     if current_app.config.get("PRODUCTION"):
         headers.setdefault("Strict-Transport-Security", HSTS)
     return response

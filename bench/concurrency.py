@@ -63,8 +63,10 @@ def main():
             w.join()
         seconds = max(t for *_, t in done) - began
         stats = fake_sendgrid.call(api_url, "/stats")
-        print(f"{args.slots} due first messages on PostgreSQL, {args.processes} processes × SEND_CONCURRENCY=8, "
-              f"fake SendGrid answering after {args.latency:g} ms, {os.cpu_count()} cores")
+        print(
+            f"{args.slots} due first messages on PostgreSQL, {args.processes} processes × SEND_CONCURRENCY=8, "
+            f"fake SendGrid answering after {args.latency:g} ms, {os.cpu_count()} cores"
+        )
         print(f"  sent per process: {sorted(n for _, n, _ in done)} (total {sum(n for _, n, _ in done)})")
         print(f"  fake received {stats['received']}, duplicates {stats['duplicates']} (must be 0)")
         print(f"  throughput: {stats['received'] / seconds:.0f} slots/s ({seconds:.1f} s)")

@@ -86,16 +86,32 @@ def seed(app, slots):
         upgrade()
         campaign = create_campaign(NOW - timedelta(days=30), name="Black Friday", delay_days=0)
         db.session.commit()
-        rows = [{
-            "id": n, "campaign_id": campaign.id, "order_id": str(500_000 + n), "item_id": f"li_{n}",
-            "product_id": "p_1", "product_title": "Blue ceramic mug", "customer_email": f"customer{n}@example.com",
-            "customer_first_name": "Ada", "channel": "email", "token": f"tok{n:012d}", "status": "scheduled",
-            "trigger_at": NOW - timedelta(days=1), "next_send_at": NOW - timedelta(seconds=3600 * (slots - n) / slots),
-            "next_slot": 0, "reminder_count": 0, "attempts": 0, "resend_count": 0,
-            "created_at": NOW - timedelta(days=1), "updated_at": NOW - timedelta(days=1),
-        } for n in range(1, slots + 1)]
+        rows = [
+            {
+                "id": n,
+                "campaign_id": campaign.id,
+                "order_id": str(500_000 + n),
+                "item_id": f"li_{n}",
+                "product_id": "p_1",
+                "product_title": "Blue ceramic mug",
+                "customer_email": f"customer{n}@example.com",
+                "customer_first_name": "Ada",
+                "channel": "email",
+                "token": f"tok{n:012d}",
+                "status": "scheduled",
+                "trigger_at": NOW - timedelta(days=1),
+                "next_send_at": NOW - timedelta(seconds=3600 * (slots - n) / slots),
+                "next_slot": 0,
+                "reminder_count": 0,
+                "attempts": 0,
+                "resend_count": 0,
+                "created_at": NOW - timedelta(days=1),
+                "updated_at": NOW - timedelta(days=1),
+            }
+            for n in range(1, slots + 1)
+        ]
         for start in range(0, slots, 5000):
-            db.session.execute(insert(TestimonialRequest), rows[start:start + 5000])
+            db.session.execute(insert(TestimonialRequest), rows[start : start + 5000])
         db.session.commit()
 
 
@@ -140,7 +156,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--slots", type=int, default=10_000)
     parser.add_argument("--latency", type=float, default=200, help="the fake's answer time, in ms")
-    parser.add_argument("--zero-slots", type=int, default=None, help="slots for the zero-latency run (default: --slots)")
+    parser.add_argument(
+        "--zero-slots", type=int, default=None, help="slots for the zero-latency run (default: --slots)"
+    )
     parser.add_argument("--concurrency", type=int, default=None, help="SEND_CONCURRENCY (default: the app's, 8)")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
@@ -151,19 +169,27 @@ def main():
     concurrency = args.concurrency or Config.SEND_CONCURRENCY
     process, api_url = fake_sendgrid.start(args.latency / 1000)
     try:
-        print(f"{args.slots} due first messages, {args.database}, SEND_CONCURRENCY={concurrency}, "
-              f"fake SendGrid answering after {args.latency:g} ms, {os.cpu_count()} cores")
+        print(
+            f"{args.slots} due first messages, {args.database}, SEND_CONCURRENCY={concurrency}, "
+            f"fake SendGrid answering after {args.latency:g} ms, {os.cpu_count()} cores"
+        )
         seconds, sent, ticks, stats = run(args.database, args.slots, args.latency / 1000, api_url, settings)
         limit = args.slots * args.latency / 1000 / concurrency
         ratio = f"{seconds / limit:.3f}" if limit else "-"
-        print(f"  drain: {seconds:.1f} s for {sent} sent in {ticks} tick(s); limit N × latency / concurrency = "
-              f"{limit:.1f} s; ratio {ratio} (goal ≤ 1.15)")
-        print(f"  fake received {stats['received']}, duplicates {stats['duplicates']} (must be 0), "
-              f"peak calls in flight {stats['peak_in_flight']}")
+        print(
+            f"  drain: {seconds:.1f} s for {sent} sent in {ticks} tick(s); limit N × latency / concurrency = "
+            f"{limit:.1f} s; ratio {ratio} (goal ≤ 1.15)"
+        )
+        print(
+            f"  fake received {stats['received']}, duplicates {stats['duplicates']} (must be 0), "
+            f"peak calls in flight {stats['peak_in_flight']}"
+        )
         zero = args.zero_slots or args.slots
         z_seconds, z_sent, _, z_stats = run(args.database, zero, 0, api_url, settings)
-        print(f"  zero latency: {z_sent} sent in {z_seconds:.1f} s = {z_sent / z_seconds:.0f} slots/s (goal ≥ 500); "
-              f"duplicates {z_stats['duplicates']}")
+        print(
+            f"  zero latency: {z_sent} sent in {z_seconds:.1f} s = {z_sent / z_seconds:.0f} slots/s (goal ≥ 500); "
+            f"duplicates {z_stats['duplicates']}"
+        )
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"  peak RSS of the dispatching process: {peak:.0f} MB (goal < 250 MB)")
     finally:

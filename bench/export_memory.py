@@ -41,8 +41,9 @@ def seed(folder, videos, mb):
     from config import TestConfig
 
     uploads = os.path.join(folder, "uploads")
-    config = type("Config", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.db",
-                                            "UPLOAD_DIR": uploads})
+    config = type(
+        "Config", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{folder}/bench.db", "UPLOAD_DIR": uploads}
+    )
     app = create_app(config)
     piece = os.urandom(1024 * 1024)
     with app.app_context():
@@ -58,20 +59,48 @@ def seed(folder, videos, mb):
             with open(path, "wb") as out:
                 for _ in range(mb):
                     out.write(piece)
-            req_id = db.session.execute(insert(TestimonialRequest).values(
-                campaign_id=campaign.id, order_id=f"o{n}", item_id="i", product_id="p", product_title="Mug",
-                customer_email=f"c{n}@example.com", channel="email", token=f"bench-token-{n}", status="submitted",
-                trigger_at=NOW, created_at=NOW, updated_at=NOW, submitted_at=NOW)).inserted_primary_key[0]
+            req_id = db.session.execute(
+                insert(TestimonialRequest).values(
+                    campaign_id=campaign.id,
+                    order_id=f"o{n}",
+                    item_id="i",
+                    product_id="p",
+                    product_title="Mug",
+                    customer_email=f"c{n}@example.com",
+                    channel="email",
+                    token=f"bench-token-{n}",
+                    status="submitted",
+                    trigger_at=NOW,
+                    created_at=NOW,
+                    updated_at=NOW,
+                    submitted_at=NOW,
+                )
+            ).inserted_primary_key[0]
             extra = {}
             if n % 2 == 0:
                 os.makedirs(os.path.join(uploads, "posters"), exist_ok=True)
                 with open(storage.path(f"posters/bench-{n}.jpg"), "wb") as poster:
                     poster.write(b"\xff\xd8\xff" + os.urandom(60_000))
-                extra = {"poster_key": f"posters/bench-{n}.jpg", "playable_key": key, "video_status": "ready",
-                         "playable_content_type": "video/mp4"}
-            db.session.add(Testimonial(request_id=req_id, text=f"Bench {n}", consent=True, status="approved",
-                                       video_key=key, video_content_type="video/mp4", video_size=mb << 20,
-                                       public_id=new_public_id(), created_at=NOW + timedelta(seconds=n), **extra))
+                extra = {
+                    "poster_key": f"posters/bench-{n}.jpg",
+                    "playable_key": key,
+                    "video_status": "ready",
+                    "playable_content_type": "video/mp4",
+                }
+            db.session.add(
+                Testimonial(
+                    request_id=req_id,
+                    text=f"Bench {n}",
+                    consent=True,
+                    status="approved",
+                    video_key=key,
+                    video_content_type="video/mp4",
+                    video_size=mb << 20,
+                    public_id=new_public_id(),
+                    created_at=NOW + timedelta(seconds=n),
+                    **extra,
+                )
+            )
         db.session.commit()
         db.engine.dispose()
     return config
@@ -86,19 +115,32 @@ def main():
     try:
         seed(folder, args.videos, args.mb)
         out = os.path.join(folder, "export.zip")
-        env = {**os.environ, "FLASK_APP": "app", "DATABASE_URL": f"sqlite:///{folder}/bench.db",
-               "UPLOAD_DIR": os.path.join(folder, "uploads"), "SCHEDULER_ENABLED": "false", "LOG_LEVEL": "WARNING",
-               "SECRET_KEY": "bench-secret-key-bench-secret-key-0123"}
+        env = {
+            **os.environ,
+            "FLASK_APP": "app",
+            "DATABASE_URL": f"sqlite:///{folder}/bench.db",
+            "UPLOAD_DIR": os.path.join(folder, "uploads"),
+            "SCHEDULER_ENABLED": "false",
+            "LOG_LEVEL": "WARNING",
+            "SECRET_KEY": "bench-secret-key-bench-secret-key-0123",
+        }
         started = time.perf_counter()
-        subprocess.run([os.path.join(ROOT, ".venv", "bin", "flask"), "testimonials", "export", "--out", out],
-                       check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [os.path.join(ROOT, ".venv", "bin", "flask"), "testimonials", "export", "--out", out],
+            check=True,
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+        )
         elapsed = time.perf_counter() - started
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # Linux: KiB
         size_mb = os.path.getsize(out) / (1 << 20)
         with zipfile.ZipFile(out) as archive:
             members = len(archive.namelist())
-        print(f"export of {args.videos} videos x {args.mb} MiB: archive {size_mb:.0f} MiB, {members} members, "
-              f"{elapsed:.1f} s, peak RSS of the export process {peak_mb:.1f} MiB (target < 100 MiB)")
+        print(
+            f"export of {args.videos} videos x {args.mb} MiB: archive {size_mb:.0f} MiB, {members} members, "
+            f"{elapsed:.1f} s, peak RSS of the export process {peak_mb:.1f} MiB (target < 100 MiB)"
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 

@@ -33,9 +33,11 @@ class FakeSendGrid(ThreadingHTTPServer):
 
     def stats(self):
         with self.lock:
-            return {"received": sum(self.seen.values()),
-                    "duplicates": sum(n - 1 for n in self.seen.values() if n > 1),
-                    "peak_in_flight": self.peak_in_flight}
+            return {
+                "received": sum(self.seen.values()),
+                "duplicates": sum(n - 1 for n in self.seen.values() if n > 1),
+                "peak_in_flight": self.peak_in_flight,
+            }
 
 
 class Handler(BaseHTTPRequestHandler):

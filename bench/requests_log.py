@@ -25,11 +25,29 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ADMIN = ("bench@shop.example", "bench password 123")
 STATUS_WEIGHTS = {  # a month of a shop that has run for a while
-    "scheduled": 8, "queued": 0.2, "sent": 42, "clicked": 18, "submitted": 12,
-    "failed": 5, "expired": 11, "cancelled": 3.8,
+    "scheduled": 8,
+    "queued": 0.2,
+    "sent": 42,
+    "clicked": 18,
+    "submitted": 12,
+    "failed": 5,
+    "expired": 11,
+    "cancelled": 3.8,
 }
-TITLES = ["Blue ceramic mug", "Cotton tee", "Linen apron", "Oak cutting board", "Wool scarf", "Espresso cups",
-          "Leather wallet", "Canvas tote", "Bamboo toothbrush", "Cast iron pan", "Glass teapot", "Desk lamp"]
+TITLES = [
+    "Blue ceramic mug",
+    "Cotton tee",
+    "Linen apron",
+    "Oak cutting board",
+    "Wool scarf",
+    "Espresso cups",
+    "Leather wallet",
+    "Canvas tote",
+    "Bamboo toothbrush",
+    "Cast iron pan",
+    "Glass teapot",
+    "Desk lamp",
+]
 FAIL_REASONS = [
     ("email", "outbox-rejected", "permanent [outbox-rejected]: recipient {to} rejected (simulated permanent failure)"),
     ("email", "550", "permanent [550]: mailbox unavailable"),
@@ -78,7 +96,7 @@ def seed(app, rows, rng):
         conn = db.session.connection()
         for start in range(0, rows, chunk):
             reqs, sends, events = [], [], []
-            for offset in offsets[start:start + chunk]:
+            for offset in offsets[start : start + chunk]:
                 rid = next_id
                 next_id += 1
                 created = NOW - timedelta(seconds=span - offset)
@@ -109,18 +127,42 @@ def request_row(rid, cid, channel, status, created, rng):
         sent_at = NOW - timedelta(minutes=rng.randrange(1, 600))
     clicked = status in ("clicked", "submitted") and sent_at
     r = {
-        "id": rid, "campaign_id": cid, "order_id": str(100_000 + rid), "item_id": f"li_{rid}",
-        "product_id": product, "sku": f"SKU-{product.upper()}", "product_title": title,
+        "id": rid,
+        "campaign_id": cid,
+        "order_id": str(100_000 + rid),
+        "item_id": f"li_{rid}",
+        "product_id": product,
+        "sku": f"SKU-{product.upper()}",
+        "product_title": title,
         "customer_email": email if channel in ("email", "both") else None,
         "customer_phone": f"+1555{n:07d}" if channel in ("sms", "both") else None,
-        "customer_first_name": "Customer", "customer_last_name": str(n),
-        "channel": channel, "token": f"tok{rid:012d}", "status": status, "trigger_at": created,
-        "next_send_at": None, "next_slot": 0, "reminder_count": 0, "attempts": 0, "resend_count": 0,
-        "sent_at": sent_at, "last_sent_at": sent_at, "clicked_at": None, "submitted_at": None,
-        "expires_at": sent_at + timedelta(days=30) if sent_at else None, "cancelled_at": None,
-        "last_error": None, "last_event_at": sent_at or created, "created_at": created, "updated_at": created,
-        "claimed_at": None, "claim_id": None, "order_event_id": None, "product_image_url": None,
-        "email_message_id": None, "sms_message_id": None,
+        "customer_first_name": "Customer",
+        "customer_last_name": str(n),
+        "channel": channel,
+        "token": f"tok{rid:012d}",
+        "status": status,
+        "trigger_at": created,
+        "next_send_at": None,
+        "next_slot": 0,
+        "reminder_count": 0,
+        "attempts": 0,
+        "resend_count": 0,
+        "sent_at": sent_at,
+        "last_sent_at": sent_at,
+        "clicked_at": None,
+        "submitted_at": None,
+        "expires_at": sent_at + timedelta(days=30) if sent_at else None,
+        "cancelled_at": None,
+        "last_error": None,
+        "last_event_at": sent_at or created,
+        "created_at": created,
+        "updated_at": created,
+        "claimed_at": None,
+        "claim_id": None,
+        "order_event_id": None,
+        "product_image_url": None,
+        "email_message_id": None,
+        "sms_message_id": None,
     }
     if status == "scheduled":
         r["next_send_at"] = created + timedelta(days=3)
@@ -135,7 +177,9 @@ def request_row(rid, cid, channel, status, created, rng):
     if status == "cancelled":
         r["cancelled_at"] = (sent_at or created) + timedelta(hours=5)
     if status == "failed":
-        channel_failed, code, text = rng.choice([f for f in FAIL_REASONS if f[0] in (channel, "email" if channel != "sms" else "sms")])
+        channel_failed, code, text = rng.choice(
+            [f for f in FAIL_REASONS if f[0] in (channel, "email" if channel != "sms" else "sms")]
+        )
         r["last_error"] = f"{channel_failed}: " + text.format(to=email)
         r["_fail"] = (channel_failed, code, r["last_error"])
     return r
@@ -153,8 +197,9 @@ def add_history(r, sends, events, rng):
         for channel in channels:
             mid = f"outbox-{rid:08d}{channel[0]}"
             sends.append(slot_send(rid, 0, channel, "sent", r["sent_at"], mid))
-            events.append(event(rid, "sent", r["sent_at"], channel=channel, slot=0, provider="outbox",
-                                provider_message_id=mid))
+            events.append(
+                event(rid, "sent", r["sent_at"], channel=channel, slot=0, provider="outbox", provider_message_id=mid)
+            )
         r[f"{channels[0]}_message_id"] = f"outbox-{rid:08d}{channels[0][0]}"
         for k in range(1, r["reminder_count"] + 1):
             at = r["sent_at"] + timedelta(days=4 * k)
@@ -168,24 +213,47 @@ def add_history(r, sends, events, rng):
         at = (r["sent_at"] or due) + timedelta(minutes=1)
         slot = r["reminder_count"] + 1 if r["sent_at"] else 0
         sends.append(slot_send(rid, slot, channel, "failed", at, None, error=text))
-        events.append(event(rid, "failed", at, channel=channel, slot=slot, provider="outbox", error_code=code,
-                            detail=text))
+        events.append(
+            event(rid, "failed", at, channel=channel, slot=slot, provider="outbox", error_code=code, detail=text)
+        )
     if r["status"] in ("submitted", "expired", "cancelled"):
         at = r["submitted_at"] or r["cancelled_at"] or (r["expires_at"] or due)
         events.append(event(rid, r["status"], min(at, NOW)))
 
 
 def event(rid, type_, at, **fields):
-    base = {"request_id": rid, "type": type_, "occurred_at": at, "created_at": at, "channel": None, "slot": None,
-            "provider": None, "provider_message_id": None, "error_code": None, "detail": None, "dedupe_key": None}
+    base = {
+        "request_id": rid,
+        "type": type_,
+        "occurred_at": at,
+        "created_at": at,
+        "channel": None,
+        "slot": None,
+        "provider": None,
+        "provider_message_id": None,
+        "error_code": None,
+        "detail": None,
+        "dedupe_key": None,
+    }
     return {**base, **fields}
 
 
 def slot_send(rid, slot, channel, status, at, mid, error=None):
-    return {"request_id": rid, "slot": slot, "channel": channel, "resend": 0, "status": status,
-            "provider": "outbox", "provider_message_id": mid, "attempts": 1, "error": error,
-            "retryable": status != "failed", "started_at": at, "finished_at": at,
-            "due_at": at - timedelta(seconds=30)}
+    return {
+        "request_id": rid,
+        "slot": slot,
+        "channel": channel,
+        "resend": 0,
+        "status": status,
+        "provider": "outbox",
+        "provider_message_id": mid,
+        "attempts": 1,
+        "error": error,
+        "retryable": status != "failed",
+        "started_at": at,
+        "finished_at": at,
+        "due_at": at - timedelta(seconds=30),
+    }
 
 
 def time_get(client, url, runs, warmup=3):
@@ -250,12 +318,18 @@ def main():
     with app.app_context():
         email = db.session.scalar(
             select(TestimonialRequest.customer_email)
-            .where(TestimonialRequest.status == "failed", TestimonialRequest.campaign_id == 1,
-                   TestimonialRequest.customer_email.is_not(None))
+            .where(
+                TestimonialRequest.status == "failed",
+                TestimonialRequest.campaign_id == 1,
+                TestimonialRequest.customer_email.is_not(None),
+            )
             .order_by(TestimonialRequest.id.desc())
         )
-        counts = dict(db.session.execute(
-            select(TestimonialRequest.status, func.count()).group_by(TestimonialRequest.status)).all())
+        counts = dict(
+            db.session.execute(
+                select(TestimonialRequest.status, func.count()).group_by(TestimonialRequest.status)
+            ).all()
+        )
         db.session.remove()
 
     client = app.test_client()
@@ -266,24 +340,29 @@ def main():
     cases = [
         ("Requests Log, first page", "/requests/"),
         ("Requests Log, page 40", "/requests/?page=40"),
-        (f"Requests Log, status=failed & campaign 1 & q={email}",
-         f"/requests/?status=failed&campaign_id=1&q={email}"),
+        (f"Requests Log, status=failed & campaign 1 & q={email}", f"/requests/?status=failed&campaign_id=1&q={email}"),
         ("Requests Log, status=failed & campaign 1", "/requests/?status=failed&campaign_id=1"),
         ("Requests Log, search by product title 'mug'", "/requests/?q=mug"),
         ("Requests Log, search by a phone not in the log", "/requests/?q=%2B19999999999"),
         ("Requests Log, national phone (trailing digits: reads the table)", "/requests/?q=555+003+4145"),
         ("Requests Log, title word in no title (reads the whole table)", "/requests/?q=zebra"),
         ("Requests Log, page 2000 (OFFSET 99,950)", "/requests/?page=2000"),
-        ("Requests Log, created in one week & has error",
-         "/requests/?created_from=2026-11-01&created_to=2026-11-07&has_error=y"),
-        ("Requests Log, failed created in one day (~340: bulk Retry checks each)",
-         "/requests/?status=failed&created_from=2026-11-10&created_to=2026-11-10"),
+        (
+            "Requests Log, created in one week & has error",
+            "/requests/?created_from=2026-11-01&created_to=2026-11-07&has_error=y",
+        ),
+        (
+            "Requests Log, failed created in one day (~340: bulk Retry checks each)",
+            "/requests/?status=failed&created_from=2026-11-10&created_to=2026-11-10",
+        ),
         ("Request detail", "/requests/150000"),
         ('Home "/" (last 30 days, all campaigns; no cache: every load computes)', "/"),
         ('Home "/?period=90&campaign=1"', "/?period=90&campaign=1"),
     ]
-    print(f"median server time over {args.runs} runs after warm-up (Flask test client, SQLite, "
-          f"{os.cpu_count()} CPUs); target < 150 ms")
+    print(
+        f"median server time over {args.runs} runs after warm-up (Flask test client, SQLite, "
+        f"{os.cpu_count()} CPUs); target < 150 ms"
+    )
     for label, url in cases:
         try:
             status, timings = time_get(client, url, args.runs)
@@ -291,14 +370,18 @@ def main():
             print(f"  {label:<70} error: {exc!r}")
             continue
         note = "" if status == 200 else f"  (HTTP {status})"
-        print(f"  {label:<70} median {statistics.median(timings):7.1f} ms   "
-              f"p90 {statistics.quantiles(timings, n=10)[-1]:7.1f} ms{note}")
+        print(
+            f"  {label:<70} median {statistics.median(timings):7.1f} ms   "
+            f"p90 {statistics.quantiles(timings, n=10)[-1]:7.1f} ms{note}"
+        )
     # The export streams every matching row: one run, for scale (not a page view).
     start = time.perf_counter()
     response = client.get("/requests/export.csv")
     size = len(response.get_data())
-    print(f"  {'CSV export of all rows (one run, streamed)':<70} {time.perf_counter() - start:8.2f} s    "
-          f"{size / 1e6:.1f} MB (HTTP {response.status_code})")
+    print(
+        f"  {'CSV export of all rows (one run, streamed)':<70} {time.perf_counter() - start:8.2f} s    "
+        f"{size / 1e6:.1f} MB (HTTP {response.status_code})"
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,11 @@ def main():
     parser.add_argument("--height", type=int, default=720)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--upload-mb", type=int, default=100, help="size of the timed tus upload")
-    parser.add_argument("--texture", action="store_true",
-                        help="a band of noise in every frame: much more work for the encoders (slow to make)")
+    parser.add_argument(
+        "--texture",
+        action="store_true",
+        help="a band of noise in every frame: much more work for the encoders (slow to make)",
+    )
     args = parser.parse_args()
 
     from app.testimonials import video
@@ -40,25 +43,40 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-video-") as folder:
         source = os.path.join(folder, "recording.webm")
         started = time.perf_counter()
-        media.make_video(source, fmt="webm", vcodec="libvpx", acodec="libopus", seconds=args.seconds,
-                         width=args.width, height=args.height, fps=args.fps, container_options={"live": "1"},
-                         texture=args.texture)
+        media.make_video(
+            source,
+            fmt="webm",
+            vcodec="libvpx",
+            acodec="libopus",
+            seconds=args.seconds,
+            width=args.width,
+            height=args.height,
+            fps=args.fps,
+            container_options={"live": "1"},
+            texture=args.texture,
+        )
         made = time.perf_counter() - started
         size = os.path.getsize(source)
-        print(f"input: {args.seconds:.0f} s WebM VP8/Opus {args.width}x{args.height} @ {args.fps} fps, "
-              f"{size / 1e6:.1f} MB (made in {made:.1f} s)")
+        print(
+            f"input: {args.seconds:.0f} s WebM VP8/Opus {args.width}x{args.height} @ {args.fps} fps, "
+            f"{size / 1e6:.1f} MB (made in {made:.1f} s)"
+        )
 
         started = time.perf_counter()
         info = video.probe(source)
         probe_s = time.perf_counter() - started
-        print(f"probe:    {probe_s:6.2f} s  (duration from packets: {info.measured_duration:.1f} s, header: {info.duration})")
+        print(
+            f"probe:    {probe_s:6.2f} s  (duration from packets: {info.measured_duration:.1f} s, header: {info.duration})"
+        )
 
         playable = os.path.join(folder, "playable.mp4")
         started = time.perf_counter()
         video.make_playable(source, playable, info)
         transcode_s = time.perf_counter() - started
-        print(f"H.264:    {transcode_s:6.2f} s  ({os.path.getsize(playable) / 1e6:.1f} MB, "
-              f"{args.seconds / transcode_s:.2f}x real time)")
+        print(
+            f"H.264:    {transcode_s:6.2f} s  ({os.path.getsize(playable) / 1e6:.1f} MB, "
+            f"{args.seconds / transcode_s:.2f}x real time)"
+        )
 
         poster = os.path.join(folder, "poster.jpg")
         started = time.perf_counter()
@@ -69,8 +87,10 @@ def main():
 
         data = b"\x1a\x45\xdf\xa3" + os.urandom(args.upload_mb * 1024 * 1024 - 4)
         seconds = upload_seconds(folder, data)
-        print(f"tus upload of {args.upload_mb} MB in 5 MB chunks: {seconds:.2f} s, {args.upload_mb / seconds:.0f} MB/s "
-              "(test client, no network; local folder storage; includes joining the parts)")
+        print(
+            f"tus upload of {args.upload_mb} MB in 5 MB chunks: {seconds:.2f} s, {args.upload_mb / seconds:.0f} MB/s "
+            "(test client, no network; local folder storage; includes joining the parts)"
+        )
 
 
 def upload_seconds(folder, data):
@@ -79,8 +99,15 @@ def upload_seconds(folder, data):
     from config import TestConfig
 
     db_file = os.path.join(folder, "bench.db")
-    config = type("BenchConfig", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_file}",
-                                                  "UPLOAD_DIR": os.path.join(folder, "uploads"), "VIDEO_MAX_MB": 4096})
+    config = type(
+        "BenchConfig",
+        (TestConfig,),
+        {
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{db_file}",
+            "UPLOAD_DIR": os.path.join(folder, "uploads"),
+            "VIDEO_MAX_MB": 4096,
+        },
+    )
     app = create_app(config)
     with app.app_context():
         from flask_migrate import upgrade

@@ -100,7 +100,9 @@ def app_factory(tmp_path, database_url, clock):
     apps = []
 
     def build(**overrides):
-        app = create_app(make_config(tmp_path, None, **{"SQLALCHEMY_DATABASE_URI": database_url, "CLOCK": clock, **overrides}))
+        app = create_app(
+            make_config(tmp_path, None, **{"SQLALCHEMY_DATABASE_URI": database_url, "CLOCK": clock, **overrides})
+        )
         apps.append(app)
         return app
 

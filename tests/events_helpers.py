@@ -62,8 +62,11 @@ class SendGridSigner:
 
 def webhook_settings(signer):
     """Settings under which both providers' webhooks verify: SendGrid's with ``signer``'s key."""
-    return {"SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key, "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-            "PUBLIC_BASE_URL": PUBLIC_BASE_URL}
+    return {
+        "SENDGRID_WEBHOOK_PUBLIC_KEY": signer.public_key,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "PUBLIC_BASE_URL": PUBLIC_BASE_URL,
+    }
 
 
 def webhook_fixtures():
@@ -109,8 +112,9 @@ def post_sendgrid(client, events, signer=None, *, headers=None, raw=None):
     return client.post(SENDGRID_PATH, data=body, content_type="application/json", headers=headers)
 
 
-def sg_event(request_id, event, *, timestamp=T0, event_id=None, email="ada@example.com",
-             message_id="msg-1", slot=0, **fields):
+def sg_event(
+    request_id, event, *, timestamp=T0, event_id=None, email="ada@example.com", message_id="msg-1", slot=0, **fields
+):
     """One SendGrid event as its webhook sends it (custom args at the top level)."""
     body = {
         "email": email,
@@ -178,14 +182,31 @@ def snapshot(request_ids):
     requests = []
     for request_id in request_ids:
         req = db.session.get(TestimonialRequest, request_id)
-        requests.append({
-            "status": req.status, "clicked_at": req.clicked_at, "sent_at": req.sent_at,
-            "next_send_at": req.next_send_at, "next_slot": req.next_slot, "last_error": req.last_error,
-            "cancelled_at": req.cancelled_at, "last_event_at": req.last_event_at,
-        })
+        requests.append(
+            {
+                "status": req.status,
+                "clicked_at": req.clicked_at,
+                "sent_at": req.sent_at,
+                "next_send_at": req.next_send_at,
+                "next_slot": req.next_slot,
+                "last_error": req.last_error,
+                "cancelled_at": req.cancelled_at,
+                "last_event_at": req.last_event_at,
+            }
+        )
     events = sorted(
-        (e.request_id, e.type, e.channel, e.slot, e.provider, e.provider_message_id, e.error_code, e.detail,
-         e.occurred_at, e.dedupe_key)
+        (
+            e.request_id,
+            e.type,
+            e.channel,
+            e.slot,
+            e.provider,
+            e.provider_message_id,
+            e.error_code,
+            e.detail,
+            e.occurred_at,
+            e.dedupe_key,
+        )
         for e in db.session.scalars(select(TestimonialRequestEvent)).all()
     )
     optouts = sorted((o.channel, o.contact, o.source) for o in db.session.scalars(select(OptOut)).all())

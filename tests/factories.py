@@ -16,15 +16,31 @@ ORDER = {
         "tags": ["vip"],
         "customer": {"email": "ada@example.com", "phone": "+15551234567", "first_name": "Ada", "last_name": "L"},
         "items": [
-            {"id": "li_1", "product_id": "p_1", "sku": "MUG-1", "title": "Blue mug", "quantity": 2,
-             "price": "19.95", "image_url": "https://shop.example/mug.jpg", "delivered": True},
+            {
+                "id": "li_1",
+                "product_id": "p_1",
+                "sku": "MUG-1",
+                "title": "Blue mug",
+                "quantity": 2,
+                "price": "19.95",
+                "image_url": "https://shop.example/mug.jpg",
+                "delivered": True,
+            },
         ],
     },
 }
 
 
-def order_body(event_id="evt_1", *, order_id="1001", event_type="order.delivered",
-               occurred_at="2026-11-20T12:00:00Z", items=None, customer=None, **order_fields):
+def order_body(
+    event_id="evt_1",
+    *,
+    order_id="1001",
+    event_type="order.delivered",
+    occurred_at="2026-11-20T12:00:00Z",
+    items=None,
+    customer=None,
+    **order_fields,
+):
     body = copy.deepcopy(ORDER)
     body["event_id"] = event_id
     body["event_type"] = event_type
@@ -39,8 +55,14 @@ def order_body(event_id="evt_1", *, order_id="1001", event_type="order.delivered
 
 
 def item(item_id="li_1", product_id="p_1", **fields):
-    return {"id": item_id, "product_id": product_id, "title": f"Product {product_id}", "quantity": 1,
-            "delivered": True, **fields}
+    return {
+        "id": item_id,
+        "product_id": product_id,
+        "title": f"Product {product_id}",
+        "quantity": 1,
+        "delivered": True,
+        **fields,
+    }
 
 
 def campaign(clock, **settings):
@@ -51,6 +73,7 @@ def campaign(clock, **settings):
 
 
 # -- helpers for the lifecycle engine tests ---------------------------------------------
+
 
 def post_order(client, body=None, **kwargs):
     """POST a body (dict → JSON, bytes → raw) to the order webhook."""
@@ -81,9 +104,11 @@ def row_counts():
     from sqlalchemy import text
 
     db.session.rollback()
-    names = db.session.execute(
-        text("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
-    ).scalars().all()
+    names = (
+        db.session.execute(text("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
+        .scalars()
+        .all()
+    )
     counts = {name: db.session.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar() for name in names}
     db.session.rollback()
     return counts

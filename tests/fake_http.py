@@ -79,8 +79,9 @@ class FakeHTTPServer:
     def url(self):
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def reply(self, status=200, body=b"", headers=None, *, method=None, path=None, times=1, hang=False, drop=False,
-              delay=0):
+    def reply(
+        self, status=200, body=b"", headers=None, *, method=None, path=None, times=1, hang=False, drop=False, delay=0
+    ):
         with self._lock:
             self._replies.append(Reply(status, body, dict(headers or {}), hang, drop, method, path, times, delay))
         return self

@@ -19,10 +19,10 @@ def _frames(width, height, fps, seconds, texture=False):
         picture = bytearray(bytes([(i * 8) % 256, 40, 90]) * width * height)
         x = (i * 4) % max(width - 16, 1)
         for y in range(height // 3, min(height // 3 + 16, height)):
-            picture[y * stride + x * 3:y * stride + (x + 16) * 3] = b"\xff" * 48
+            picture[y * stride + x * 3 : y * stride + (x + 16) * 3] = b"\xff" * 48
         if texture:
             band = height // 4
-            picture[-band * stride:] = os.urandom(band * stride)
+            picture[-band * stride :] = os.urandom(band * stride)
         frame = av.VideoFrame(width, height, "rgb24")
         frame.planes[0].update(bytes(picture))
         yield frame
@@ -34,8 +34,9 @@ def _tone(rate, seconds, samples=1024):
     while t < total:
         n = min(samples, total - t)
         frame = av.AudioFrame(format="s16", layout="mono", samples=n)
-        frame.planes[0].update(b"".join(struct.pack("<h", int(6000 * math.sin(2 * math.pi * 440 * (t + k) / rate)))
-                                        for k in range(n)))
+        frame.planes[0].update(
+            b"".join(struct.pack("<h", int(6000 * math.sin(2 * math.pi * 440 * (t + k) / rate))) for k in range(n))
+        )
         frame.sample_rate = rate
         frame.pts = t
         frame.time_base = fractions.Fraction(1, rate)
@@ -43,8 +44,21 @@ def _tone(rate, seconds, samples=1024):
         t += n
 
 
-def make_video(path, *, fmt, vcodec, acodec=None, seconds=3.0, width=160, height=120, fps=15,
-               pix_fmt="yuv420p", container_options=None, rotation=None, texture=False):
+def make_video(
+    path,
+    *,
+    fmt,
+    vcodec,
+    acodec=None,
+    seconds=3.0,
+    width=160,
+    height=120,
+    fps=15,
+    pix_fmt="yuv420p",
+    container_options=None,
+    rotation=None,
+    texture=False,
+):
     with av.open(str(path), "w", format=fmt, options=container_options or {}) as out:
         video = out.add_stream(vcodec, rate=fps)
         video.width, video.height, video.pix_fmt = width, height, pix_fmt
@@ -72,8 +86,9 @@ def make_video(path, *, fmt, vcodec, acodec=None, seconds=3.0, width=160, height
 
 def webm_without_duration(path, seconds=3.0):
     """What Chrome's MediaRecorder writes: VP8 + Opus in WebM with no duration and no cues."""
-    return make_video(path, fmt="webm", vcodec="libvpx", acodec="libopus", seconds=seconds,
-                      container_options={"live": "1"})
+    return make_video(
+        path, fmt="webm", vcodec="libvpx", acodec="libopus", seconds=seconds, container_options={"live": "1"}
+    )
 
 
 def hevc_mov(path, seconds=2.0, rotation=None):
@@ -83,5 +98,11 @@ def hevc_mov(path, seconds=2.0, rotation=None):
 
 def h264_mp4(path, seconds=2.0, faststart=True):
     """An MP4 that already plays everywhere (H.264/AAC, index first)."""
-    return make_video(path, fmt="mp4", vcodec="libx264", acodec="aac", seconds=seconds,
-                      container_options={"movflags": "+faststart"} if faststart else {})
+    return make_video(
+        path,
+        fmt="mp4",
+        vcodec="libx264",
+        acodec="aac",
+        seconds=seconds,
+        container_options={"movflags": "+faststart"} if faststart else {},
+    )

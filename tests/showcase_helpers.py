@@ -22,14 +22,22 @@ class Made:
     email: str
 
 
-def make_testimonial(client, clock, n, *, product_id="p_1", video=True, text=None, customer=None, send_first=False,
-                     **form):
+def make_testimonial(
+    client, clock, n, *, product_id="p_1", video=True, text=None, customer=None, send_first=False, **form
+):
     """Customer ``n`` orders ``product_id`` and sends a testimonial (a video unless told)."""
-    customer = customer or {"email": f"customer{n}@example.com", "phone": f"+1555000{n:04d}",
-                            "first_name": f"Name{n}", "last_name": f"Surname{n}"}
-    body = order_body(f"evt_{n}", order_id=f"order-{n}", items=[item(f"li_{n}", product_id,
-                                                                     title=f"Product {product_id}")],
-                      customer=customer)
+    customer = customer or {
+        "email": f"customer{n}@example.com",
+        "phone": f"+1555000{n:04d}",
+        "first_name": f"Name{n}",
+        "last_name": f"Surname{n}",
+    }
+    body = order_body(
+        f"evt_{n}",
+        order_id=f"order-{n}",
+        items=[item(f"li_{n}", product_id, title=f"Product {product_id}")],
+        customer=customer,
+    )
     response = post_order(client, body)
     assert response.status_code == 202, response.get_json()
     [request_id] = response.get_json()["created"]

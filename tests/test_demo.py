@@ -72,11 +72,19 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, client, clock, s
     assert set(statuses) == set(STATUSES) - {"queued"}  # queued lasts only during a send
     assert sum(statuses.values()) >= 200
     assert {"draft", "active", "paused"} <= set(counts(Campaign.status))
-    failed = db.session.scalars(select(models.TestimonialRequest).where(models.TestimonialRequest.status == "failed")).all()
+    failed = db.session.scalars(
+        select(models.TestimonialRequest).where(models.TestimonialRequest.status == "failed")
+    ).all()
     assert all(r.last_error for r in failed)
     assert any("fail.test" in r.last_error for r in failed)
-    assert db.session.scalar(select(func.count(models.SlotSend.id)).where(models.SlotSend.channel == "sms",
-                                                                 models.SlotSend.status == "failed")) >= 1
+    assert (
+        db.session.scalar(
+            select(func.count(models.SlotSend.id)).where(
+                models.SlotSend.channel == "sms", models.SlotSend.status == "failed"
+            )
+        )
+        >= 1
+    )
     assert db.session.scalar(select(func.count(models.Testimonial.id)).where(models.Testimonial.text.is_not(None))) >= 3
     # Every submitted request has its testimonial: the Testimonials page and the overview agree.
     assert db.session.scalar(select(func.count(models.Testimonial.id))) == statuses["submitted"]
@@ -100,7 +108,7 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, client, clock, s
     assert sorted(t.status for t in videos) == ["approved", "approved", "pending", "pending"]
     assert db.session.scalar(select(func.count(models.Testimonial.id)).where(models.Testimonial.rating.is_(None))) == 0
     page = client.get("/testimonials/?status=approved").get_data(as_text=True)
-    assert all(f'/testimonials/{t.id}/video' in page for t in videos if t.status == "approved")
+    assert all(f"/testimonials/{t.id}/video" in page for t in videos if t.status == "approved")
     import io
 
     import av
@@ -122,8 +130,12 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, client, clock, s
     # request's timeline at the same moment (not the time the demo was seeded).
     outbox = db.session.scalars(select(OutboxMessage).where(OutboxMessage.request_id.is_not(None))).all()
     assert outbox and all(as_utc(m.created_at) <= clock() for m in outbox)
-    attempts = {(e.request_id, e.channel, as_utc(e.occurred_at)) for e in db.session.scalars(
-        select(models.TestimonialRequestEvent).where(models.TestimonialRequestEvent.type.in_(("sent", "failed"))))}
+    attempts = {
+        (e.request_id, e.channel, as_utc(e.occurred_at))
+        for e in db.session.scalars(
+            select(models.TestimonialRequestEvent).where(models.TestimonialRequestEvent.type.in_(("sent", "failed")))
+        )
+    }
     assert all((m.request_id, m.channel, as_utc(m.created_at)) in attempts for m in outbox)
     assert min(as_utc(m.created_at) for m in outbox) < clock() - timedelta(days=20)
 

@@ -2,14 +2,13 @@
 table): the app's own page or JSON, never Werkzeug's bare page or a traceback, and the
 original error logged once."""
 
-
 import pytest
 from sqlalchemy import text
 
 from app.extensions import db
 from tests.factories import order_body, post_order
 
-TRACEBACK_WORDS = ("Traceback", "sqlalchemy", "OperationalError", "DatabaseError", "File \"")
+TRACEBACK_WORDS = ("Traceback", "sqlalchemy", "OperationalError", "DatabaseError", 'File "')
 
 
 @pytest.fixture

@@ -13,14 +13,17 @@ def lines_of_step(caplog, step):
 
 
 def names(line, request_id, campaign_id):
-    return (re.search(rf"\brequest=(\S+,)?{request_id}\b", line) is not None
-            and re.search(rf"\bcampaign=(\S+,)?{campaign_id}\b", line) is not None)
+    return (
+        re.search(rf"\brequest=(\S+,)?{request_id}\b", line) is not None
+        and re.search(rf"\bcampaign=(\S+,)?{campaign_id}\b", line) is not None
+    )
 
 
 def assert_step_logged(caplog, step, request_id, campaign_id):
     lines = lines_of_step(caplog, step)
     assert any(names(line, request_id, campaign_id) for line in lines), (
-        f"no step={step} line names request={request_id} campaign={campaign_id}: {lines}")
+        f"no step={step} line names request={request_id} campaign={campaign_id}: {lines}"
+    )
 
 
 def test_each_of_the_eight_steps_logs_the_request_and_campaign(app_caplog, client, clock):

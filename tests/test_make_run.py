@@ -54,8 +54,14 @@ def test_make_run_on_another_port_serves_there_with_matching_links(due_request_d
     env = {k: v for k, v in os.environ.items() if k not in ("PUBLIC_BASE_URL", "APP_ENV", "FLASK_RUN_PORT")}
     env.update(DATABASE_URL=f"sqlite:///{due_request_db}", SCHEDULER_INTERVAL_SECONDS="1", LOG_LEVEL="WARNING")
     log = open(tmp_path / "make-run.log", "w+")
-    server = subprocess.Popen(["make", "--no-print-directory", "run", f"PORT={port}"], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    server = subprocess.Popen(
+        ["make", "--no-print-directory", "run", f"PORT={port}"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         link = None
         engine = create_engine(f"sqlite:///{due_request_db}")

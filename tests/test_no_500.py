@@ -86,21 +86,62 @@ HOSTILE_VALUES = {
     "emoji": "💥 ünïcødé",
     "markup": "<script>alert(1)</script>{{ 7*7 }}",
 }
-QUERY_VALUES = {name: HOSTILE_VALUES[name] for name in (
-    "empty", "text", "negative", "huge number", "unicode digit", "10**12", "bad date", "huge string", "NUL byte",
-    "emoji")}
+QUERY_VALUES = {
+    name: HOSTILE_VALUES[name]
+    for name in (
+        "empty",
+        "text",
+        "negative",
+        "huge number",
+        "unicode digit",
+        "10**12",
+        "bad date",
+        "huge string",
+        "NUL byte",
+        "emoji",
+    )
+}
 # Query parameters the views read (besides the paging every list shares).
 QUERY_PARAMS = {
     "dashboard.home": ("period", "from", "to", "campaign"),
-    "requests.index": ("status", "campaign_id", "channel", "created_from", "created_to", "sent_from", "sent_to",
-                       "has_error", "q", "page"),
-    "requests.export": ("status", "campaign_id", "channel", "created_from", "created_to", "sent_from", "sent_to",
-                        "has_error", "q"),
+    "requests.index": (
+        "status",
+        "campaign_id",
+        "channel",
+        "created_from",
+        "created_to",
+        "sent_from",
+        "sent_to",
+        "has_error",
+        "q",
+        "page",
+    ),
+    "requests.export": (
+        "status",
+        "campaign_id",
+        "channel",
+        "created_from",
+        "created_to",
+        "sent_from",
+        "sent_to",
+        "has_error",
+        "q",
+    ),
     "intake_log.index": ("order_id", "page"),
     "outbox.index": ("request_id", "to", "page"),
     "optouts.index": ("q", "channel", "page"),
-    "testimonials.index": ("status", "product", "campaign_id", "min_rating", "has_video", "created_from",
-                           "created_to", "q", "request", "page"),
+    "testimonials.index": (
+        "status",
+        "product",
+        "campaign_id",
+        "min_rating",
+        "has_video",
+        "created_from",
+        "created_to",
+        "q",
+        "request",
+        "page",
+    ),
     "testimonials.embed": ("product", "theme"),
     "testimonials.export": ("status", "product", "campaign_id", "min_rating", "has_video", "q"),
     "erasure.confirm": ("contact", "request"),
@@ -127,11 +168,24 @@ EXISTING = {
 VALID_ACTION = {"requests.act": "cancel", "testimonials.change": "approve"}
 # Endpoints that act on a valid CSRF token alone (confirmations, one-click unsubscribe):
 # hostile fields cannot make them refuse, so they get hostile ids and missing tokens only.
-ACT_ON_TOKEN_ALONE = {"campaigns.pause", "campaigns.resume", "campaigns.archive", "testimonials.change",
-                      "optouts.remove", "auth.logout", "public.unsubscribe_page", "public.postpone_page"}
+ACT_ON_TOKEN_ALONE = {
+    "campaigns.pause",
+    "campaigns.resume",
+    "campaigns.archive",
+    "testimonials.change",
+    "optouts.remove",
+    "auth.logout",
+    "public.unsubscribe_page",
+    "public.postpone_page",
+}
 # Values for empty fields a save needs (new campaign / template) besides the one made hostile.
-PLAIN_VALUES = {"name": "Hostile input test", "text": "Hi {{ first_name }}, how is your {{ product_title }}?",
-                "contact": "someone@example.com", "to": "+15551230000", "email": ADMIN[0]}
+PLAIN_VALUES = {
+    "name": "Hostile input test",
+    "text": "Hi {{ first_name }}, how is your {{ product_title }}?",
+    "contact": "someone@example.com",
+    "to": "+15551230000",
+    "email": ADMIN[0],
+}
 # Fields no hostile form sets: ``confirmed=yes`` would carry out an action, ``preview``
 # makes the template form preview instead of validating for a save.
 NEVER_SET = {"csrf_token", "confirmed", "preview"}
@@ -252,15 +306,22 @@ def form_cases(rule):
     yield Case("POST", path, "only a CSRF token", data={}, csrf=True)
     for name, value in HOSTILE_VALUES.items():
         yield Case("POST", path, f"every field {name}", data={f: value for f in FORM_FIELDS}, csrf=True)
-    yield Case("POST", path, "every field twice", csrf=True,
-               data=b"&".join(f"{f}=a&{f}=b".encode() for f in FORM_FIELDS))
-    yield Case("POST", path, "invalid UTF-8 form", csrf=True,
-               data=b"&".join(f.encode() + b"=%FF%FE\xff\xfe" for f in FORM_FIELDS),
-               content_type="application/x-www-form-urlencoded")
+    yield Case(
+        "POST", path, "every field twice", csrf=True, data=b"&".join(f"{f}=a&{f}=b".encode() for f in FORM_FIELDS)
+    )
+    yield Case(
+        "POST",
+        path,
+        "invalid UTF-8 form",
+        csrf=True,
+        data=b"&".join(f.encode() + b"=%FF%FE\xff\xfe" for f in FORM_FIELDS),
+        content_type="application/x-www-form-urlencoded",
+    )
     yield Case("POST", path, "JSON instead of a form", json={f: "abc" for f in FORM_FIELDS}, csrf=True)
     yield Case("POST", path, "text/plain body", data=b"name=abc", content_type="text/plain", csrf=True)
-    yield Case("POST", path, "multipart without boundary", data=b"--x\r\n", content_type="multipart/form-data",
-               csrf=True)
+    yield Case(
+        "POST", path, "multipart without boundary", data=b"--x\r\n", content_type="multipart/form-data", csrf=True
+    )
     yield Case("POST", path, "2 MB field", data={"name": "x" * 2_000_000, "text": "x"}, csrf=True)
 
 
@@ -282,13 +343,24 @@ def one_field_cases():
         ("/account/password", "/account/password", ChangePasswordForm, "admin"),
     )
     for page, action, form_class, who in forms:
-        fields = [name for name, value in vars(form_class).items()
-                  if hasattr(value, "field_class") and name not in NEVER_SET and "Submit" not in value.field_class.__name__]
+        fields = [
+            name
+            for name, value in vars(form_class).items()
+            if hasattr(value, "field_class") and name not in NEVER_SET and "Submit" not in value.field_class.__name__
+        ]
         endpoint = ROUTE_APP.url_map.bind("x").match(action.format(campaign=1, template=1), method="POST")[0]
         for name in fields:
             for what, value in HOSTILE_VALUES.items():
-                yield Case("POST", action, f"{form_class.__name__}.{name} {what}", data={name: value}, csrf=True,
-                           form_page=page, endpoint=endpoint, visitors=(who,))
+                yield Case(
+                    "POST",
+                    action,
+                    f"{form_class.__name__}.{name} {what}",
+                    data={name: value},
+                    csrf=True,
+                    form_page=page,
+                    endpoint=endpoint,
+                    visitors=(who,),
+                )
 
 
 def public_form_cases():
@@ -296,16 +368,24 @@ def public_form_cases():
     path = "/r/{token}"
     for name, value in HOSTILE_VALUES.items():
         yield Case("POST", path, f"testimonial text {name}, no consent", data={"text": value}, csrf=True)
-    yield Case("POST", path, "testimonial with NUL text and consent", data={"text": "a\x00b", "consent": "yes"},
-               csrf=True)
-    yield Case("POST", path, "testimonial with a 2 MB text", data={"text": "x" * 2_000_000, "consent": "yes"},
-               csrf=True)
+    yield Case(
+        "POST", path, "testimonial with NUL text and consent", data={"text": "a\x00b", "consent": "yes"}, csrf=True
+    )
+    yield Case(
+        "POST", path, "testimonial with a 2 MB text", data={"text": "x" * 2_000_000, "consent": "yes"}, csrf=True
+    )
     yield Case("POST", path, "video that is not a file", data={"video": "abc", "consent": "yes"}, csrf=True)
-    yield Case("POST", path, "video of a wrong type", csrf=True, content_type="multipart/form-data",
-               data=b"")  # replaced at run time by upload()
-    yield Case("POST", path, "invalid UTF-8 multipart", csrf=True,
-               content_type="multipart/form-data; boundary=b",
-               data=b'--b\r\nContent-Disposition: form-data; name="text"\r\n\r\n\xff\xfe\r\n--b--\r\n')
+    yield Case(
+        "POST", path, "video of a wrong type", csrf=True, content_type="multipart/form-data", data=b""
+    )  # replaced at run time by upload()
+    yield Case(
+        "POST",
+        path,
+        "invalid UTF-8 multipart",
+        csrf=True,
+        content_type="multipart/form-data; boundary=b",
+        data=b'--b\r\nContent-Disposition: form-data; name="text"\r\n\r\n\xff\xfe\r\n--b--\r\n',
+    )
 
 
 TUS = (("Tus-Resumable", "1.0.0"),)
@@ -317,31 +397,83 @@ def tus_cases():
     printable = {what: value for what, value in HOSTILE_VALUES.items() if value.isprintable() and len(value) < 5000}
     for what, value in printable.items():
         yield Case("POST", TUS_CREATE, f"tus Upload-Length {what}", headers=TUS + (("Upload-Length", value),))
-        yield Case("POST", TUS_CREATE, f"tus Upload-Metadata {what}",
-                   headers=TUS + (("Upload-Length", "100"), ("Upload-Metadata", f"filetype {value}")))
-        yield Case("PATCH", TUS_UPLOAD, f"tus Upload-Offset {what}", headers=TUS + (("Upload-Offset", value),),
-                   data=b"abc", content_type="application/offset+octet-stream")
+        yield Case(
+            "POST",
+            TUS_CREATE,
+            f"tus Upload-Metadata {what}",
+            headers=TUS + (("Upload-Length", "100"), ("Upload-Metadata", f"filetype {value}")),
+        )
+        yield Case(
+            "PATCH",
+            TUS_UPLOAD,
+            f"tus Upload-Offset {what}",
+            headers=TUS + (("Upload-Offset", value),),
+            data=b"abc",
+            content_type="application/offset+octet-stream",
+        )
     typed = base64.b64encode(b"text/plain").decode()
-    yield Case("POST", TUS_CREATE, "tus upload that says it is text",
-               headers=TUS + (("Upload-Length", "100"), ("Upload-Metadata", f"filetype {typed}")))
+    yield Case(
+        "POST",
+        TUS_CREATE,
+        "tus upload that says it is text",
+        headers=TUS + (("Upload-Length", "100"), ("Upload-Metadata", f"filetype {typed}")),
+    )
     yield Case("POST", TUS_CREATE, "tus upload past VIDEO_MAX_MB", headers=TUS + (("Upload-Length", str(10**12)),))
     yield Case("POST", TUS_CREATE, "tus deferred length", headers=TUS + (("Upload-Defer-Length", "1"),))
-    yield Case("POST", TUS_CREATE, "tus metadata with invalid UTF-8",
-               headers=TUS + (("Upload-Length", "100"), ("Upload-Metadata", "filename " + base64.b64encode(b"\xff\xfe").decode())))
-    yield Case("PATCH", TUS_UPLOAD, "tus PATCH at a wrong offset", headers=TUS + (("Upload-Offset", "99999"),),
-               data=b"abc", content_type="application/offset+octet-stream")
-    yield Case("PATCH", TUS_UPLOAD, "tus PATCH of the wrong content type", headers=TUS + (("Upload-Offset", "0"),),
-               data=b"abc", content_type="application/json")
-    yield Case("PATCH", TUS_UPLOAD, "tus PATCH past the upload's length", headers=TUS + (("Upload-Offset", "16"),),
-               data=b"x" * 5000, content_type="application/offset+octet-stream")
+    yield Case(
+        "POST",
+        TUS_CREATE,
+        "tus metadata with invalid UTF-8",
+        headers=TUS
+        + (("Upload-Length", "100"), ("Upload-Metadata", "filename " + base64.b64encode(b"\xff\xfe").decode())),
+    )
+    yield Case(
+        "PATCH",
+        TUS_UPLOAD,
+        "tus PATCH at a wrong offset",
+        headers=TUS + (("Upload-Offset", "99999"),),
+        data=b"abc",
+        content_type="application/offset+octet-stream",
+    )
+    yield Case(
+        "PATCH",
+        TUS_UPLOAD,
+        "tus PATCH of the wrong content type",
+        headers=TUS + (("Upload-Offset", "0"),),
+        data=b"abc",
+        content_type="application/json",
+    )
+    yield Case(
+        "PATCH",
+        TUS_UPLOAD,
+        "tus PATCH past the upload's length",
+        headers=TUS + (("Upload-Offset", "16"),),
+        data=b"x" * 5000,
+        content_type="application/offset+octet-stream",
+    )
     yield Case("HEAD", "/r/{token}/uploads/" + "0" * 32, "tus HEAD of an unknown upload", headers=TUS)
     yield Case("DELETE", "/r/{token}/uploads/" + "0" * 32, "tus DELETE of an unknown upload", headers=TUS)
-    yield Case("POST", "/r/{token}", "testimonial with an unknown upload id", csrf=True,
-               data={"upload_id": "0" * 32, "consent": "yes"})
-    yield Case("POST", "/r/{token}", "testimonial with an unfinished upload", csrf=True,
-               data={"upload_id": "{upload}", "consent": "yes"})
-    yield Case("POST", "/r/{token}", "testimonial with a hostile rating", csrf=True,
-               data={"rating": "6", "consent": "yes", "text": "x"})
+    yield Case(
+        "POST",
+        "/r/{token}",
+        "testimonial with an unknown upload id",
+        csrf=True,
+        data={"upload_id": "0" * 32, "consent": "yes"},
+    )
+    yield Case(
+        "POST",
+        "/r/{token}",
+        "testimonial with an unfinished upload",
+        csrf=True,
+        data={"upload_id": "{upload}", "consent": "yes"},
+    )
+    yield Case(
+        "POST",
+        "/r/{token}",
+        "testimonial with a hostile rating",
+        csrf=True,
+        data={"rating": "6", "consent": "yes", "text": "x"},
+    )
 
 
 def needs_login(rule):
@@ -359,8 +491,9 @@ def dashboard_cases():
     for rule in RULES:
         if rule.rule.startswith("/webhooks/"):
             continue
-        cases = [replace(case, endpoint=rule.endpoint) for case in (*url_cases(rule), *query_cases(rule),
-                                                                    *form_cases(rule))]
+        cases = [
+            replace(case, endpoint=rule.endpoint) for case in (*url_cases(rule), *query_cases(rule), *form_cases(rule))
+        ]
         yield from map(only_admin, cases) if needs_login(rule) else cases
     yield from one_field_cases()
     yield from video_cases()
@@ -368,9 +501,20 @@ def dashboard_cases():
     yield from tus_cases()
     yield Case("GET", "/no-such-page", "an unknown URL")
     yield Case("GET", "/%FF%FE", "an unknown URL in invalid UTF-8")
-    yield Case("POST", "/templates/preview", "preview of a template that does not render", csrf=True,
-               data={"channel": "email", "kind": "initial", "subject": "{{ order.", "text": "{% for %}",
-                     "html": "{{ x|attr('__class__') }}", "name": "x"})
+    yield Case(
+        "POST",
+        "/templates/preview",
+        "preview of a template that does not render",
+        csrf=True,
+        data={
+            "channel": "email",
+            "kind": "initial",
+            "subject": "{{ order.",
+            "text": "{% for %}",
+            "html": "{{ x|attr('__class__') }}",
+            "name": "x",
+        },
+    )
 
 
 # -- webhooks ------------------------------------------------------------------------------
@@ -422,8 +566,18 @@ ORDER = {
         "currency": "USD",
         "tags": ["vip"],
         "customer": {"email": "ada@example.com", "phone": "+15551234567", "first_name": "Ada", "last_name": "L"},
-        "items": [{"id": "li_1", "product_id": "p_1", "sku": "MUG-1", "title": "Blue mug", "quantity": 2,
-                   "price": "19.95", "image_url": "https://shop.example/mug.jpg", "delivered": True}],
+        "items": [
+            {
+                "id": "li_1",
+                "product_id": "p_1",
+                "sku": "MUG-1",
+                "title": "Blue mug",
+                "quantity": 2,
+                "price": "19.95",
+                "image_url": "https://shop.example/mug.jpg",
+                "delivered": True,
+            }
+        ],
     },
 }
 SHOPIFY_ORDER = {
@@ -434,33 +588,78 @@ SHOPIFY_ORDER = {
     "total_price": "59.90",
     "currency": "USD",
     "tags": "vip",
-    "customer": {"id": 1, "email": "ada@example.com", "phone": "+15551234567", "first_name": "Ada",
-                 "last_name": "L"},
-    "line_items": [{"id": 1001, "product_id": 2001, "variant_id": 3001, "sku": "MUG-1", "title": "Blue mug",
-                    "name": "Blue mug", "quantity": 1, "price": "19.95", "fulfillment_status": "fulfilled",
-                    "gift_card": False}],
+    "customer": {"id": 1, "email": "ada@example.com", "phone": "+15551234567", "first_name": "Ada", "last_name": "L"},
+    "line_items": [
+        {
+            "id": 1001,
+            "product_id": 2001,
+            "variant_id": 3001,
+            "sku": "MUG-1",
+            "title": "Blue mug",
+            "name": "Blue mug",
+            "quantity": 1,
+            "price": "19.95",
+            "fulfillment_status": "fulfilled",
+            "gift_card": False,
+        }
+    ],
     "fulfillments": [],
     "updated_at": "2026-11-20T12:00:00-05:00",
 }
 SHOPIFY_TIMED = {  # one payload per topic that reads a time, with its time fields
     "orders/cancelled": {**SHOPIFY_ORDER, "cancelled_at": "2026-11-20T12:00:00-05:00"},
-    "refunds/create": {"id": 77, "order_id": 5940139499999, "created_at": "2026-11-20T12:00:00-05:00",
-                       "processed_at": "2026-11-20T12:00:00-05:00",
-                       "refund_line_items": [{"id": 1, "line_item_id": 1001, "quantity": 1}]},
-    "fulfillments/update": {"id": 88, "order_id": 5940139499999, "status": "success", "shipment_status": "delivered",
-                            "updated_at": "2026-11-20T12:00:00-05:00", "email": "ada@example.com",
-                            "line_items": SHOPIFY_ORDER["line_items"]},
-    "fulfillment_events/create": {"id": 99, "order_id": 5940139499999, "fulfillment_id": 88, "status": "delivered",
-                                  "happened_at": "2026-11-20T12:00:00-05:00", "created_at": "2026-11-20T12:00:00-05:00"},
+    "refunds/create": {
+        "id": 77,
+        "order_id": 5940139499999,
+        "created_at": "2026-11-20T12:00:00-05:00",
+        "processed_at": "2026-11-20T12:00:00-05:00",
+        "refund_line_items": [{"id": 1, "line_item_id": 1001, "quantity": 1}],
+    },
+    "fulfillments/update": {
+        "id": 88,
+        "order_id": 5940139499999,
+        "status": "success",
+        "shipment_status": "delivered",
+        "updated_at": "2026-11-20T12:00:00-05:00",
+        "email": "ada@example.com",
+        "line_items": SHOPIFY_ORDER["line_items"],
+    },
+    "fulfillment_events/create": {
+        "id": 99,
+        "order_id": 5940139499999,
+        "fulfillment_id": 88,
+        "status": "delivered",
+        "happened_at": "2026-11-20T12:00:00-05:00",
+        "created_at": "2026-11-20T12:00:00-05:00",
+    },
     "orders/fulfilled": {**SHOPIFY_ORDER, "fulfillments": [{"id": 88, "created_at": "2026-11-20T12:00:00-05:00"}]},
 }
-SENDGRID_EVENT = {"email": "ada@example.com", "timestamp": 1795176000, "event": "delivered",
-                  "sg_event_id": "ev-no500", "sg_message_id": "msg-no500.filter", "request_id": "1",
-                  "campaign_id": "1", "slot": "0"}
-TWILIO_STATUS = {"AccountSid": "AC" + "0" * 32, "MessageSid": "SM" + "1" * 32, "MessageStatus": "delivered",
-                 "To": "+15551234567", "From": "+15017122661", "ErrorCode": ""}
-TWILIO_INBOUND = {"AccountSid": "AC" + "0" * 32, "MessageSid": "SM" + "2" * 32, "From": "+15551234567",
-                  "To": "+15017122661", "Body": "STOP", "NumMedia": "0"}
+SENDGRID_EVENT = {
+    "email": "ada@example.com",
+    "timestamp": 1795176000,
+    "event": "delivered",
+    "sg_event_id": "ev-no500",
+    "sg_message_id": "msg-no500.filter",
+    "request_id": "1",
+    "campaign_id": "1",
+    "slot": "0",
+}
+TWILIO_STATUS = {
+    "AccountSid": "AC" + "0" * 32,
+    "MessageSid": "SM" + "1" * 32,
+    "MessageStatus": "delivered",
+    "To": "+15551234567",
+    "From": "+15017122661",
+    "ErrorCode": "",
+}
+TWILIO_INBOUND = {
+    "AccountSid": "AC" + "0" * 32,
+    "MessageSid": "SM" + "2" * 32,
+    "From": "+15551234567",
+    "To": "+15017122661",
+    "Body": "STOP",
+    "NumMedia": "0",
+}
 
 
 def leaves(value, path=()):
@@ -524,14 +723,25 @@ def order_cases():
     for what, raw in GENERIC_BODIES.items():
         yield Case("POST", path, what, data=raw, content_type="application/json", sign="orders")
     for what, document in mutations(ORDER):
-        yield Case("POST", path, what, data=dumps(fresh_ids(document, "event_id", ORDER["event_id"])),
-                   content_type="application/json", sign="orders")
+        yield Case(
+            "POST",
+            path,
+            what,
+            data=dumps(fresh_ids(document, "event_id", ORDER["event_id"])),
+            content_type="application/json",
+            sign="orders",
+        )
     for header in ("", "sha256=", "sha256=zz", "md5=abc", "sha256=" + "0" * 64, "ünïcødé", "x" * 10_000):
-        yield Case("POST", path, f"signature {header[:12]!r}", data=body, content_type="application/json",
-                   headers=(("X-Webhook-Signature", header),))
+        yield Case(
+            "POST",
+            path,
+            f"signature {header[:12]!r}",
+            data=body,
+            content_type="application/json",
+            headers=(("X-Webhook-Signature", header),),
+        )
     for content_type in (None, "text/plain", "application/x-www-form-urlencoded", "application/xml"):
-        yield Case("POST", path, f"Content-Type {content_type}", data=body, content_type=content_type,
-                   sign="orders")
+        yield Case("POST", path, f"Content-Type {content_type}", data=body, content_type=content_type, sign="orders")
     yield Case("POST", path, "a form instead of JSON", data={"event_id": "x"}, sign="orders")
 
 
@@ -542,38 +752,100 @@ def shopify_cases():
     for what, raw in GENERIC_BODIES.items():
         yield Case("POST", path, what, data=raw, content_type="application/json", headers=topic, sign="shopify")
     for what, document in mutations(SHOPIFY_ORDER):
-        yield Case("POST", path, what, data=dumps(document), content_type="application/json", sign="shopify",
-                   headers=(topic[0], ("X-Shopify-Webhook-Id", f"wh-no500-{next(SERIAL)}")))
-    for name in ("X-Shopify-Topic", "X-Shopify-Webhook-Id", "X-Shopify-Triggered-At", "X-Shopify-Shop-Domain",
-                 "X-Shopify-Event-Id"):
-        for what, value in (("empty", ""), ("huge", "x" * 5000), ("unicode", "ünïcødé/💥"),
-                            ("bad date", "2026-13-45T99:99:99Z"), ("year 1", "0001-01-01T00:00:00+01:00"),
-                            ("year 9999", "9999-12-31T23:59:59-01:00"), ("year 1969", "1969-12-31T00:00:00Z")):
+        yield Case(
+            "POST",
+            path,
+            what,
+            data=dumps(document),
+            content_type="application/json",
+            sign="shopify",
+            headers=(topic[0], ("X-Shopify-Webhook-Id", f"wh-no500-{next(SERIAL)}")),
+        )
+    for name in (
+        "X-Shopify-Topic",
+        "X-Shopify-Webhook-Id",
+        "X-Shopify-Triggered-At",
+        "X-Shopify-Shop-Domain",
+        "X-Shopify-Event-Id",
+    ):
+        for what, value in (
+            ("empty", ""),
+            ("huge", "x" * 5000),
+            ("unicode", "ünïcødé/💥"),
+            ("bad date", "2026-13-45T99:99:99Z"),
+            ("year 1", "0001-01-01T00:00:00+01:00"),
+            ("year 9999", "9999-12-31T23:59:59-01:00"),
+            ("year 1969", "1969-12-31T00:00:00Z"),
+        ):
             headers = dict(topic)
             headers[name] = value
-            yield Case("POST", path, f"{name} {what}", data=body, content_type="application/json",
-                       headers=tuple(headers.items()), sign="shopify")
-    for topic_name in ("orders/unknown", "fulfillment_events/create", "refunds/create", "fulfillments/create",
-                       "orders/cancelled", "app/uninstalled"):
-        yield Case("POST", path, f"topic {topic_name} with an order body", data=body,
-                   content_type="application/json", sign="shopify",
-                   headers=(("X-Shopify-Topic", topic_name), ("X-Shopify-Webhook-Id", f"wh-{topic_name}")))
+            yield Case(
+                "POST",
+                path,
+                f"{name} {what}",
+                data=body,
+                content_type="application/json",
+                headers=tuple(headers.items()),
+                sign="shopify",
+            )
+    for topic_name in (
+        "orders/unknown",
+        "fulfillment_events/create",
+        "refunds/create",
+        "fulfillments/create",
+        "orders/cancelled",
+        "app/uninstalled",
+    ):
+        yield Case(
+            "POST",
+            path,
+            f"topic {topic_name} with an order body",
+            data=body,
+            content_type="application/json",
+            sign="shopify",
+            headers=(("X-Shopify-Topic", topic_name), ("X-Shopify-Webhook-Id", f"wh-{topic_name}")),
+        )
     for header in ("", "abc", "ünïcødé", "x" * 10_000, base64.b64encode(b"\0" * 32).decode()):
-        yield Case("POST", path, f"HMAC {header[:12]!r}", data=body, content_type="application/json",
-                   headers=(*topic, ("X-Shopify-Hmac-Sha256", header)))
+        yield Case(
+            "POST",
+            path,
+            f"HMAC {header[:12]!r}",
+            data=body,
+            content_type="application/json",
+            headers=(*topic, ("X-Shopify-Hmac-Sha256", header)),
+        )
     # The time fields each topic reads, out of range (and a delivery so late that the
     # campaign's delay passes the supported years).
     for topic_name, document in SHOPIFY_TIMED.items():
         for field_name in [k for k in document if k.endswith("_at")]:
-            for what, value in (("year 1", "0001-01-01T00:00:00+01:00"), ("year 9999", "9999-12-31T23:59:59-01:00"),
-                                ("year 1969", "1969-07-20T20:17:00Z"), ("year 8999", "8999-12-31T23:00:00Z")):
-                yield Case("POST", path, f"{topic_name} {field_name} {what}", data=dumps({**document, field_name: value}),
-                           content_type="application/json", sign="shopify",
-                           headers=(("X-Shopify-Topic", topic_name), ("X-Shopify-Webhook-Id", f"wh-{next(SERIAL)}")))
-    late = {**SHOPIFY_TIMED["orders/fulfilled"], "fulfillments": [{"id": 88, "created_at": "0001-01-01T00:00:00+01:00"}]}
-    yield Case("POST", path, "orders/fulfilled fulfillments[0].created_at year 1", data=dumps(late),
-               content_type="application/json", sign="shopify",
-               headers=(("X-Shopify-Topic", "orders/fulfilled"), ("X-Shopify-Webhook-Id", f"wh-{next(SERIAL)}")))
+            for what, value in (
+                ("year 1", "0001-01-01T00:00:00+01:00"),
+                ("year 9999", "9999-12-31T23:59:59-01:00"),
+                ("year 1969", "1969-07-20T20:17:00Z"),
+                ("year 8999", "8999-12-31T23:00:00Z"),
+            ):
+                yield Case(
+                    "POST",
+                    path,
+                    f"{topic_name} {field_name} {what}",
+                    data=dumps({**document, field_name: value}),
+                    content_type="application/json",
+                    sign="shopify",
+                    headers=(("X-Shopify-Topic", topic_name), ("X-Shopify-Webhook-Id", f"wh-{next(SERIAL)}")),
+                )
+    late = {
+        **SHOPIFY_TIMED["orders/fulfilled"],
+        "fulfillments": [{"id": 88, "created_at": "0001-01-01T00:00:00+01:00"}],
+    }
+    yield Case(
+        "POST",
+        path,
+        "orders/fulfilled fulfillments[0].created_at year 1",
+        data=dumps(late),
+        content_type="application/json",
+        sign="shopify",
+        headers=(("X-Shopify-Topic", "orders/fulfilled"), ("X-Shopify-Webhook-Id", f"wh-{next(SERIAL)}")),
+    )
 
 
 def sendgrid_cases():
@@ -581,19 +853,45 @@ def sendgrid_cases():
     for what, raw in GENERIC_BODIES.items():
         yield Case("POST", path, what, data=raw, content_type="application/json", sign="sendgrid")
     for what, document in mutations([SENDGRID_EVENT]):
-        yield Case("POST", path, what, data=dumps(fresh_ids(document, "sg_event_id", SENDGRID_EVENT["sg_event_id"])),
-                   content_type="application/json", sign="sendgrid")
+        yield Case(
+            "POST",
+            path,
+            what,
+            data=dumps(fresh_ids(document, "sg_event_id", SENDGRID_EVENT["sg_event_id"])),
+            content_type="application/json",
+            sign="sendgrid",
+        )
     body = dumps([SENDGRID_EVENT])
     for what, headers in (
         ("no signature", ()),
-        ("signature not base64", (("X-Twilio-Email-Event-Webhook-Signature", "!!!"),
-                                  ("X-Twilio-Email-Event-Webhook-Timestamp", "1795176000"))),
-        ("signature of other bytes", (("X-Twilio-Email-Event-Webhook-Signature", SENDGRID.sign(b"[]")),
-                                      ("X-Twilio-Email-Event-Webhook-Timestamp", "1795176000"))),
-        ("unicode timestamp", (("X-Twilio-Email-Event-Webhook-Signature", SENDGRID.sign(body)),
-                               ("X-Twilio-Email-Event-Webhook-Timestamp", "ünïcødé"))),
-        ("huge signature", (("X-Twilio-Email-Event-Webhook-Signature", "A" * 20_000),
-                            ("X-Twilio-Email-Event-Webhook-Timestamp", "1795176000"))),
+        (
+            "signature not base64",
+            (
+                ("X-Twilio-Email-Event-Webhook-Signature", "!!!"),
+                ("X-Twilio-Email-Event-Webhook-Timestamp", "1795176000"),
+            ),
+        ),
+        (
+            "signature of other bytes",
+            (
+                ("X-Twilio-Email-Event-Webhook-Signature", SENDGRID.sign(b"[]")),
+                ("X-Twilio-Email-Event-Webhook-Timestamp", "1795176000"),
+            ),
+        ),
+        (
+            "unicode timestamp",
+            (
+                ("X-Twilio-Email-Event-Webhook-Signature", SENDGRID.sign(body)),
+                ("X-Twilio-Email-Event-Webhook-Timestamp", "ünïcødé"),
+            ),
+        ),
+        (
+            "huge signature",
+            (
+                ("X-Twilio-Email-Event-Webhook-Signature", "A" * 20_000),
+                ("X-Twilio-Email-Event-Webhook-Timestamp", "1795176000"),
+            ),
+        ),
     ):
         yield Case("POST", path, what, data=body, content_type="application/json", headers=headers)
     yield Case("POST", path, "a form instead of JSON", data={"event": "delivered"}, sign="sendgrid")
@@ -604,20 +902,35 @@ def twilio_cases():
         yield Case("POST", path, "no fields", data={}, sign="twilio")
         for key in params:
             for name, value in HOSTILE_VALUES.items():
-                yield Case("POST", path, f"{key} {name}", sign="twilio",
-                           data=fresh_ids({**params, key: value}, "MessageSid", params["MessageSid"]))
-            yield Case("POST", path, f"{key} missing", data={k: v for k, v in params.items() if k != key},
-                       sign="twilio")
-        for what, headers in (("no signature", ()), ("signature 'abc'", (("X-Twilio-Signature", "abc"),)),
-                              ("unicode signature", (("X-Twilio-Signature", "ünïcødé"),)),
-                              ("SHA-256 settings header, SHA-1 signature",
-                               (("X-Twilio-Signature-Settings", "HMAC_SHA256"),)))[:3]:
+                yield Case(
+                    "POST",
+                    path,
+                    f"{key} {name}",
+                    sign="twilio",
+                    data=fresh_ids({**params, key: value}, "MessageSid", params["MessageSid"]),
+                )
+            yield Case(
+                "POST", path, f"{key} missing", data={k: v for k, v in params.items() if k != key}, sign="twilio"
+            )
+        for what, headers in (
+            ("no signature", ()),
+            ("signature 'abc'", (("X-Twilio-Signature", "abc"),)),
+            ("unicode signature", (("X-Twilio-Signature", "ünïcødé"),)),
+            ("SHA-256 settings header, SHA-1 signature", (("X-Twilio-Signature-Settings", "HMAC_SHA256"),)),
+        )[:3]:
             yield Case("POST", path, what, data=params, headers=headers)
-        yield Case("POST", path, "invalid UTF-8 form", data=b"From=%FF%FE\xff&Body=\xfe", sign="twilio",
-                   content_type="application/x-www-form-urlencoded")
+        yield Case(
+            "POST",
+            path,
+            "invalid UTF-8 form",
+            data=b"From=%FF%FE\xff&Body=\xfe",
+            sign="twilio",
+            content_type="application/x-www-form-urlencoded",
+        )
         yield Case("POST", path, "JSON instead of a form", json=params, sign="twilio")
-        yield Case("POST", path, "over the size limit", data={**params, "Body": "x" * (1024 * 1024 + 10)},
-                   sign="twilio")
+        yield Case(
+            "POST", path, "over the size limit", data={**params, "Body": "x" * (1024 * 1024 + 10)}, sign="twilio"
+        )
 
 
 def webhook_cases():
@@ -641,8 +954,9 @@ def sign(case, raw):
         return SENDGRID.headers(raw)
     if case.sign == "twilio":
         params = case.data if isinstance(case.data, dict) else {}
-        return {"X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE_URL + case.path,
-                                                                                         params)}
+        return {
+            "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC_BASE_URL + case.path, params)
+        }
     return {}
 
 
@@ -661,8 +975,12 @@ class Site:
     too_long: list = field(default_factory=list)  # values PostgreSQL would refuse for their column
 
     def row_counts(self):
-        names = [row[0] for row in self.observer.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")]
+        names = [
+            row[0]
+            for row in self.observer.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
         return {name: self.observer.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0] for name in names}
 
     def data_version(self):
@@ -834,8 +1152,16 @@ MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(range(256)) * 
 def submit_video(site, token):
     """A testimonial with a video, through the customer's form (the demo has text only)."""
     client = site.clients["anonymous"]
-    response = client.post(f"/r/{token}", content_type="multipart/form-data", data={
-        "csrf_token": site.csrf(client), "consent": "yes", "text": "", "video": (io.BytesIO(MP4), "clip.mp4", "video/mp4")})
+    response = client.post(
+        f"/r/{token}",
+        content_type="multipart/form-data",
+        data={
+            "csrf_token": site.csrf(client),
+            "consent": "yes",
+            "text": "",
+            "video": (io.BytesIO(MP4), "clip.mp4", "video/mp4"),
+        },
+    )
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     with site.app.app_context():
         return db.session.scalar(select(Testimonial.id).where(Testimonial.video_key.is_not(None)))
@@ -847,9 +1173,11 @@ def start_upload(site, token):
     created = client.post(f"/r/{token}/uploads", headers={"Tus-Resumable": "1.0.0", "Upload-Length": "100"})
     assert created.status_code == 201, created.get_data(as_text=True)
     upload_id = created.headers["Location"].rsplit("/", 1)[-1]
-    sent = client.patch(f"/r/{token}/uploads/{upload_id}", data=MP4[:16],
-                        headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0",
-                                 "Content-Type": "application/offset+octet-stream"})
+    sent = client.patch(
+        f"/r/{token}/uploads/{upload_id}",
+        data=MP4[:16],
+        headers={"Tus-Resumable": "1.0.0", "Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"},
+    )
     assert sent.status_code == 204, sent.get_data(as_text=True)
     return upload_id
 
@@ -857,10 +1185,18 @@ def start_upload(site, token):
 def video_cases():
     """Range and validator headers on the video player and download (206 / 416, never 500)."""
     for path in ("/testimonials/{video}/video", "/testimonials/{video}/download", "/media/{public}/video"):
-        for name, value in (("Range", "bytes=abc"), ("Range", "bytes=99999999999999999999-"), ("Range", "bytes=5-1"),
-                            ("Range", "bytes=-0"), ("Range", "bytes=0-1,2-3," * 500), ("Range", "items=0-1"),
-                            ("If-Range", "ünïcødé"), ("If-Modified-Since", "2026-13-45"),
-                            ("If-None-Match", "x" * 10_000), ("If-Modified-Since", "Sun, 99 Xyz 99999 99:99:99 GMT")):
+        for name, value in (
+            ("Range", "bytes=abc"),
+            ("Range", "bytes=99999999999999999999-"),
+            ("Range", "bytes=5-1"),
+            ("Range", "bytes=-0"),
+            ("Range", "bytes=0-1,2-3," * 500),
+            ("Range", "items=0-1"),
+            ("If-Range", "ünïcødé"),
+            ("If-Modified-Since", "2026-13-45"),
+            ("If-None-Match", "x" * 10_000),
+            ("If-Modified-Since", "Sun, 99 Xyz 99999 99:99:99 GMT"),
+        ):
             yield Case("GET", path, f"{name}: {value[:24]}", headers=((name, value),), visitors=("admin",))
 
 
@@ -879,8 +1215,11 @@ def request_kwargs(site, who, case):
         elif isinstance(data, bytes) and case.content_type == "application/x-www-form-urlencoded":
             data = f"csrf_token={token}&".encode() + data
     if case.what == "video of a wrong type":
-        data = {"csrf_token": headers["X-CSRFToken"], "consent": "yes",
-                "video": (io.BytesIO(b"#!/bin/sh\necho hi\n"), "../../evil.sh", "text/x-shellscript")}
+        data = {
+            "csrf_token": headers["X-CSRFToken"],
+            "consent": "yes",
+            "video": (io.BytesIO(b"#!/bin/sh\necho hi\n"), "../../evil.sh", "text/x-shellscript"),
+        }
     if data is not None:
         kwargs["data"] = data
     if case.json is not None:
@@ -978,8 +1317,9 @@ def test_webhooks_refuse_hostile_input_cleanly(site, who, case):
 
 def test_every_route_and_method_has_cases():
     covered = {(case.endpoint, case.method) for case in DASHBOARD_CASES + WEBHOOK_CASES}
-    missing = [(rule.endpoint, method) for rule in RULES for method in rule.methods
-               if (rule.endpoint, method) not in covered]
+    missing = [
+        (rule.endpoint, method) for rule in RULES for method in rule.methods if (rule.endpoint, method) not in covered
+    ]
     assert not missing
 
 
@@ -989,16 +1329,20 @@ def test_tables_name_real_endpoints():
     assert named <= endpoints, named - endpoints
 
 
-@pytest.mark.parametrize("args", [
-    ["requests", "show", "99999999999999999999"],
-    ["requests", "retry", "99999999999999999999"],
-    ["requests", "cancel", "99999999999999999999"],
-    ["requests", "list", "--campaign", "99999999999999999999"],
-    ["outbox", "list", "--request", "99999999999999999999"],
-    ["campaigns", "update", "99999999999999999999", "--name", "x"],
-    ["campaigns", "pause", "99999999999999999999"],
-    ["campaigns", "archive", "0"],
-], ids=" ".join)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["requests", "show", "99999999999999999999"],
+        ["requests", "retry", "99999999999999999999"],
+        ["requests", "cancel", "99999999999999999999"],
+        ["requests", "list", "--campaign", "99999999999999999999"],
+        ["outbox", "list", "--request", "99999999999999999999"],
+        ["campaigns", "update", "99999999999999999999", "--name", "x"],
+        ["campaigns", "pause", "99999999999999999999"],
+        ["campaigns", "archive", "0"],
+    ],
+    ids=" ".join,
+)
 def test_commands_refuse_ids_past_a_database_integer(runner, args):
     result = runner.invoke(args=args)
     assert result.exit_code == 2, result.output

@@ -69,18 +69,25 @@ def test_a_second_installation_gets_its_own_key(app_factory, tmp_path):
     assert one.config["SECRET_KEY"] != two.config["SECRET_KEY"]
 
 
-@pytest.mark.parametrize(("key", "words"), [
-    (None, "SECRET_KEY must be set"),
-    ("", "SECRET_KEY must be set"),
-    ("a" * 31, "SECRET_KEY must be at least 32 characters (got 31)"),
-    ("dev-only-insecure-secret-key", "SECRET_KEY is a well-known placeholder"),
-    ("changeme", "SECRET_KEY is a well-known placeholder"),
-    ("CHANGEME-changeme-changeme-changeme", "SECRET_KEY is a well-known placeholder"),
-])
-def test_production_refuses_a_missing_short_or_placeholder_key_naming_the_variable(tmp_path, database_url, key,
-                                                                                  words):
-    config = make_config(tmp_path, None, SQLALCHEMY_DATABASE_URI=database_url, **{**PRODUCTION, "SECRET_KEY": key},
-                         SECRET_KEY_FILE=str(tmp_path / "never-made"))
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        (None, "SECRET_KEY must be set"),
+        ("", "SECRET_KEY must be set"),
+        ("a" * 31, "SECRET_KEY must be at least 32 characters (got 31)"),
+        ("dev-only-insecure-secret-key", "SECRET_KEY is a well-known placeholder"),
+        ("changeme", "SECRET_KEY is a well-known placeholder"),
+        ("CHANGEME-changeme-changeme-changeme", "SECRET_KEY is a well-known placeholder"),
+    ],
+)
+def test_production_refuses_a_missing_short_or_placeholder_key_naming_the_variable(tmp_path, database_url, key, words):
+    config = make_config(
+        tmp_path,
+        None,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        **{**PRODUCTION, "SECRET_KEY": key},
+        SECRET_KEY_FILE=str(tmp_path / "never-made"),
+    )
     with pytest.raises(RuntimeError, match="refusing to start in production") as refused:
         create_app(config)
     assert words in str(refused.value)
@@ -96,8 +103,10 @@ def test_every_placeholder_is_refused_in_production():
 
 def test_outside_production_a_short_key_is_warned_about(app_factory, app_caplog):
     app_factory(TESTING=False, SECRET_KEY="changeme")
-    assert any("SECRET_KEY is short or a well-known placeholder" in r.getMessage() and r.levelno == logging.WARNING
-               for r in app_caplog.records)
+    assert any(
+        "SECRET_KEY is short or a well-known placeholder" in r.getMessage() and r.levelno == logging.WARNING
+        for r in app_caplog.records
+    )
 
 
 # -- 4. login throttling ----------------------------------------------------------------------
@@ -107,8 +116,11 @@ def wrong_login(auth, email="merchant@shop.example", address="203.0.113.7"):
     from tests.conftest import csrf_from
 
     token = csrf_from(auth.client, "/login")
-    return auth.client.post("/login", data={"email": email, "password": "not the password", "csrf_token": token},
-                            environ_base={"REMOTE_ADDR": address})
+    return auth.client.post(
+        "/login",
+        data={"email": email, "password": "not the password", "csrf_token": token},
+        environ_base={"REMOTE_ADDR": address},
+    )
 
 
 def test_the_eleventh_wrong_password_in_a_minute_gets_429_with_retry_after(auth):
@@ -218,13 +230,17 @@ def test_changing_the_password_logs_out_every_other_session_and_keeps_this_one(s
     token = csrf_from(auth.client, "/account/password")
 
     def change(current, new, confirm):
-        return auth.client.post("/account/password", data={"current_password": current, "new_password": new,
-                                                           "confirm": confirm, "csrf_token": token})
+        return auth.client.post(
+            "/account/password",
+            data={"current_password": current, "new_password": new, "confirm": confirm, "csrf_token": token},
+        )
 
-    assert "This is not your current password." in change("wrong one!!", "a new long password",
-                                                          "a new long password").get_data(as_text=True)
-    assert "The two new passwords differ." in change("correct horse battery", "a new long password",
-                                                    "another one!!").get_data(as_text=True)
+    assert "This is not your current password." in change(
+        "wrong one!!", "a new long password", "a new long password"
+    ).get_data(as_text=True)
+    assert "The two new passwords differ." in change(
+        "correct horse battery", "a new long password", "another one!!"
+    ).get_data(as_text=True)
     assert "at least 10" in change("correct horse battery", "short", "short").get_data(as_text=True)
     assert other_browser.get("/").status_code == 200  # nothing changed yet
 
@@ -241,14 +257,17 @@ def test_flask_admins_set_password_ends_the_admins_sessions(site):
     app, auth = site
     runner = app.test_cli_runner()
     auth.login()
-    result = runner.invoke(args=["admins", "set-password", "Merchant@Shop.example"],
-                           input="the replacement pw\nthe replacement pw\n")
+    result = runner.invoke(
+        args=["admins", "set-password", "Merchant@Shop.example"], input="the replacement pw\nthe replacement pw\n"
+    )
     assert result.exit_code == 0, result.output
     assert "sessions are logged out" in result.output
     assert auth.client.get("/").status_code == 302
     assert AuthActions(app.test_client(), app).login(password="the replacement pw").status_code == 302
 
-    unknown = runner.invoke(args=["admins", "set-password", "nobody@shop.example"], input="x" * 12 + "\n" + "x" * 12 + "\n")
+    unknown = runner.invoke(
+        args=["admins", "set-password", "nobody@shop.example"], input="x" * 12 + "\n" + "x" * 12 + "\n"
+    )
     assert unknown.exit_code != 0 and "no admin with email 'nobody@shop.example'" in unknown.output
     short = runner.invoke(args=["admins", "set-password", "merchant@shop.example"], input="short\nshort\n")
     assert short.exit_code != 0 and "at least 10 characters" in short.output
@@ -283,10 +302,22 @@ def flask_cli(tmp_path, *args, timeout=60, until=None):
     import sys
 
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "SECRET_KEY": "k" * 40,
-           "SCHEDULER_INTERVAL_SECONDS": "3600", "UPLOAD_DIR": str(tmp_path / "uploads"), "APP_ENV": ""}
-    child = subprocess.Popen([sys.executable, "-m", "flask", *args], cwd=root, env=env, text=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "SECRET_KEY": "k" * 40,
+        "SCHEDULER_INTERVAL_SECONDS": "3600",
+        "UPLOAD_DIR": str(tmp_path / "uploads"),
+        "APP_ENV": "",
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-m", "flask", *args],
+        cwd=root,
+        env=env,
+        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     if until is None:
         return child.communicate(timeout=timeout)[1]
     import threading
@@ -311,8 +342,10 @@ def flask_cli(tmp_path, *args, timeout=60, until=None):
     return "".join(lines)
 
 
-@pytest.mark.parametrize("args", [("--app", "wsgi", "dispatch", "--help"), ("--app", "wsgi", "routes"),
-                                  ("--app", "app", "dispatch", "--help")])
+@pytest.mark.parametrize(
+    "args",
+    [("--app", "wsgi", "dispatch", "--help"), ("--app", "wsgi", "routes"), ("--app", "app", "dispatch", "--help")],
+)
 def test_a_flask_command_other_than_run_never_starts_the_scheduler(tmp_path, args):
     # Failed before the fix for --app wsgi: the command started the scheduler, which ran a
     # tick inside the CLI process against the (unmigrated) database and logged tracebacks.
@@ -345,8 +378,19 @@ def test_every_dashboard_page_webhook_answer_and_error_carries_the_headers(logge
     from tests.factories import create_request, post_order
 
     create_request(client, clock)
-    answers = [logged_in.get(path) for path in ("/", "/requests/", "/campaigns/", "/templates/", "/intake/",
-                                               "/testimonials/", "/requests/export.csv", "/no-such-page")]
+    answers = [
+        logged_in.get(path)
+        for path in (
+            "/",
+            "/requests/",
+            "/campaigns/",
+            "/templates/",
+            "/intake/",
+            "/testimonials/",
+            "/requests/export.csv",
+            "/no-such-page",
+        )
+    ]
     static = client.get("/static/app.css")
     static.close()
     answers += [post_order(client, b"{}"), static]
@@ -373,8 +417,19 @@ def test_no_page_carries_an_inline_script(logged_in, client, clock):
 
     request_id = create_request(client, clock)
     token = request_row(request_id).token
-    pages = ["/", "/requests/", f"/requests/{request_id}", "/campaigns/", "/campaigns/new", "/templates/",
-             "/templates/new", "/opt-outs/", "/intake/", "/testimonials/", "/account/password"]
+    pages = [
+        "/",
+        "/requests/",
+        f"/requests/{request_id}",
+        "/campaigns/",
+        "/campaigns/new",
+        "/templates/",
+        "/templates/new",
+        "/opt-outs/",
+        "/intake/",
+        "/testimonials/",
+        "/account/password",
+    ]
     for path in pages:
         html = logged_in.get(path).get_data(as_text=True)
         inline = [tag for tag in re.findall(r"<script\b[^>]*>", html) if "src=" not in tag]
@@ -443,8 +498,11 @@ def test_behind_a_trusted_proxy_each_client_address_has_its_own_login_limit(app_
 
     def wrong(client_address, email):
         token = csrf_from(auth.client, "/login")
-        return auth.client.post("/login", data={"email": email, "password": "nope nope", "csrf_token": token},
-                                headers={"X-Forwarded-For": client_address})
+        return auth.client.post(
+            "/login",
+            data={"email": email, "password": "nope nope", "csrf_token": token},
+            headers={"X-Forwarded-For": client_address},
+        )
 
     for n in range(10):
         assert wrong("198.51.100.1", f"a{n}@shop.example").status_code == 200
@@ -457,7 +515,7 @@ def test_an_uploaded_video_is_served_to_admins_inert_with_its_checked_type(logge
 
     from app.testimonials.models import Testimonial
     from tests.factories import create_request, request_row, submit_testimonial
-    from tests.test_customer_link import MP4
+    from tests.public.test_customer_link import MP4
 
     token = request_row(create_request(client, clock)).token
     assert submit_testimonial(client, token, video=(io.BytesIO(MP4), "clip.mp4", "video/mp4")).status_code == 200

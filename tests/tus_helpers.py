@@ -27,8 +27,11 @@ class Tus:
         return self.client.head(self.url(upload_id), headers=TUS)
 
     def patch(self, upload_id, offset, data, content_type=OCTETS, **headers):
-        return self.client.patch(self.url(upload_id), data=data,
-                                 headers={**TUS, "Upload-Offset": str(offset), "Content-Type": content_type, **headers})
+        return self.client.patch(
+            self.url(upload_id),
+            data=data,
+            headers={**TUS, "Upload-Offset": str(offset), "Content-Type": content_type, **headers},
+        )
 
     def delete(self, upload_id):
         return self.client.delete(self.url(upload_id), headers=TUS)
@@ -39,7 +42,7 @@ class Tus:
         assert created.status_code == 201, created.get_data(as_text=True)
         upload_id = created.headers["Location"].rsplit("/", 1)[-1]
         for offset in range(0, len(data), chunk):
-            sent = self.patch(upload_id, offset, data[offset:offset + chunk])
+            sent = self.patch(upload_id, offset, data[offset : offset + chunk])
             assert sent.status_code == 204, sent.get_data(as_text=True)
             assert sent.headers["Upload-Offset"] == str(min(offset + chunk, len(data)))
         return upload_id

@@ -43,8 +43,7 @@ def _unknown_account_hash(method):
 
 def end_sessions(admin):
     """Every session of this admin, in any browser, stops working (one UPDATE)."""
-    db.session.execute(update(Admin).where(Admin.id == admin.id)
-                       .values(session_version=Admin.session_version + 1))
+    db.session.execute(update(Admin).where(Admin.id == admin.id).values(session_version=Admin.session_version + 1))
     db.session.refresh(admin)
 
 

@@ -32,8 +32,10 @@ def failed_login(response):
     return response.status_code != 302  # a success redirects; anything else counts
 
 
-TOO_MANY = ("Too many failed log-ins for this account or from this address. Wait a minute, then try again "
-            "(if you forgot the password, another admin can set a new one with flask admins set-password).")
+TOO_MANY = (
+    "Too many failed log-ins for this account or from this address. Wait a minute, then try again "
+    "(if you forgot the password, another admin can set a new one with flask admins set-password)."
+)
 
 
 def _login_limit():
@@ -41,10 +43,15 @@ def _login_limit():
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], scope="login-address", deduct_when=failed_login,
-               error_message=TOO_MANY)
-@limiter.limit(_login_limit, methods=["POST"], scope="login-account", key_func=account_key,
-               deduct_when=failed_login, error_message=TOO_MANY)
+@limiter.limit(_login_limit, methods=["POST"], scope="login-address", deduct_when=failed_login, error_message=TOO_MANY)
+@limiter.limit(
+    _login_limit,
+    methods=["POST"],
+    scope="login-account",
+    key_func=account_key,
+    deduct_when=failed_login,
+    error_message=TOO_MANY,
+)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("dashboard.home"))

@@ -57,9 +57,11 @@ def active_campaigns(trigger):
             return cache.by_trigger.get(trigger, ())
     by_trigger = {}
     for campaign in db.session.scalars(
-            select(Campaign).where(Campaign.status == "active").order_by(Campaign.created_at, Campaign.id)):
+        select(Campaign).where(Campaign.status == "active").order_by(Campaign.created_at, Campaign.id)
+    ):
         by_trigger.setdefault(campaign.trigger, []).append(
-            ActiveCampaign(CampaignRules.of(campaign), campaign.delay_days))
+            ActiveCampaign(CampaignRules.of(campaign), campaign.delay_days)
+        )
     by_trigger = {key: tuple(value) for key, value in by_trigger.items()}
     with cache.lock:
         cache.fingerprint, cache.by_trigger = fingerprint, by_trigger

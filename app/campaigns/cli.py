@@ -31,10 +31,18 @@ def campaign_options(for_update):
             click.option("--min-order-total"),
             click.option("--exclude-tag", "exclude_tags", multiple=True),
             click.option("--status", type=click.Choice(["active", "draft"])),
-            click.option("--email-window", "email_send_window", metavar="HH:MM-HH:MM|any",
-                         help="When email may go out, shop time (SHOP_TIMEZONE). Default: any."),
-            click.option("--sms-window", "sms_send_window", metavar="HH:MM-HH:MM|any",
-                         help="When SMS may go out, shop time. Default: 09:00-20:00."),
+            click.option(
+                "--email-window",
+                "email_send_window",
+                metavar="HH:MM-HH:MM|any",
+                help="When email may go out, shop time (SHOP_TIMEZONE). Default: any.",
+            ),
+            click.option(
+                "--sms-window",
+                "sms_send_window",
+                metavar="HH:MM-HH:MM|any",
+                help="When SMS may go out, shop time. Default: 09:00-20:00.",
+            ),
             click.option("--json", "as_json", is_flag=True, help="Print only JSON."),
         ]
         for opt in reversed(opts):
@@ -53,10 +61,16 @@ def _settings(kwargs):
 
 
 def human(c):
-    reminders = f"reminders every {c['reminder_delay_days']}d ×{c['max_reminders']}" if c["reminder_enabled"] else "no reminders"
+    reminders = (
+        f"reminders every {c['reminder_delay_days']}d ×{c['max_reminders']}"
+        if c["reminder_enabled"]
+        else "no reminders"
+    )
     windows = " ".join(f"{ch}-window={c.get(f'{ch}_send_window') or 'any'}" for ch in ("email", "sms"))
-    return (f"#{c['id']} {c['name']} [{c['status']}] trigger={c['trigger']} delay={c['delay_days']}d "
-            f"channel={c['channel']} {reminders} expires after {c['expire_after_days']}d {windows}")
+    return (
+        f"#{c['id']} {c['name']} [{c['status']}] trigger={c['trigger']} delay={c['delay_days']}d "
+        f"channel={c['channel']} {reminders} expires after {c['expire_after_days']}d {windows}"
+    )
 
 
 def load(campaign_id):

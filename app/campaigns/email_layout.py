@@ -45,23 +45,31 @@ You get this email because you ordered from {{ shop_name }}. <a href="{{ unsubsc
 
 def split_paragraphs(text):
     """Body text → paragraphs (a blank line separates them; single newlines are kept as spaces)."""
-    blocks = [" ".join(line.strip() for line in block.splitlines() if line.strip())
-              for block in (text or "").replace("\r\n", "\n").split("\n\n")]
+    blocks = [
+        " ".join(line.strip() for line in block.splitlines() if line.strip())
+        for block in (text or "").replace("\r\n", "\n").split("\n\n")
+    ]
     return [b for b in blocks if b]
 
 
 def render_layout(*, subject, heading, paragraphs, button_text, context):
     return LAYOUT.render(
-        subject=subject or "", preheader=paragraphs[0] if paragraphs else heading, heading=heading,
-        paragraphs=paragraphs, button_text=button_text, link=context["link"],
-        unsubscribe_link=context["unsubscribe_link"], shop_name=context["shop_name"],
-        logo_url=context.get("logo_url") or "", brand_color=context.get("brand_color") or "#3b5bdb",
-        product_image_url=context.get("product_image_url") or "", product_title=context.get("product_title") or "",
+        subject=subject or "",
+        preheader=paragraphs[0] if paragraphs else heading,
+        heading=heading,
+        paragraphs=paragraphs,
+        button_text=button_text,
+        link=context["link"],
+        unsubscribe_link=context["unsubscribe_link"],
+        shop_name=context["shop_name"],
+        logo_url=context.get("logo_url") or "",
+        brand_color=context.get("brand_color") or "#3b5bdb",
+        product_image_url=context.get("product_image_url") or "",
+        product_title=context.get("product_title") or "",
     )
 
 
 def plain_text(*, heading, paragraphs, button_text, context):
     """The text part of a simple-mode email, from the same pieces as its HTML."""
-    parts = [heading, *paragraphs, f"{button_text}: {context['link']}",
-             f"Unsubscribe: {context['unsubscribe_link']}"]
+    parts = [heading, *paragraphs, f"{button_text}: {context['link']}", f"Unsubscribe: {context['unsubscribe_link']}"]
     return "\n\n".join(p for p in parts if p)

@@ -138,8 +138,12 @@ class CampaignForm(FlaskForm):
     )
     auto_approve_min_rating = SelectField(
         "Approve on arrival",
-        choices=[SelectChoice("", "No: every testimonial waits for you"), SelectChoice("5", "Rated 5 stars"),
-                 SelectChoice("4", "Rated 4 stars or more"), SelectChoice("3", "Rated 3 stars or more")],
+        choices=[
+            SelectChoice("", "No: every testimonial waits for you"),
+            SelectChoice("5", "Rated 5 stars"),
+            SelectChoice("4", "Rated 4 stars or more"),
+            SelectChoice("3", "Rated 3 stars or more"),
+        ],
         coerce=optional_int,
         validate_choice=False,
         description="Approved testimonials appear on your shop's wall at once. Unrated ones always wait.",
@@ -149,8 +153,11 @@ class CampaignForm(FlaskForm):
         validators=[Length(max=200)],
         description="The big line on the customer's page. Empty: 'Hi Ada, how do you like it?'",
     )
-    prompt_question_1 = StringField("Question 1", validators=[Length(max=200)],
-                                    description="Up to three questions to guide the customer, e.g. 'What made you choose it?'")
+    prompt_question_1 = StringField(
+        "Question 1",
+        validators=[Length(max=200)],
+        description="Up to three questions to guide the customer, e.g. 'What made you choose it?'",
+    )
     prompt_question_2 = StringField("Question 2", validators=[Length(max=200)])
     prompt_question_3 = StringField("Question 3", validators=[Length(max=200)])
     consent_text = TextAreaField(
@@ -158,7 +165,7 @@ class CampaignForm(FlaskForm):
         validators=[Length(max=1000)],
         render_kw={"rows": 2},
         description="The sentence beside the box the customer checks to let you use their testimonial; stored "
-                    "with each submission. Empty: the shop's wording from Settings.",
+        "with each submission. Empty: the shop's wording from Settings.",
     )
     thank_you_text = TextAreaField(
         "Thank-you text",
@@ -253,23 +260,35 @@ class TemplateForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(message="Give the template a name."), Length(max=120)])
     channel = SelectField("Channel", choices=CHANNELS)
     kind = SelectField("Used for", choices={"initial": "The first message", "reminder": "Reminders"})
-    mode = SelectField("Editor", choices={"simple": "Simple: heading, paragraphs and a button in your email layout",
-                                          "html": "HTML: write the whole email yourself"}, default="html")
+    mode = SelectField(
+        "Editor",
+        choices={
+            "simple": "Simple: heading, paragraphs and a button in your email layout",
+            "html": "HTML: write the whole email yourself",
+        },
+        default="html",
+    )
     subject = StringField("Subject", validators=[Length(max=255)], description="Email only. Variables work here too.")
     heading = StringField("Heading", validators=[Length(max=255)], description="The large first line of the email.")
     body = TextAreaField(
-        "Paragraphs", render_kw={"rows": 7},
+        "Paragraphs",
+        render_kw={"rows": 7},
         description="Plain words; an empty line starts a new paragraph. Variables work here, e.g. {{ first_name }}.",
     )
-    button_text = StringField("Button text", validators=[Length(max=80)], default="Record my video",
-                              description="The one button; it opens the customer's recording page.")
+    button_text = StringField(
+        "Button text",
+        validators=[Length(max=80)],
+        default="Record my video",
+        description="The one button; it opens the customer's recording page.",
+    )
     html = TextAreaField(
         "HTML body",
         render_kw={"rows": 12, "class": "mono"},
         description="Email only. Values are HTML-escaped for you. Empty: the text body is sent alone.",
     )
     text = TextAreaField(
-        "Text body", render_kw={"rows": 8, "class": "mono"},
+        "Text body",
+        render_kw={"rows": 8, "class": "mono"},
         description="The SMS itself, or the plain-text email part (empty: made from the HTML).",
     )
     accept_segments = BooleanField("Yes, send it as more than one text message (each costs the price of one SMS)")
@@ -292,8 +311,12 @@ class TemplateForm(FlaskForm):
     def validate_text(self, field):
         if self.channel.data == "sms" and not (field.data or "").strip():
             raise ValidationError("The text of the SMS is required.")
-        if (self.channel.data == "email" and self.mode.data == "html"
-                and not (field.data or "").strip() and not (self.html.data or "").strip()):
+        if (
+            self.channel.data == "email"
+            and self.mode.data == "html"
+            and not (field.data or "").strip()
+            and not (self.html.data or "").strip()
+        ):
             raise ValidationError("Write an HTML body or a text body.")
 
 

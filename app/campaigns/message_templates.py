@@ -19,10 +19,15 @@ from app.providers import OutgoingMessage, ProviderError, get_provider
 
 log = logging.getLogger("app.campaigns")
 
-FIELDS = ("name", "channel", "kind", "mode", "subject", "heading", "body", "button_text", "html", "text",
-          "is_default")
-TEMPLATE_PARTS = (("subject", False), ("heading", False), ("body", False), ("button_text", False),
-                  ("html", True), ("text", False))
+FIELDS = ("name", "channel", "kind", "mode", "subject", "heading", "body", "button_text", "html", "text", "is_default")
+TEMPLATE_PARTS = (
+    ("subject", False),
+    ("heading", False),
+    ("body", False),
+    ("button_text", False),
+    ("html", True),
+    ("text", False),
+)
 PHONE = re.compile(r"^\+[1-9][0-9]{6,14}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -92,8 +97,15 @@ def preview(values, reminder_number=None):
     values = clean(values)
     context = sample_context(values.get("kind"), reminder_number)
     found = problems(values, context)
-    result = {"channel": values["channel"], "errors": found, "subject": None, "html": None, "text": None,
-              "reminder_number": context["reminder_number"], "reminders_left": context["reminders_left"]}
+    result = {
+        "channel": values["channel"],
+        "errors": found,
+        "subject": None,
+        "html": None,
+        "text": None,
+        "reminder_number": context["reminder_number"],
+        "reminders_left": context["reminders_left"],
+    }
     if not found:
         subject, html, text = render_message(SimpleNamespace(**values), context)
         result.update(subject=subject, html=html, text=text)
@@ -114,8 +126,10 @@ def sms_cost_warning(values):
     worst = max((preview(values, n).get("sms") or {}).get("segments", 0) for n in numbers)
     if worst < 2:
         return None
-    return (f"This text goes out as {worst} text messages with a sample name and product (longer names make "
-            f"it longer still): each one costs {worst}× the price of a single SMS.")
+    return (
+        f"This text goes out as {worst} text messages with a sample name and product (longer names make "
+        f"it longer still): each one costs {worst}× the price of a single SMS."
+    )
 
 
 def save_template(template, values, now):

@@ -55,8 +55,10 @@ class TemplateProblem(ValueError):
 
 class OutputTooLong(TemplateProblem):
     def __init__(self, limit):
-        super().__init__(f"the rendered message is longer than {limit:,} characters, the most a message may be; "
-                         "shorten the template (a loop or a repeated string makes it grow)")
+        super().__init__(
+            f"the rendered message is longer than {limit:,} characters, the most a message may be; "
+            "shorten the template (a loop or a repeated string makes it grow)"
+        )
 
 
 class LimitedSandbox(SandboxedEnvironment):
@@ -73,8 +75,12 @@ class LimitedSandbox(SandboxedEnvironment):
             for seq, times in ((left, right), (right, left)):
                 if isinstance(seq, (str, list, tuple)) and isinstance(times, int) and len(seq) * times > limit:
                     raise OutputTooLong(limit)
-        elif isinstance(left, int) and isinstance(right, int) and right > 0 \
-                and max(left.bit_length(), 1) * right > self.MAX_POWER_BITS:
+        elif (
+            isinstance(left, int)
+            and isinstance(right, int)
+            and right > 0
+            and max(left.bit_length(), 1) * right > self.MAX_POWER_BITS
+        ):
             raise TemplateProblem(f"cannot render: {left} ** {right} is too large a number")
         return super().call_binop(context, operator, left, right)
 
@@ -93,8 +99,11 @@ def check(source, *, html=False):
     unknown = sorted(meta.find_undeclared_variables(parsed) - VARIABLES.keys())
     if unknown:
         raise TemplateProblem(
-            "unknown variable" + ("s " if len(unknown) > 1 else " ") + ", ".join(unknown)
-            + "; available: " + ", ".join(VARIABLES)
+            "unknown variable"
+            + ("s " if len(unknown) > 1 else " ")
+            + ", ".join(unknown)
+            + "; available: "
+            + ", ".join(VARIABLES)
         )
 
 
@@ -143,8 +152,9 @@ def render_message(template, context):
         html, text = render_layout(subject=subject, **pieces), plain_text(**pieces)
     else:
         html = render(template.html, context, html=True, limit=limit) if template.html else None
-        text = (render(template.text, context, limit=limit) if (template.text or "").strip()
-                else text_from_html(html or ""))
+        text = (
+            render(template.text, context, limit=limit) if (template.text or "").strip() else text_from_html(html or "")
+        )
     if len(html or "") > limit or len(text or "") > limit:  # the pieces together, in the layout
         raise OutputTooLong(limit)
     return subject, html, text

@@ -32,11 +32,21 @@ DEFAULTS = {
     "sms_send_window": "09:00-20:00",
 }
 EDITABLE = set(DEFAULTS) | {
-    "name", "include_products", "exclude_products", "exclude_tags", "min_order_total", "auto_approve_min_rating",
-    "email_initial_template_id", "email_reminder_template_id",
-    "sms_initial_template_id", "sms_reminder_template_id",
+    "name",
+    "include_products",
+    "exclude_products",
+    "exclude_tags",
+    "min_order_total",
+    "auto_approve_min_rating",
+    "email_initial_template_id",
+    "email_reminder_template_id",
+    "sms_initial_template_id",
+    "sms_reminder_template_id",
     # The customer's page (app/public): its heading, questions, consent and thank-you texts.
-    "prompt_heading", "prompt_questions", "consent_text", "thank_you_text",
+    "prompt_heading",
+    "prompt_questions",
+    "consent_text",
+    "thank_you_text",
 }
 PAGE_TEXTS = {"prompt_heading": 200, "consent_text": 1000, "thank_you_text": 2000}
 MAX_QUESTIONS, MAX_QUESTION = 3, 200
@@ -57,8 +67,12 @@ def validate(values):
     for field, allowed in (("trigger", TRIGGERS), ("channel", CHANNELS), ("status", CAMPAIGN_STATUSES)):
         if values.get(field) not in allowed:
             raise CampaignInvalid(f"{field} must be one of {', '.join(allowed)}", field)
-    for field, low, high in (("delay_days", 0, 365), ("expire_after_days", 1, 365),
-                             ("max_reminders", 0, 10), ("reminder_delay_days", 0, 365)):
+    for field, low, high in (
+        ("delay_days", 0, 365),
+        ("expire_after_days", 1, 365),
+        ("max_reminders", 0, 10),
+        ("reminder_delay_days", 0, 365),
+    ):
         value = values.get(field)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise CampaignInvalid(f"{field} must be a whole number from {low} to {high}", field)
@@ -85,8 +99,9 @@ def validate(values):
     if rating in (None, "", 0):
         values["auto_approve_min_rating"] = None
     elif isinstance(rating, bool) or not isinstance(rating, int) or not 1 <= rating <= 5:
-        raise CampaignInvalid("auto-approve rating must be a whole number from 1 to 5 (or empty: none)",
-                              "auto_approve_min_rating")
+        raise CampaignInvalid(
+            "auto-approve rating must be a whole number from 1 to 5 (or empty: none)", "auto_approve_min_rating"
+        )
     _validate_page_texts(values)
     for channel in ("email", "sms"):
         for kind in ("initial", "reminder"):
@@ -132,7 +147,8 @@ def _validate_send_windows(values):
     if values.get("channel") == "both" and not policy.windows_overlap(windows["email"], windows["sms"]):
         raise CampaignInvalid(
             f"the email window {windows['email']} and the SMS window {windows['sms']} never overlap; a campaign "
-            "on both channels sends them together, so give them some common time", "sms_send_window",
+            "on both channels sends them together, so give them some common time",
+            "sms_send_window",
         )
 
 
@@ -194,8 +210,7 @@ def reschedule_pending(campaign, now):
         if req.status == SCHEDULED:
             due = max(policy.initial_due_at(req.trigger_at, campaign.delay_days), now)
         elif req.sent_at is not None:
-            following = policy.next_slot_after(req.next_slot - 1, req.sent_at, settings,
-                                               last_sent_at=req.last_sent_at)
+            following = policy.next_slot_after(req.next_slot - 1, req.sent_at, settings, last_sent_at=req.last_sent_at)
             due = following[1] if following else None
         else:
             due = None

@@ -79,7 +79,9 @@ def edit_page(form, template):
                     form[field].errors.append(message)
             else:
                 status = 400
-        elif form.validate() and (cost_warning := sms_cost_warning(form_values(form))) and not form.accept_segments.data:
+        elif (
+            form.validate() and (cost_warning := sms_cost_warning(form_values(form))) and not form.accept_segments.data
+        ):
             # Asked before saving: a text that became 2+ messages costs that many times more.
             form.accept_segments.errors.append(f"Not saved yet. {cost_warning} Tick the box to save it anyway.")
         elif not form.errors:

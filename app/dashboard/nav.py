@@ -23,8 +23,9 @@ def nav_context():
     if g.get("database_unusable") or not current_user.is_authenticated:
         return {}
     try:
-        failed = db.session.scalar(select(func.count(TestimonialRequest.id))
-                                   .where(TestimonialRequest.status == "failed"))
+        failed = db.session.scalar(
+            select(func.count(TestimonialRequest.id)).where(TestimonialRequest.status == "failed")
+        )
         pending = db.session.scalar(select(func.count(Testimonial.id)).where(Testimonial.status == "pending"))
         banners = []
         for source in BANNER_SOURCES:

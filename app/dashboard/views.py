@@ -29,8 +29,10 @@ def home():
     figures = metrics.period_metrics(period, campaign_id)
     limits = slo.Limits.from_config(current_app.config)
     breached = {b.kind for b in current_breaches(current)}
-    chart = bar_chart_svg([(f"{d.day:%d %b}", d.scheduled) for d in figures.days],
-                          title=f"Requests scheduled per day, {period.label} (UTC days)")
+    chart = bar_chart_svg(
+        [(f"{d.day:%d %b}", d.scheduled) for d in figures.days],
+        title=f"Requests scheduled per day, {period.label} (UTC days)",
+    )
     by_campaign = overview.funnel_by_campaign(period, campaign_id)
     return render_template(
         "dashboard/home.html",
@@ -50,4 +52,3 @@ def home():
         error=error,
         now=current,
     ), status
-

@@ -12,10 +12,18 @@ customers_cli = AppGroup("customers", help="Erase a customer's data on request (
 
 
 def plan_dict(plan):
-    return {"contact": plan.contact, "emails": sorted(plan.emails), "phones": sorted(plan.phones),
-            "requests": plan.request_ids, "testimonials": plan.testimonial_ids, "files": len(plan.files),
-            "outbox_messages": plan.outbox, "order_webhooks": len(plan.order_event_ids),
-            "opt_outs": plan.opt_outs, "summary": plan.summary()}
+    return {
+        "contact": plan.contact,
+        "emails": sorted(plan.emails),
+        "phones": sorted(plan.phones),
+        "requests": plan.request_ids,
+        "testimonials": plan.testimonial_ids,
+        "files": len(plan.files),
+        "outbox_messages": plan.outbox,
+        "order_webhooks": len(plan.order_event_ids),
+        "opt_outs": plan.opt_outs,
+        "summary": plan.summary(),
+    }
 
 
 @customers_cli.command("erase")
@@ -56,6 +64,15 @@ def lift_command(contact, as_json):
 @click.option("--json", "as_json", is_flag=True)
 def erasures_command(as_json):
     """Erasures done (a keyed hash of each contact, never the contact)."""
-    emit(erasure_dicts(), as_json, lambda rows: "\n".join(
-        f"#{r['id']} {r['channel']:<5} {r['contact_hash'][:12]}…  {r['erased_at']} by {r['erased_by']}"
-        + (f"  lifted {r['lifted_at']}" if r["lifted_at"] else "") for r in rows) or "no erasures")
+    emit(
+        erasure_dicts(),
+        as_json,
+        lambda rows: (
+            "\n".join(
+                f"#{r['id']} {r['channel']:<5} {r['contact_hash'][:12]}…  {r['erased_at']} by {r['erased_by']}"
+                + (f"  lifted {r['lifted_at']}" if r["lifted_at"] else "")
+                for r in rows
+            )
+            or "no erasures"
+        ),
+    )

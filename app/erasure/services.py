@@ -87,8 +87,9 @@ def _reason(erased_at):
 
 
 def _erased_query(hashes):
-    return (select(literal("erased"), ContactErasure.erased_at)
-            .where(ContactErasure.contact_hash.in_(hashes), ContactErasure.lifted_at.is_(None)))
+    return select(literal("erased"), ContactErasure.erased_at).where(
+        ContactErasure.contact_hash.in_(hashes), ContactErasure.lifted_at.is_(None)
+    )
 
 
 def erasure_reason(email, phone):
@@ -104,11 +105,15 @@ def erasure_reason(email, phone):
 # in force for their contacts, UNIONed.
 _opt_outs, _erasures = OptOut.__table__, ContactErasure.__table__
 _REFUSALS = union_all(
-    select(_opt_outs.c.channel, literal(None).label("at")).where(or_(
-        and_(_opt_outs.c.channel == "email", _opt_outs.c.contact == bindparam("email_contact")),
-        and_(_opt_outs.c.channel == "sms", _opt_outs.c.contact == bindparam("phone_contact")))),
+    select(_opt_outs.c.channel, literal(None).label("at")).where(
+        or_(
+            and_(_opt_outs.c.channel == "email", _opt_outs.c.contact == bindparam("email_contact")),
+            and_(_opt_outs.c.channel == "sms", _opt_outs.c.contact == bindparam("phone_contact")),
+        )
+    ),
     select(literal("erased"), _erasures.c.erased_at).where(
-        _erasures.c.contact_hash.in_(bindparam("hashes", expanding=True)), _erasures.c.lifted_at.is_(None)),
+        _erasures.c.contact_hash.in_(bindparam("hashes", expanding=True)), _erasures.c.lifted_at.is_(None)
+    ),
 )
 
 
@@ -117,9 +122,11 @@ def contact_refusals(email, phone):
     fixed handful: the opt-out lookup and the erasure lookup UNIONed."""
     if not email and not phone:
         return set(), None
-    params = {"email_contact": normalise_contact("email", email) if email else None,
-              "phone_contact": normalise_contact("sms", phone) if phone else None,
-              "hashes": _hashes(email, phone)}
+    params = {
+        "email_contact": normalise_contact("email", email) if email else None,
+        "phone_contact": normalise_contact("sms", phone) if phone else None,
+        "hashes": _hashes(email, phone),
+    }
     opted_out, erased = set(), []
     for kind, at in db.session.execute(_REFUSALS, params):
         if kind == "erased":
@@ -147,10 +154,16 @@ class ErasurePlan:
     uploads: int = 0
 
     def summary(self):
-        parts = [(len(self.request_ids), "request"), (len(self.testimonial_ids), "testimonial"),
-                 (len(self.files), "stored file"), (self.uploads, "unfinished upload"),
-                 (self.outbox, "outbox message"), (len(self.order_event_ids), "order webhook"),
-                 (self.contact_events, "opt-out event"), (self.opt_outs, "opt-out")]
+        parts = [
+            (len(self.request_ids), "request"),
+            (len(self.testimonial_ids), "testimonial"),
+            (len(self.files), "stored file"),
+            (self.uploads, "unfinished upload"),
+            (self.outbox, "outbox message"),
+            (len(self.order_event_ids), "order webhook"),
+            (self.contact_events, "opt-out event"),
+            (self.opt_outs, "opt-out"),
+        ]
         return ", ".join(f"{n} {word}{'s' if n != 1 else ''}" for n, word in parts)
 
 
@@ -179,10 +192,15 @@ def plan_erasure(text):
     plan.files = [key for t in testimonials for key in stored_keys(t)]
     plan.uploads = len(uploads_of(plan.request_ids)) if plan.request_ids else 0
     contacts = plan.emails | plan.phones
-    plan.outbox = db.session.scalar(select(func.count(OutboxMessage.id)).where(
-        or_(OutboxMessage.request_id.in_(plan.request_ids), OutboxMessage.to.in_(contacts))))
+    plan.outbox = db.session.scalar(
+        select(func.count(OutboxMessage.id)).where(
+            or_(OutboxMessage.request_id.in_(plan.request_ids), OutboxMessage.to.in_(contacts))
+        )
+    )
     plan.order_event_ids = _order_events_of(plan, requests)
-    plan.contact_events = db.session.scalar(select(func.count(ContactEvent.id)).where(ContactEvent.contact.in_(contacts)))
+    plan.contact_events = db.session.scalar(
+        select(func.count(ContactEvent.id)).where(ContactEvent.contact.in_(contacts))
+    )
     plan.opt_outs = db.session.scalar(select(func.count(OptOut.id)).where(OptOut.contact.in_(contacts)))
     return plan
 
@@ -211,44 +229,93 @@ def erase(text, now, *, by):
             cancel_request(req, now, "customer erased on request")
     ids = plan.request_ids
     if ids:
-        db.session.execute(update(R).where(R.id.in_(ids)).values(
-            customer_email=None, customer_phone=None, customer_first_name=None, customer_last_name=None,
-            last_error=None, updated_at=now).execution_options(synchronize_session=False))
+        db.session.execute(
+            update(R)
+            .where(R.id.in_(ids))
+            .values(
+                customer_email=None,
+                customer_phone=None,
+                customer_first_name=None,
+                customer_last_name=None,
+                last_error=None,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False)
+        )
         # A token is unique: each request gets its own dead one.
         for request_id in ids:
-            db.session.execute(update(R).where(R.id == request_id).values(token=_dead_token())
-                               .execution_options(synchronize_session=False))
-        db.session.execute(update(TestimonialRequestEvent).where(TestimonialRequestEvent.request_id.in_(ids))
-                           .values(detail=None).execution_options(synchronize_session=False))
-        db.session.execute(update(SlotSend).where(SlotSend.request_id.in_(ids)).values(error=None)
-                           .execution_options(synchronize_session=False))
+            db.session.execute(
+                update(R)
+                .where(R.id == request_id)
+                .values(token=_dead_token())
+                .execution_options(synchronize_session=False)
+            )
+        db.session.execute(
+            update(TestimonialRequestEvent)
+            .where(TestimonialRequestEvent.request_id.in_(ids))
+            .values(detail=None)
+            .execution_options(synchronize_session=False)
+        )
+        db.session.execute(
+            update(SlotSend)
+            .where(SlotSend.request_id.in_(ids))
+            .values(error=None)
+            .execution_options(synchronize_session=False)
+        )
     if plan.testimonial_ids:
         move(plan.testimonial_ids, ERASED, now, erased_at=now)
-        db.session.execute(update(Testimonial).where(Testimonial.id.in_(plan.testimonial_ids)).values(
-            text=None, display_name=None, rating=None, consent_ip=None, video_key=None, playable_key=None,
-            poster_key=None, video_status="none", video_error=None).execution_options(synchronize_session=False))
+        db.session.execute(
+            update(Testimonial)
+            .where(Testimonial.id.in_(plan.testimonial_ids))
+            .values(
+                text=None,
+                display_name=None,
+                rating=None,
+                consent_ip=None,
+                video_key=None,
+                playable_key=None,
+                poster_key=None,
+                video_status="none",
+                video_error=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
     uploads = uploads_of(ids) if ids else []
     upload_keys = [u.storage_key for u in uploads]
     if uploads:
         db.session.execute(delete(VideoUpload).where(VideoUpload.id.in_([u.id for u in uploads])))
     if contacts:
-        db.session.execute(delete(OutboxMessage).where(or_(OutboxMessage.request_id.in_(ids),
-                                                           OutboxMessage.to.in_(contacts))))
+        db.session.execute(
+            delete(OutboxMessage).where(or_(OutboxMessage.request_id.in_(ids), OutboxMessage.to.in_(contacts)))
+        )
         db.session.execute(delete(ContactEvent).where(ContactEvent.contact.in_(contacts)))
         db.session.execute(delete(OptOut).where(OptOut.contact.in_(contacts)))
     if plan.order_event_ids:
-        db.session.execute(update(OrderEvent).where(OrderEvent.id.in_(plan.order_event_ids))
-                           .values(payload=ERASED_PAYLOAD).execution_options(synchronize_session=False))
+        db.session.execute(
+            update(OrderEvent)
+            .where(OrderEvent.id.in_(plan.order_event_ids))
+            .values(payload=ERASED_PAYLOAD)
+            .execution_options(synchronize_session=False)
+        )
         quoting = [OrderEventItem.reason.contains(word) for word in contacts | names]
         if quoting:
-            db.session.execute(update(OrderEventItem).where(OrderEventItem.order_event_id.in_(plan.order_event_ids),
-                                                            or_(*quoting))
-                               .values(reason="skipped (reason erased with the customer's data)")
-                               .execution_options(synchronize_session=False))
+            db.session.execute(
+                update(OrderEventItem)
+                .where(OrderEventItem.order_event_id.in_(plan.order_event_ids), or_(*quoting))
+                .values(reason="skipped (reason erased with the customer's data)")
+                .execution_options(synchronize_session=False)
+            )
     for channel, values in (("email", plan.emails), ("sms", plan.phones)):
         for contact in sorted(values):
-            db.session.add(ContactErasure(channel=channel, contact_hash=contact_hash(channel, contact), erased_at=now,
-                                          erased_by=by[:254], summary=plan.summary()[:255]))
+            db.session.add(
+                ContactErasure(
+                    channel=channel,
+                    contact_hash=contact_hash(channel, contact),
+                    erased_at=now,
+                    erased_by=by[:254],
+                    summary=plan.summary()[:255],
+                )
+            )
     db.session.flush()
     delete_files(plan.files, upload_keys)
     db.session.expire_all()
@@ -263,14 +330,18 @@ def _dead_token():
 def lift(text, now, *, by):
     """Take orders from this contact again. Returns how many erasure records were lifted."""
     channel, contact = parse_contact(text)
-    result = db.session.execute(update(ContactErasure).where(
-        ContactErasure.contact_hash == contact_hash(channel, contact), ContactErasure.lifted_at.is_(None))
-        .values(lifted_at=now, lifted_by=by[:254]).execution_options(synchronize_session=False))
+    result = db.session.execute(
+        update(ContactErasure)
+        .where(ContactErasure.contact_hash == contact_hash(channel, contact), ContactErasure.lifted_at.is_(None))
+        .values(lifted_at=now, lifted_by=by[:254])
+        .execution_options(synchronize_session=False)
+    )
     log.info("erasure lifted by %s (%s records)", by, result.rowcount)
     return result.rowcount
 
 
 def erasure_dicts():
-    rows = db.session.scalars(select(ContactErasure).order_by(ContactErasure.erased_at.desc(),
-                                                               ContactErasure.id.desc())).all()
+    rows = db.session.scalars(
+        select(ContactErasure).order_by(ContactErasure.erased_at.desc(), ContactErasure.id.desc())
+    ).all()
     return [{**row.to_dict(), "erased_at": isoformat(row.erased_at)} for row in rows]

@@ -39,8 +39,9 @@ def confirm():
             error, status = str(exc), 400
     elif request.args.get("request") or request.args.get("contact"):
         error, status = "There is no customer contact to erase there (already erased, or no such request).", 404
-    return render_template("erasure/confirm.html", contact=contact, plan=plan, error=error,
-                           form=ConfirmForm(), erasures=erasure_dicts()), status
+    return render_template(
+        "erasure/confirm.html", contact=contact, plan=plan, error=error, form=ConfirmForm(), erasures=erasure_dicts()
+    ), status
 
 
 @bp.post("/erase")
@@ -55,8 +56,11 @@ def run():
     except ErasureInvalid as exc:
         abort(400, description=str(exc))
     db.session.commit()
-    flash(f"Erased {', '.join(sorted(plan.emails | plan.phones))}: {plan.summary()}. "
-          "A later order from this customer will be skipped.", "success")
+    flash(
+        f"Erased {', '.join(sorted(plan.emails | plan.phones))}: {plan.summary()}. "
+        "A later order from this customer will be skipped.",
+        "success",
+    )
     return redirect(url_for(".confirm"), 303)
 
 

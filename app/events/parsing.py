@@ -148,8 +148,10 @@ def parse_sendgrid_event(raw):
         detail = f"{name}{kind_text}: {reason}"
     elif name == "deferred":
         attempt = _small_int(raw.get("attempt"))
-        detail = (f"delivery deferred by the receiving server"
-                  f"{f' (attempt {attempt})' if attempt else ''}: {_text(raw.get('response')) or 'no response text'}")
+        detail = (
+            f"delivery deferred by the receiving server"
+            f"{f' (attempt {attempt})' if attempt else ''}: {_text(raw.get('response')) or 'no response text'}"
+        )
     elif name == "delivered":
         detail = _text(raw.get("response"))
     elif name == "processed":
@@ -159,9 +161,11 @@ def parse_sendgrid_event(raw):
     elif name == "click":
         detail = _text(raw.get("url"))
     elif kind == OPTED_OUT:
-        detail = {"spamreport": "the customer reported the email as spam",
-                  "unsubscribe": "the customer unsubscribed",
-                  "group_unsubscribe": "the customer unsubscribed from the group"}[name]
+        detail = {
+            "spamreport": "the customer reported the email as spam",
+            "unsubscribe": "the customer unsubscribed",
+            "group_unsubscribe": "the customer unsubscribed from the group",
+        }[name]
         group = _small_int(raw.get("asm_group_id"))
         if group is not None:
             detail += f" (group {group})"
@@ -170,9 +174,18 @@ def parse_sendgrid_event(raw):
     if kind in CONTACT_KINDS and not email:
         raise EventProblem(f"a {name} event needs the 'email' field")
     return ProviderEvent(
-        provider="sendgrid", channel="email", kind=kind, raw_type=name, dedupe_key=key,
-        occurred_at=occurred_at, message_id=message_id, request_id=request_id, slot=slot,
-        contact=email, error_code=error_code, detail=detail,
+        provider="sendgrid",
+        channel="email",
+        kind=kind,
+        raw_type=name,
+        dedupe_key=key,
+        occurred_at=occurred_at,
+        message_id=message_id,
+        request_id=request_id,
+        slot=slot,
+        contact=email,
+        error_code=error_code,
+        detail=detail,
     )
 
 
@@ -198,12 +211,18 @@ def parse_twilio_status(form):
         detail = "Twilio handed the message to the carrier"
     to = (form.get("To") or "").strip()
     return ProviderEvent(
-        provider="twilio", channel="sms", kind=kind, raw_type=status,
+        provider="twilio",
+        channel="sms",
+        kind=kind,
+        raw_type=status,
         # A message reaches each status once, so SID + status is the spec §7.3 key with the
         # message's lifetime as the window (Twilio's callbacks carry no event time).
         dedupe_key=f"twilio:{sid}:{status}",
-        occurred_at=None, message_id=sid, contact=to if E164.match(to) else None,
-        error_code=error_code, detail=detail,
+        occurred_at=None,
+        message_id=sid,
+        contact=to if E164.match(to) else None,
+        error_code=error_code,
+        detail=detail,
     )
 
 
@@ -241,7 +260,12 @@ def parse_twilio_inbound(form):
         kind = None  # a short code or a WhatsApp address: not a number we text
     keyword = _text(body, 40) or ""
     return ProviderEvent(
-        provider="twilio", channel="sms", kind=kind, raw_type=keyword.upper() or "message",
-        dedupe_key=f"twilio:inbound:{sid}", occurred_at=None, contact=sender,
+        provider="twilio",
+        channel="sms",
+        kind=kind,
+        raw_type=keyword.upper() or "message",
+        dedupe_key=f"twilio:inbound:{sid}",
+        occurred_at=None,
+        contact=sender,
         detail=f"the customer texted {keyword.upper()!r}" if kind else None,
     )

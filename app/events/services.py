@@ -80,8 +80,9 @@ def receive_sendgrid_batch(events, now):
         answer["stored" if outcome == STORED else "duplicates"] += 1
     answer["rejected"].sort(key=lambda item: item["index"])
     if answer["rejected"]:
-        log.warning("sendgrid events: %s of %s rejected: %s", len(answer["rejected"]), len(events),
-                    answer["rejected"][:5])
+        log.warning(
+            "sendgrid events: %s of %s rejected: %s", len(answer["rejected"]), len(events), answer["rejected"][:5]
+        )
     return answer
 
 
@@ -97,7 +98,7 @@ def _problem(index, raw, message, key="error"):
 def _known_keys(keys):
     found = set()
     for start in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
-        chunk = keys[start:start + 500]
+        chunk = keys[start : start + 500]
         for model in (TestimonialRequestEvent, ContactEvent):
             found.update(db.session.scalars(select(model.dedupe_key).where(model.dedupe_key.in_(chunk))))
     return found
@@ -128,13 +129,24 @@ def _apply(event, now, seen):
         return _apply_contact_event(event, req, slot, occurred_at, now)
     req, slot = find_request(event, seen)
     if req is None:
-        raise Ignored(f"no request matches {event.provider} message {event.message_id or '(none)'}: "
-                      "not a testimonial request message")
+        raise Ignored(
+            f"no request matches {event.provider} message {event.message_id or '(none)'}: "
+            "not a testimonial request message"
+        )
     if _request_event_exists(event.dedupe_key):
         return DUPLICATE
-    add_event(req.id, event.kind, occurred_at, channel=event.channel, slot=slot, provider=event.provider,
-              provider_message_id=event.message_id, error_code=event.error_code, detail=event.detail,
-              dedupe_key=event.dedupe_key)
+    add_event(
+        req.id,
+        event.kind,
+        occurred_at,
+        channel=event.channel,
+        slot=slot,
+        provider=event.provider,
+        provider_message_id=event.message_id,
+        error_code=event.error_code,
+        detail=event.detail,
+        dedupe_key=event.dedupe_key,
+    )
     db.session.flush()
     if event.kind == CLICKED:
         apply_click(req, occurred_at, now)
@@ -143,11 +155,26 @@ def _apply(event, now, seen):
         if event.provider == "twilio" and event.error_code == parsing.TWILIO_OPT_OUT_CODE:
             phone = req.customer_phone or event.contact
             if phone:
-                record_contact_event("sms", phone, OPTED_OUT, occurred_at, now, source="twilio_21610",
-                                     provider="twilio", dedupe_key=f"{event.dedupe_key}:optout",
-                                     detail=f"request {req.id}")
-    log.info("step=6 %s %s request=%s campaign=%s slot=%s channel=%s", event.provider, event.raw_type, req.id,
-             req.campaign_id, slot, event.channel)
+                record_contact_event(
+                    "sms",
+                    phone,
+                    OPTED_OUT,
+                    occurred_at,
+                    now,
+                    source="twilio_21610",
+                    provider="twilio",
+                    dedupe_key=f"{event.dedupe_key}:optout",
+                    detail=f"request {req.id}",
+                )
+    log.info(
+        "step=6 %s %s request=%s campaign=%s slot=%s channel=%s",
+        event.provider,
+        event.raw_type,
+        req.id,
+        req.campaign_id,
+        slot,
+        event.channel,
+    )
     return STORED
 
 
@@ -156,8 +183,11 @@ def _request_event_exists(key):
 
 
 def _apply_contact_event(event, req, slot, occurred_at, now):
-    source = f"{event.provider}_{event.raw_type}" if event.provider == "sendgrid" else (
-        "sms_stop" if event.kind == OPTED_OUT else "sms_start")
+    source = (
+        f"{event.provider}_{event.raw_type}"
+        if event.provider == "sendgrid"
+        else ("sms_stop" if event.kind == OPTED_OUT else "sms_start")
+    )
     contact = event.contact
     if not contact and req is not None:
         contact = req.customer_email if event.channel == "email" else req.customer_phone
@@ -166,11 +196,27 @@ def _apply_contact_event(event, req, slot, occurred_at, now):
     if req is not None:
         if _request_event_exists(event.dedupe_key):
             return DUPLICATE
-        add_event(req.id, event.kind, occurred_at, channel=event.channel, slot=slot, provider=event.provider,
-                  provider_message_id=event.message_id, detail=event.detail, dedupe_key=event.dedupe_key)
+        add_event(
+            req.id,
+            event.kind,
+            occurred_at,
+            channel=event.channel,
+            slot=slot,
+            provider=event.provider,
+            provider_message_id=event.message_id,
+            detail=event.detail,
+            dedupe_key=event.dedupe_key,
+        )
     outcome = record_contact_event(
-        event.channel, contact, event.kind, occurred_at, now, source=source, provider=event.provider,
-        dedupe_key=event.dedupe_key, detail=event.detail,
+        event.channel,
+        contact,
+        event.kind,
+        occurred_at,
+        now,
+        source=source,
+        provider=event.provider,
+        dedupe_key=event.dedupe_key,
+        detail=event.detail,
         only_if_source=("sendgrid_group_unsubscribe" if event.raw_type == "group_resubscribe" else None),
     )
     return STORED if req is not None else outcome
@@ -213,8 +259,12 @@ def find_request(event, seen=None):
         req = req or db.session.get(TestimonialRequest, event.request_id)
         if req is None:
             raise EventProblem(f"no request with id {event.request_id}")
-        if event.channel == "email" and event.contact and req.customer_email \
-                and normalise_contact("email", req.customer_email) != event.contact:
+        if (
+            event.channel == "email"
+            and event.contact
+            and req.customer_email
+            and normalise_contact("email", req.customer_email) != event.contact
+        ):
             # Another installation sharing the SendGrid account, or a forged id: never
             # let it touch a request that was sent to somebody else.
             raise EventProblem(f"request {req.id} was not sent to {event.contact}")
@@ -241,8 +291,11 @@ def find_request(event, seen=None):
 
 def _slot_of_message(request_id, channel, message_id):
     return db.session.scalar(
-        select(SlotSend.slot).where(SlotSend.request_id == request_id, SlotSend.channel == channel,
-                                    SlotSend.provider_message_id == message_id).limit(1)
+        select(SlotSend.slot)
+        .where(
+            SlotSend.request_id == request_id, SlotSend.channel == channel, SlotSend.provider_message_id == message_id
+        )
+        .limit(1)
     )
 
 
@@ -261,13 +314,14 @@ def apply_delivery_failure(req, event, slot, occurred_at):
     if slot != 0 or other_channel_reached(req, event.channel):
         return
     failed = transition(
-        req.id, STATUS_SENT, STATUS_FAILED,
+        req.id,
+        STATUS_SENT,
+        STATUS_FAILED,
         where=(TestimonialRequest.clicked_at.is_(None), TestimonialRequest.claimed_at.is_(None)),
         next_send_at=None,
     )
     if failed:
-        log.warning("step=6 request=%s failed: the initial %s did not arrive (%s)", req.id, event.channel,
-                    event.detail)
+        log.warning("step=6 request=%s failed: the initial %s did not arrive (%s)", req.id, event.channel, event.detail)
 
 
 def other_channel_reached(req, channel):
@@ -275,11 +329,14 @@ def other_channel_reached(req, channel):
     other = "sms" if channel == "email" else "email"
     if other not in req.channels:
         return False
-    accepted = exists().where(SlotSend.request_id == req.id, SlotSend.slot == 0, SlotSend.channel == other,
-                              SlotSend.status == "sent")
+    accepted = exists().where(
+        SlotSend.request_id == req.id, SlotSend.slot == 0, SlotSend.channel == other, SlotSend.status == "sent"
+    )
     reported_failed = exists().where(
-        TestimonialRequestEvent.request_id == req.id, TestimonialRequestEvent.type == FAILED,
-        TestimonialRequestEvent.channel == other, TestimonialRequestEvent.slot == 0,
+        TestimonialRequestEvent.request_id == req.id,
+        TestimonialRequestEvent.type == FAILED,
+        TestimonialRequestEvent.channel == other,
+        TestimonialRequestEvent.slot == 0,
         TestimonialRequestEvent.dedupe_key.is_not(None),
     )
     return bool(db.session.scalar(select(and_(accepted, ~reported_failed))))
@@ -288,8 +345,19 @@ def other_channel_reached(req, channel):
 # -- contacts: opt-outs and opt-ins -------------------------------------------------------
 
 
-def record_contact_event(channel, contact, kind, occurred_at, now, *, source, provider=None, dedupe_key=None,
-                         detail=None, only_if_source=None):
+def record_contact_event(
+    channel,
+    contact,
+    kind,
+    occurred_at,
+    now,
+    *,
+    source,
+    provider=None,
+    dedupe_key=None,
+    detail=None,
+    only_if_source=None,
+):
     """An opt-out or opt-in for a contact: recorded once, applied unless a later opposite
     event exists (a late opt-out older than the merchant's removal stays removed).
 
@@ -298,22 +366,45 @@ def record_contact_event(channel, contact, kind, occurred_at, now, *, source, pr
     from app.public.services import opt_out
 
     contact = normalise_contact(channel, contact)
-    if dedupe_key is not None and db.session.scalar(select(ContactEvent.id).where(ContactEvent.dedupe_key == dedupe_key)):
+    if dedupe_key is not None and db.session.scalar(
+        select(ContactEvent.id).where(ContactEvent.dedupe_key == dedupe_key)
+    ):
         return DUPLICATE
     opposite = OPTED_IN if kind == OPTED_OUT else OPTED_OUT
     later = db.session.scalar(
-        select(ContactEvent.id).where(ContactEvent.channel == channel, ContactEvent.contact == contact,
-                                      ContactEvent.type == opposite, ContactEvent.applied.is_(True),
-                                      ContactEvent.occurred_at > occurred_at).limit(1)
+        select(ContactEvent.id)
+        .where(
+            ContactEvent.channel == channel,
+            ContactEvent.contact == contact,
+            ContactEvent.type == opposite,
+            ContactEvent.applied.is_(True),
+            ContactEvent.occurred_at > occurred_at,
+        )
+        .limit(1)
     )
-    row = ContactEvent(channel=channel, contact=contact, type=kind, source=source[:40], provider=provider,
-                       dedupe_key=dedupe_key, applied=later is None, detail=(detail or "")[:255] or None,
-                       occurred_at=occurred_at, created_at=now)
+    row = ContactEvent(
+        channel=channel,
+        contact=contact,
+        type=kind,
+        source=source[:40],
+        provider=provider,
+        dedupe_key=dedupe_key,
+        applied=later is None,
+        detail=(detail or "")[:255] or None,
+        occurred_at=occurred_at,
+        created_at=now,
+    )
     db.session.add(row)
     db.session.flush()
     if later is not None:
-        log.info("%s %s %s at %s is older than a later %s: recorded, not applied", channel, contact, kind,
-                 occurred_at, opposite)
+        log.info(
+            "%s %s %s at %s is older than a later %s: recorded, not applied",
+            channel,
+            contact,
+            kind,
+            occurred_at,
+            opposite,
+        )
         return STORED
     if kind == OPTED_OUT:
         opt_out(channel, contact, now, source=source[:40], detail=detail)

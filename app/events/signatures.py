@@ -66,7 +66,6 @@ def twilio_signature_valid(auth_token, url, params, signature, settings_header=N
         return False
 
 
-
 def webhook_config_problems(config):
     """What production refuses to start on (app.check_production_config)."""
     problems = []

@@ -78,8 +78,11 @@ def _refuse_unverified_sendgrid(raw):
     if not key:
         if current_app.config.get("PRODUCTION"):
             log.error("SendGrid events refused: SENDGRID_WEBHOOK_PUBLIC_KEY is not set")
-            return problem(503, "SendGrid events are not configured on this server: set "
-                                "SENDGRID_WEBHOOK_PUBLIC_KEY (docs/events.md); unsigned events are not accepted")
+            return problem(
+                503,
+                "SendGrid events are not configured on this server: set "
+                "SENDGRID_WEBHOOK_PUBLIC_KEY (docs/events.md); unsigned events are not accepted",
+            )
         return None
     try:
         verifier = _sendgrid_verifier(key)
@@ -87,11 +90,18 @@ def _refuse_unverified_sendgrid(raw):
         log.error("SendGrid events refused: %s", exc)
         return problem(503, f"{exc}; events are refused until it is fixed (SendGrid retries for 24 hours)")
     headers = request.headers
-    if not signatures.sendgrid_signature_valid(verifier, raw, headers.get(signatures.SENDGRID_SIGNATURE_HEADER),
-                                               headers.get(signatures.SENDGRID_TIMESTAMP_HEADER)):
+    if not signatures.sendgrid_signature_valid(
+        verifier,
+        raw,
+        headers.get(signatures.SENDGRID_SIGNATURE_HEADER),
+        headers.get(signatures.SENDGRID_TIMESTAMP_HEADER),
+    ):
         log.warning("SendGrid events refused: missing or invalid signature")
-        return problem(401, f"missing or invalid {signatures.SENDGRID_SIGNATURE_HEADER} (ECDSA signature of "
-                            f"{signatures.SENDGRID_TIMESTAMP_HEADER} + the raw body)")
+        return problem(
+            401,
+            f"missing or invalid {signatures.SENDGRID_SIGNATURE_HEADER} (ECDSA signature of "
+            f"{signatures.SENDGRID_TIMESTAMP_HEADER} + the raw body)",
+        )
     return None
 
 
@@ -138,22 +148,35 @@ def _refuse_unverified_twilio():
     if request.mimetype and request.mimetype not in TWILIO_FORM_TYPES:
         # A JSON test call would otherwise read as an empty form: a misleading 401 (the
         # signature of no fields) or "field 'MessageSid' is missing" for a field that is there.
-        return problem(415, "Content-Type must be application/x-www-form-urlencoded: Twilio posts its "
-                            "callback as form fields (MessageSid=…&MessageStatus=…), not JSON")
+        return problem(
+            415,
+            "Content-Type must be application/x-www-form-urlencoded: Twilio posts its "
+            "callback as form fields (MessageSid=…&MessageStatus=…), not JSON",
+        )
     token = config.get("TWILIO_AUTH_TOKEN")
     if not token:
         if config.get("PRODUCTION"):
             log.error("Twilio webhook refused: TWILIO_AUTH_TOKEN is not set")
-            return problem(503, "Twilio webhooks are not configured on this server: set TWILIO_AUTH_TOKEN; "
-                                "unsigned callbacks are not accepted")
+            return problem(
+                503,
+                "Twilio webhooks are not configured on this server: set TWILIO_AUTH_TOKEN; "
+                "unsigned callbacks are not accepted",
+            )
         return None
     url = public_url()
-    if not signatures.twilio_signature_valid(token, url, request.form,
-                                             request.headers.get(signatures.TWILIO_SIGNATURE_HEADER),
-                                             request.headers.get(signatures.TWILIO_SETTINGS_HEADER)):
+    if not signatures.twilio_signature_valid(
+        token,
+        url,
+        request.form,
+        request.headers.get(signatures.TWILIO_SIGNATURE_HEADER),
+        request.headers.get(signatures.TWILIO_SETTINGS_HEADER),
+    ):
         log.warning("Twilio webhook refused: missing or invalid X-Twilio-Signature for %s", url)
-        return problem(401, f"missing or invalid X-Twilio-Signature (checked against {url}; PUBLIC_BASE_URL must "
-                            "be the address Twilio calls)")
+        return problem(
+            401,
+            f"missing or invalid X-Twilio-Signature (checked against {url}; PUBLIC_BASE_URL must "
+            "be the address Twilio calls)",
+        )
     return None
 
 

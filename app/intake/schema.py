@@ -118,11 +118,11 @@ def _money(value, path):
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise SchemaError(f"{path} must be a decimal number such as \"59.90\"", path)
+        raise SchemaError(f'{path} must be a decimal number such as "59.90"', path)
     try:
         amount = Decimal(str(value))
     except InvalidOperation:
-        raise SchemaError(f"{path} must be a decimal number such as \"59.90\"", path) from None
+        raise SchemaError(f'{path} must be a decimal number such as "59.90"', path) from None
     if not amount.is_finite() or amount < 0:
         raise SchemaError(f"{path} must be a non-negative amount", path)
     if amount >= MAX_AMOUNT:
@@ -146,17 +146,17 @@ def parse_order_event(body):
         raise SchemaError(f"occurred_at {exc}", "occurred_at") from None
     # Far-off years are a sender's bug, and adding delay days to year 9999 overflows.
     if not EARLIEST_EVENT <= occurred_at < LATEST_EVENT:
-        raise SchemaError(
-            f"occurred_at must lie between {EARLIEST_EVENT:%Y} and {LATEST_EVENT:%Y}", "occurred_at"
-        )
+        raise SchemaError(f"occurred_at must lie between {EARLIEST_EVENT:%Y} and {LATEST_EVENT:%Y}", "occurred_at")
     order = _object(_require(body, "order", "order"), "order")
     order_id = _identifier(_require(order, "id", "order.id"), "order.id")
     total = _money(order.get("total"), "order.total")
     currency = _optional_text(order, "currency", "order.currency", 3)
     if currency is not None:
         if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
-            raise SchemaError(f"order.currency must be a three-letter ISO 4217 code such as \"USD\" "
-                              f"(got {_shown(currency)})", "order.currency")
+            raise SchemaError(
+                f'order.currency must be a three-letter ISO 4217 code such as "USD" (got {_shown(currency)})',
+                "order.currency",
+            )
         currency = currency.upper()
     tags = order.get("tags")
     tags = [] if tags is None else tags
@@ -196,9 +196,15 @@ def parse_order_event(body):
             raise SchemaError(f"order.items[{i}].id {item.id!r} appears twice", f"order.items[{i}].id")
         seen.add(item.id)
     return OrderEventIn(
-        event_id=event_id, event_type=event_type, occurred_at=occurred_at, order_id=order_id,
-        total=total, currency=currency, tags=tuple(t.strip().lower() for t in tags),
-        customer=customer, items=items,
+        event_id=event_id,
+        event_type=event_type,
+        occurred_at=occurred_at,
+        order_id=order_id,
+        total=total,
+        currency=currency,
+        tags=tuple(t.strip().lower() for t in tags),
+        customer=customer,
+        items=items,
     )
 
 

@@ -151,9 +151,18 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         existing = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event.event_id))
     if existing is not None:
         if source == "generic" and (existing.source, existing.order_id, existing.event_type) != (
-                source, event.order_id, event.event_type):
-            log.warning("step=1 event %s refused: its id was first used for %s of order %s, now %s of order %s",
-                        event.event_id, existing.event_type, existing.order_id, event.event_type, event.order_id)
+            source,
+            event.order_id,
+            event.event_type,
+        ):
+            log.warning(
+                "step=1 event %s refused: its id was first used for %s of order %s, now %s of order %s",
+                event.event_id,
+                existing.event_type,
+                existing.order_id,
+                event.event_type,
+                event.order_id,
+            )
             raise EventIdReused(event, existing)
         log.info("step=1 duplicate event %s for order %s ignored", event.event_id, event.order_id)
         return existing, True
@@ -189,9 +198,15 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         _write_plan(record, event, plan, now)
         acted = [(o.request_id, o.campaign_id) for o in plan.outcomes if o.outcome == "created"]
     # Logged once the event is processed, so the line names the requests it made or stopped.
-    _log_once_committed("step=1 order event %s (%s) for order %s received: %s; request=%s campaign=%s",
-             event.event_id, event.event_type, event.order_id, record.summary,
-             ",".join(str(r) for r, _ in acted) or "-", ",".join(sorted({str(c) for _, c in acted})) or "-")
+    _log_once_committed(
+        "step=1 order event %s (%s) for order %s received: %s; request=%s campaign=%s",
+        event.event_id,
+        event.event_type,
+        event.order_id,
+        record.summary,
+        ",".join(str(r) for r, _ in acted) or "-",
+        ",".join(sorted({str(c) for _, c in acted})) or "-",
+    )
     return record, False
 
 
@@ -226,8 +241,9 @@ def lock_order(source, order_id):
     """
     if db.session.get_bind().dialect.name != "postgresql":
         return
-    key = int.from_bytes(hashlib.blake2b(f"order:{source}:{order_id}".encode(), digest_size=8).digest(),
-                         "big", signed=True)
+    key = int.from_bytes(
+        hashlib.blake2b(f"order:{source}:{order_id}".encode(), digest_size=8).digest(), "big", signed=True
+    )
     db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
@@ -271,7 +287,9 @@ class SendTimeOutOfRange(SchemaError):
     def __init__(self, event, campaign):
         super().__init__(
             f"occurred_at {isoformat(event.occurred_at)} plus the {campaign.delay_days} days' delay of campaign "
-            f"{campaign.id} is a send time after {LATEST_SUPPORTED:%Y}; check the event's time", "occurred_at")
+            f"{campaign.id} is a send time after {LATEST_SUPPORTED:%Y}; check the event's time",
+            "occurred_at",
+        )
 
 
 def send_time(event, campaign):
@@ -291,21 +309,29 @@ def _plan_requests(event, now, params):
     campaigns = active_campaigns(event.trigger)
     earlier, asked = _earlier_requests(params) if campaigns else ({}, set())
     # One statement: the customer's opt-outs and whether they were erased (app.erasure).
-    opted_out, plan.erased = contact_refusals(event.customer.email, event.customer.phone) if campaigns else (set(), None)
+    opted_out, plan.erased = (
+        contact_refusals(event.customer.email, event.customer.phone) if campaigns else (set(), None)
+    )
     first_item_of_product = {}
     created = skipped = 0
     for item in event.items:
         cancellation = cancelled_by(event.occurred_at, item, cancellations)
         if cancellation is not None:
             plan.outcomes.append(_Outcome(item, "skipped", cancellation_reason(cancellation)))
-            plan.log_lines.append(("step=2 skipped order=%s item=%s: %s", event.order_id, item.id,
-                                   cancellation_reason(cancellation)))
+            plan.log_lines.append(
+                ("step=2 skipped order=%s item=%s: %s", event.order_id, item.id, cancellation_reason(cancellation))
+            )
             skipped += 1
             continue
         # Step 3: one request per product; quantity and repeated lines do not multiply.
         if item.product_id in first_item_of_product:
-            plan.outcomes.append(_Outcome(item, "skipped", f"same product as item "
-                                          f"{first_item_of_product[item.product_id]} (one request per product)"))
+            plan.outcomes.append(
+                _Outcome(
+                    item,
+                    "skipped",
+                    f"same product as item {first_item_of_product[item.product_id]} (one request per product)",
+                )
+            )
             skipped += 1
             continue
         first_item_of_product[item.product_id] = item.id
@@ -319,29 +345,44 @@ def _plan_requests(event, now, params):
             continue
         if item.product_id in earlier:
             request_id, campaign_id = earlier[item.product_id]
-            plan.outcomes.append(_Outcome(item, "skipped", f"already requested by campaign {campaign_id} "
-                                          f"(request {request_id})", campaign_id, request_id))
+            plan.outcomes.append(
+                _Outcome(
+                    item,
+                    "skipped",
+                    f"already requested by campaign {campaign_id} (request {request_id})",
+                    campaign_id,
+                    request_id,
+                )
+            )
             skipped += 1
             continue
         winner = None
         for campaign in campaigns:
             if winner is not None:
-                plan.outcomes.append(_Outcome(item, "skipped", f"already requested by campaign {winner.id}",
-                                              campaign.id))
+                plan.outcomes.append(
+                    _Outcome(item, "skipped", f"already requested by campaign {winner.id}", campaign.id)
+                )
                 continue
-            verdict = evaluate_item(campaign.rules, event, item, opted_out=opted_out,
-                                    already_asked=(campaign.id, item.product_id) in asked)
+            verdict = evaluate_item(
+                campaign.rules, event, item, opted_out=opted_out, already_asked=(campaign.id, item.product_id) in asked
+            )
             if not verdict.eligible:
                 plan.outcomes.append(_Outcome(item, "skipped", verdict.reason, campaign.id))
-                plan.log_lines.append(("step=2 skipped order=%s item=%s campaign=%s: %s",
-                                       event.order_id, item.id, campaign.id, verdict.reason))
+                plan.log_lines.append(
+                    (
+                        "step=2 skipped order=%s item=%s campaign=%s: %s",
+                        event.order_id,
+                        item.id,
+                        campaign.id,
+                        verdict.reason,
+                    )
+                )
                 continue
             winner = campaign
             due = send_time(event, campaign)
             # A send time already past is due at the next tick.
             plan.requests.append((item, campaign, verdict.channel, max(due, now)))
-            plan.outcomes.append(_Outcome(item, "created", campaign_id=campaign.id,
-                                          new_request=len(plan.requests) - 1))
+            plan.outcomes.append(_Outcome(item, "created", campaign_id=campaign.id, new_request=len(plan.requests) - 1))
         if winner:
             created += 1
         else:
@@ -367,8 +408,7 @@ def _earlier_requests(params):
 def _insert_event(record):
     """The new event's row by one Core INSERT, then ``record`` joins the session as that
     row, loaded (a flush of one new object costs the ORM's whole unit of work)."""
-    values = {column.key: getattr(record, column.key) for column in OrderEvent.__table__.columns
-              if column.key != "id"}
+    values = {column.key: getattr(record, column.key) for column in OrderEvent.__table__.columns if column.key != "id"}
     record.id = db.session.execute(statements.INSERT_EVENT, values).scalar_one()
     make_transient_to_detached(record)
     db.session.add(record)
@@ -380,25 +420,55 @@ def _write_plan(record, event, plan, now):
     if plan.requests:
         customer = event.customer
         # One product per request in an event: the returned product ids say which id is whose.
-        id_of_product = dict(db.session.execute(
-            statements.INSERT_REQUESTS,
-            [dict(campaign_id=campaign.id, order_event_id=record.id, order_id=event.order_id, item_id=item.id,
-                  product_id=item.product_id, sku=item.sku, product_title=item.title,
-                  product_image_url=item.image_url, customer_email=customer.email,
-                  customer_phone=customer.phone, customer_first_name=customer.first_name,
-                  customer_last_name=customer.last_name, channel=channel, token=new_token(),
-                  status="scheduled", trigger_at=event.occurred_at, next_send_at=due, next_slot=0,
-                  reminder_count=0, attempts=0, resend_count=0, created_at=now, updated_at=now)
-             for item, campaign, channel, due in plan.requests],
-        ).all())
+        id_of_product = dict(
+            db.session.execute(
+                statements.INSERT_REQUESTS,
+                [
+                    dict(
+                        campaign_id=campaign.id,
+                        order_event_id=record.id,
+                        order_id=event.order_id,
+                        item_id=item.id,
+                        product_id=item.product_id,
+                        sku=item.sku,
+                        product_title=item.title,
+                        product_image_url=item.image_url,
+                        customer_email=customer.email,
+                        customer_phone=customer.phone,
+                        customer_first_name=customer.first_name,
+                        customer_last_name=customer.last_name,
+                        channel=channel,
+                        token=new_token(),
+                        status="scheduled",
+                        trigger_at=event.occurred_at,
+                        next_send_at=due,
+                        next_slot=0,
+                        reminder_count=0,
+                        attempts=0,
+                        resend_count=0,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                    for item, campaign, channel, due in plan.requests
+                ],
+            ).all()
+        )
         ids = [id_of_product[item.product_id] for item, *_ in plan.requests]
     rows = []
     for outcome in plan.outcomes:
         if outcome.new_request is not None:
             outcome.request_id = ids[outcome.new_request]
-        rows.append(dict(order_event_id=record.id, item_id=outcome.item.id, product_id=outcome.item.product_id,
-                         campaign_id=outcome.campaign_id, outcome=outcome.outcome, reason=outcome.reason,
-                         request_id=outcome.request_id))
+        rows.append(
+            dict(
+                order_event_id=record.id,
+                item_id=outcome.item.id,
+                product_id=outcome.item.product_id,
+                campaign_id=outcome.campaign_id,
+                outcome=outcome.outcome,
+                reason=outcome.reason,
+                request_id=outcome.request_id,
+            )
+        )
     if rows:
         # Core on the table: one executemany (the ORM's bulk insert splits rows by which
         # fields are None).
@@ -408,13 +478,30 @@ def _write_plan(record, event, plan, now):
     for line in plan.log_lines:
         _log_once_committed(*line)
     for (item, campaign, channel, due), request_id in zip(plan.requests, ids, strict=True):
-        _log_once_committed("step=2 eligible request=%s campaign=%s order=%s item=%s channel=%s",
-                            request_id, campaign.id, event.order_id, item.id, channel)
-        _log_once_committed("step=3 split request=%s campaign=%s order=%s product=%s from items %s",
-                            request_id, campaign.id, event.order_id, item.product_id,
-                            ", ".join(i.id for i in event.items if i.product_id == item.product_id))
-        _log_once_committed("step=4 created request=%s campaign=%s order=%s product=%s due=%s", request_id,
-                            campaign.id, event.order_id, item.product_id, due.isoformat())
+        _log_once_committed(
+            "step=2 eligible request=%s campaign=%s order=%s item=%s channel=%s",
+            request_id,
+            campaign.id,
+            event.order_id,
+            item.id,
+            channel,
+        )
+        _log_once_committed(
+            "step=3 split request=%s campaign=%s order=%s product=%s from items %s",
+            request_id,
+            campaign.id,
+            event.order_id,
+            item.product_id,
+            ", ".join(i.id for i in event.items if i.product_id == item.product_id),
+        )
+        _log_once_committed(
+            "step=4 created request=%s campaign=%s order=%s product=%s due=%s",
+            request_id,
+            campaign.id,
+            event.order_id,
+            item.product_id,
+            due.isoformat(),
+        )
 
 
 def _cancel_order(record, event, now, cancel_item_ids, source):
@@ -425,8 +512,14 @@ def _cancel_order(record, event, now, cancel_item_ids, source):
     """
     kind = CANCELLING[event.event_type]
     db.session.add_all(
-        OrderCancellation(source=source, order_id=event.order_id, item_id=item_id, kind=kind,
-                          cancelled_at=event.occurred_at, order_event_id=record.id)
+        OrderCancellation(
+            source=source,
+            order_id=event.order_id,
+            item_id=item_id,
+            kind=kind,
+            cancelled_at=event.occurred_at,
+            order_event_id=record.id,
+        )
         for item_id in (dict.fromkeys(cancel_item_ids) if cancel_item_ids is not None else (None,))
     )
     query = select(TestimonialRequest).where(TestimonialRequest.order_id == event.order_id)
@@ -439,27 +532,54 @@ def _cancel_order(record, event, now, cancel_item_ids, source):
     cancelled = 0
     for req in requests:
         if as_utc(req.trigger_at) > event.occurred_at:
-            db.session.add(OrderEventItem(
-                order_event_id=record.id, item_id=req.item_id, product_id=req.product_id,
-                campaign_id=req.campaign_id, outcome="skipped", request_id=req.id,
-                reason=f"not cancelled: delivered at {isoformat(req.trigger_at)}, after this {kind} "
-                       f"at {isoformat(event.occurred_at)}"))
+            db.session.add(
+                OrderEventItem(
+                    order_event_id=record.id,
+                    item_id=req.item_id,
+                    product_id=req.product_id,
+                    campaign_id=req.campaign_id,
+                    outcome="skipped",
+                    request_id=req.id,
+                    reason=f"not cancelled: delivered at {isoformat(req.trigger_at)}, after this {kind} "
+                    f"at {isoformat(event.occurred_at)}",
+                )
+            )
             continue
         if req.status in TERMINAL:
             why = "already submitted" if req.status == SUBMITTED else f"already {req.status}"
-            db.session.add(OrderEventItem(order_event_id=record.id, item_id=req.item_id, product_id=req.product_id,
-                                          campaign_id=req.campaign_id, outcome="skipped",
-                                          reason=f"not cancelled: {why}", request_id=req.id))
+            db.session.add(
+                OrderEventItem(
+                    order_event_id=record.id,
+                    item_id=req.item_id,
+                    product_id=req.product_id,
+                    campaign_id=req.campaign_id,
+                    outcome="skipped",
+                    reason=f"not cancelled: {why}",
+                    request_id=req.id,
+                )
+            )
             continue
         if cancel_request(req, now, f"{reason} (event {event.event_id})"):
             cancelled += 1
-            db.session.add(OrderEventItem(order_event_id=record.id, item_id=req.item_id, product_id=req.product_id,
-                                          campaign_id=req.campaign_id, outcome="cancelled",
-                                          reason=reason, request_id=req.id))
+            db.session.add(
+                OrderEventItem(
+                    order_event_id=record.id,
+                    item_id=req.item_id,
+                    product_id=req.product_id,
+                    campaign_id=req.campaign_id,
+                    outcome="cancelled",
+                    reason=reason,
+                    request_id=req.id,
+                )
+            )
     if not requests and order_has_requests:
         # A partial refund of items we never asked about: say so, not "no requests".
-        _outcome(record, None, "skipped", f"no requests for the refunded items ({', '.join(cancel_item_ids)}); "
-                                          "the order's other requests go on")
+        _outcome(
+            record,
+            None,
+            "skipped",
+            f"no requests for the refunded items ({', '.join(cancel_item_ids)}); the order's other requests go on",
+        )
     elif not requests:
         _outcome(record, None, "skipped", "no requests for this order")
     record.summary = f"{cancelled} cancelled"

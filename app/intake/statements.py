@@ -36,8 +36,11 @@ CANCELLATIONS = (
 # per campaign × product), of the event's products.
 _earlier = (
     _requests.c.product_id.in_(bindparam("products", expanding=True)),
-    or_(_requests.c.order_id == bindparam("order_id"), _requests.c.customer_email == bindparam("email"),
-        _requests.c.customer_phone == bindparam("phone")),
+    or_(
+        _requests.c.order_id == bindparam("order_id"),
+        _requests.c.customer_email == bindparam("email"),
+        _requests.c.customer_phone == bindparam("phone"),
+    ),
 )
 EARLIER_REQUESTS = (
     select(_requests.c.id, _requests.c.order_id, _requests.c.product_id, _requests.c.campaign_id)
@@ -50,13 +53,17 @@ _customer_opt_outs = or_(
     and_(_opt_outs.c.channel == "sms", _opt_outs.c.contact == bindparam("phone_contact")),
 )
 # Erasures in force for the customer's contacts (app.erasure keeps only their HMACs).
-_customer_erasures = (_erasures.c.contact_hash.in_(bindparam("contact_hashes", expanding=True)),
-                      _erasures.c.lifted_at.is_(None))
+_customer_erasures = (
+    _erasures.c.contact_hash.in_(bindparam("contact_hashes", expanding=True)),
+    _erasures.c.lifted_at.is_(None),
+)
 
 
 def _count_and_max(table, *where):
-    return (select(func.count(table.c.id)).where(*where).scalar_subquery(),
-            select(func.coalesce(func.max(table.c.id), 0)).where(*where).scalar_subquery())
+    return (
+        select(func.count(table.c.id)).where(*where).scalar_subquery(),
+        select(func.coalesce(func.max(table.c.id), 0)).where(*where).scalar_subquery(),
+    )
 
 
 # Everything a delivery's plan depends on, in one row: rows there are only ever added (and

@@ -40,7 +40,7 @@ def signature_valid(secret, raw_body, header):
         return False
     expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest().encode()
     # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
-    given = header[len("sha256="):].strip().lower().encode("utf-8", "replace")
+    given = header[len("sha256=") :].strip().lower().encode("utf-8", "replace")
     return hmac.compare_digest(expected, given)
 
 
@@ -57,8 +57,11 @@ def read_limited_body():
 @csrf.exempt
 def order_webhook():
     if not current_app.config.get("ORDER_WEBHOOK_ENABLED", True):
-        return refuse(404, "the generic order webhook is turned off on this server (ORDER_WEBHOOK_ENABLED=false); "
-                           "orders arrive through /webhooks/shopify")
+        return refuse(
+            404,
+            "the generic order webhook is turned off on this server (ORDER_WEBHOOK_ENABLED=false); "
+            "orders arrive through /webhooks/shopify",
+        )
     raw = read_limited_body()
     if raw is None:
         return refuse(413, f"body larger than {current_app.config['WEBHOOK_MAX_BYTES']} bytes")

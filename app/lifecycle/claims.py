@@ -46,9 +46,26 @@ R = TestimonialRequest
 
 # What the claim returns of each row: everything the decision and the message need.
 CLAIMED_COLUMNS = (
-    R.id, R.campaign_id, R.status, R.next_slot, R.next_send_at, R.reminder_count, R.resend_count,
-    R.attempts, R.expires_at, R.sent_at, R.clicked_at, R.channel, R.customer_email, R.customer_phone,
-    R.customer_first_name, R.customer_last_name, R.product_title, R.product_image_url, R.order_id, R.token,
+    R.id,
+    R.campaign_id,
+    R.status,
+    R.next_slot,
+    R.next_send_at,
+    R.reminder_count,
+    R.resend_count,
+    R.attempts,
+    R.expires_at,
+    R.sent_at,
+    R.clicked_at,
+    R.channel,
+    R.customer_email,
+    R.customer_phone,
+    R.customer_first_name,
+    R.customer_last_name,
+    R.product_title,
+    R.product_image_url,
+    R.order_id,
+    R.token,
 )
 
 
@@ -125,8 +142,9 @@ def claim_due(now, size, report, *, request_ids=None, skip=(), campaigns=None):
     providers = _providers()
     claim_id = uuid.uuid4().hex
     cache = {} if campaigns is None else campaigns
-    started, rows, held = committed(lambda: _claim_and_decide(now, size, claim_id, providers, report,
-                                                              request_ids, skip, cache), report)
+    started, rows, held = committed(
+        lambda: _claim_and_decide(now, size, claim_id, providers, report, request_ids, skip, cache), report
+    )
     report.claimed += len(started)
     claims = [_prepare(row, campaign, claim_id, channels, providers) for row, campaign, channels in started]
     return ClaimBatch(claims, rows, held)
@@ -146,8 +164,15 @@ def _claim_and_decide(now, size, claim_id, providers, report, request_ids, skip,
     to_send, held = [], []
     for row in rows:
         campaign = campaigns[row.campaign_id]
-        plan = policy.plan_due_slot(_decision(row, campaign, now), channels_of(row), blocked.get(row.id, set()),
-                                    _windows(campaign), now, tz, shop_window=shop_window)
+        plan = policy.plan_due_slot(
+            _decision(row, campaign, now),
+            channels_of(row),
+            blocked.get(row.id, set()),
+            _windows(campaign),
+            now,
+            tz,
+            shop_window=shop_window,
+        )
         missing = [providers[c] for c in plan.channels if isinstance(providers[c], Exception)]
         if plan.action == "send" and missing:
             fail_unprepared(row, claim_id, now, missing[0], report)
@@ -165,9 +190,13 @@ def _claim_rows(now, size, claim_id, request_ids, skip):
     due = (
         select(R.id)
         .join(Campaign, Campaign.id == R.campaign_id)
-        .where(R.status.in_(SENDABLE), R.next_send_at <= now, R.claimed_at.is_(None),
-               # Paused campaigns hold their slots until resumed; drafts never send.
-               Campaign.status == "active")
+        .where(
+            R.status.in_(SENDABLE),
+            R.next_send_at <= now,
+            R.claimed_at.is_(None),
+            # Paused campaigns hold their slots until resumed; drafts never send.
+            Campaign.status == "active",
+        )
         .order_by(R.next_send_at, R.id)
         .limit(size)
     )
@@ -193,22 +222,39 @@ def channels_of(row):
 
 def campaign_facts(campaign_ids):
     """The campaigns' facts with their templates, in two queries."""
-    campaigns = db.session.scalars(select(Campaign).where(Campaign.id.in_(campaign_ids)).options(
-        *(selectinload(getattr(Campaign, f"{ch}_{kind}_template")) for ch in ("email", "sms")
-          for kind in ("initial", "reminder")))).all()
-    return {c.id: CampaignFacts(
-        id=c.id, status=c.status, settings=policy.ReminderSettings.of(c), expire_after_days=c.expire_after_days,
-        windows={ch: c.send_window(ch) for ch in ("email", "sms")},
-        templates={(ch, kind): _text(getattr(c, f"{ch}_{kind}_template")) for ch in ("email", "sms")
-                   for kind in ("initial", "reminder")},
-        reminder_templates=_reminder_templates(c),
-    ) for c in campaigns}
+    campaigns = db.session.scalars(
+        select(Campaign)
+        .where(Campaign.id.in_(campaign_ids))
+        .options(
+            *(
+                selectinload(getattr(Campaign, f"{ch}_{kind}_template"))
+                for ch in ("email", "sms")
+                for kind in ("initial", "reminder")
+            )
+        )
+    ).all()
+    return {
+        c.id: CampaignFacts(
+            id=c.id,
+            status=c.status,
+            settings=policy.ReminderSettings.of(c),
+            expire_after_days=c.expire_after_days,
+            windows={ch: c.send_window(ch) for ch in ("email", "sms")},
+            templates={
+                (ch, kind): _text(getattr(c, f"{ch}_{kind}_template"))
+                for ch in ("email", "sms")
+                for kind in ("initial", "reminder")
+            },
+            reminder_templates=_reminder_templates(c),
+        )
+        for c in campaigns
+    }
 
 
 def _reminder_templates(campaign):
     chosen = {}
     for channel, numbers in campaign.reminder_template_choices().items():
-        for number in (numbers if isinstance(numbers, dict) else {}):
+        for number in numbers if isinstance(numbers, dict) else {}:
             if not str(number).isdigit():
                 continue
             template = campaign.template_for(channel, "reminder", int(number))
@@ -220,8 +266,16 @@ def _reminder_templates(campaign):
 def _text(template):
     if template is None:
         return None
-    return TemplateText(template.channel, template.subject, template.html, template.text, template.mode or "html",
-                        template.heading, template.body, template.button_text)
+    return TemplateText(
+        template.channel,
+        template.subject,
+        template.html,
+        template.text,
+        template.mode or "html",
+        template.heading,
+        template.body,
+        template.button_text,
+    )
 
 
 def _shop_window(shop):
@@ -264,9 +318,15 @@ def _providers():
 
 
 def _decision(row, campaign, now):
-    return policy.decide_slot(slot=row.next_slot, status=row.status, campaign_status=campaign.status,
-                              settings=campaign.settings, reminder_count=row.reminder_count,
-                              request_expires_at=row.expires_at, now=now)
+    return policy.decide_slot(
+        slot=row.next_slot,
+        status=row.status,
+        campaign_status=campaign.status,
+        settings=campaign.settings,
+        reminder_count=row.reminder_count,
+        request_expires_at=row.expires_at,
+        now=now,
+    )
 
 
 def _windows(campaign):
@@ -312,11 +372,17 @@ def _defer(row, campaign, claim_id, plan, now, report):
     """Quiet hours: the slot moves to the moment all its channels may send, with a
     ``deferred`` event saying why."""
     tz_name = current_settings().timezone
-    closed = [f"the shop's quiet hours {w.quiet_hours()}" if ch is None
-              else f"{explain.channel_name(ch, in_sentence=True)} quiet hours {w.quiet_hours()}" for ch, w in plan.closed]
+    closed = [
+        f"the shop's quiet hours {w.quiet_hours()}"
+        if ch is None
+        else f"{explain.channel_name(ch, in_sentence=True)} quiet hours {w.quiet_hours()}"
+        for ch, w in plan.closed
+    ]
     local = plan.opening.astimezone(ZoneInfo(tz_name))
-    detail = (f"{', '.join(closed)} {tz_name}; deferred to {local:%Y-%m-%d %H:%M} {local.tzname()} "
-              f"({plan.opening:%Y-%m-%d %H:%M} UTC)")
+    detail = (
+        f"{', '.join(closed)} {tz_name}; deferred to {local:%Y-%m-%d %H:%M} {local.tzname()} "
+        f"({plan.opening:%Y-%m-%d %H:%M} UTC)"
+    )
     if _release(row.id, claim_id, next_send_at=plan.opening):
         add_event(row.id, "deferred", now, slot=row.next_slot, detail=detail)
         report.deferred += 1
@@ -324,11 +390,15 @@ def _defer(row, campaign, claim_id, plan, now, report):
 
 
 def _release(request_id, claim_id, **values):
-    return db.session.execute(
-        update(R).where(R.id == request_id, R.claim_id == claim_id)
-        .values(claimed_at=None, claim_id=None, **values)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    return (
+        db.session.execute(
+            update(R)
+            .where(R.id == request_id, R.claim_id == claim_id)
+            .values(claimed_at=None, claim_id=None, **values)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
 
 
 def fail_unprepared(row, claim_id, now, exc, report):
@@ -338,16 +408,31 @@ def fail_unprepared(row, claim_id, now, exc, report):
     cause = exc.args[0] if isinstance(exc, Unprepared) else exc
     error = ProviderError(f"could not prepare the message: {cause!r}", retryable=False, code="internal")
     report.errors.append({"request_id": row.id, "error": repr(cause)})
-    if transition(row.id, row.status, FAILED, where=(R.claim_id == claim_id,), attempts=row.attempts + 1,
-                  next_send_at=None, claimed_at=None, claim_id=None):
+    if transition(
+        row.id,
+        row.status,
+        FAILED,
+        where=(R.claim_id == claim_id,),
+        attempts=row.attempts + 1,
+        next_send_at=None,
+        claimed_at=None,
+        claim_id=None,
+    ):
         for channel in channels_of(row):
-            add_event(row.id, "failed", now, channel=channel, slot=row.next_slot, error_code=error.code,
-                      detail=str(error))
-        add_event(row.id, "failed", now, slot=row.next_slot,
-                  detail=f"request failed: {error.message}; use Retry to send again")
+            add_event(
+                row.id, "failed", now, channel=channel, slot=row.next_slot, error_code=error.code, detail=str(error)
+            )
+        add_event(
+            row.id,
+            "failed",
+            now,
+            slot=row.next_slot,
+            detail=f"request failed: {error.message}; use Retry to send again",
+        )
         report.failed += 1
-        log.warning("step=5 request failed request=%s campaign=%s slot=%s: %s", row.id, row.campaign_id,
-                    row.next_slot, error)
+        log.warning(
+            "step=5 request failed request=%s campaign=%s slot=%s: %s", row.id, row.campaign_id, row.next_slot, error
+        )
 
 
 # -- the slots that are sent --------------------------------------------------------------
@@ -360,11 +445,15 @@ def _start_sends(to_send, claim_id, providers, now):
         return []
     ids = [row.id for row, _ in to_send]
     db.session.execute(
-        update(R).where(R.id.in_(ids), R.status == SCHEDULED, R.claim_id == claim_id)
-        .values(status=QUEUED).execution_options(synchronize_session=False)
+        update(R)
+        .where(R.id.in_(ids), R.status == SCHEDULED, R.claim_id == claim_id)
+        .values(status=QUEUED)
+        .execution_options(synchronize_session=False)
     )
-    existing = {(s.request_id, s.slot, s.channel, s.resend): s for s in db.session.scalars(
-        select(SlotSend).where(SlotSend.request_id.in_(ids)))}
+    existing = {
+        (s.request_id, s.slot, s.channel, s.resend): s
+        for s in db.session.scalars(select(SlotSend).where(SlotSend.request_id.in_(ids)))
+    }
     started, new_rows, events = [], [], []
     for row, channels in to_send:
         going = []
@@ -375,18 +464,45 @@ def _start_sends(to_send, claim_id, providers, now):
                 continue
             going.append(channel)
             if earlier is None:
-                new_rows.append(dict(request_id=row.id, slot=row.next_slot, channel=channel, resend=row.resend_count,
-                                     status="sending", provider=providers[channel].name, attempts=1,
-                                     started_at=now, due_at=row.next_send_at, retryable=True))
+                new_rows.append(
+                    dict(
+                        request_id=row.id,
+                        slot=row.next_slot,
+                        channel=channel,
+                        resend=row.resend_count,
+                        status="sending",
+                        provider=providers[channel].name,
+                        attempts=1,
+                        started_at=now,
+                        due_at=row.next_send_at,
+                        retryable=True,
+                    )
+                )
             else:
-                earlier.status, earlier.provider, earlier.attempts = "sending", providers[channel].name, earlier.attempts + 1
+                earlier.status, earlier.provider, earlier.attempts = (
+                    "sending",
+                    providers[channel].name,
+                    earlier.attempts + 1,
+                )
                 earlier.started_at, earlier.error, earlier.finished_at = now, None, None
         names = ", ".join(explain.channel_name(c, in_sentence=True) for c in channels)
-        events.append(dict(request_id=row.id, type="queued", slot=row.next_slot, occurred_at=now,
-                           detail=f"{explain.message_name(row.next_slot)} by {names}"))
+        events.append(
+            dict(
+                request_id=row.id,
+                type="queued",
+                slot=row.next_slot,
+                occurred_at=now,
+                detail=f"{explain.message_name(row.next_slot)} by {names}",
+            )
+        )
         started.append((row, tuple(going)))
-        log.info("step=5 queued request=%s campaign=%s slot=%s channels=%s", row.id, row.campaign_id,
-                 row.next_slot, list(channels))
+        log.info(
+            "step=5 queued request=%s campaign=%s slot=%s channels=%s",
+            row.id,
+            row.campaign_id,
+            row.next_slot,
+            list(channels),
+        )
     if new_rows:
         db.session.execute(insert(SlotSend), new_rows)
     add_events(events)
@@ -396,9 +512,15 @@ def _start_sends(to_send, claim_id, providers, now):
 def _prepare(row, campaign, claim_id, channels, providers):
     """Render the claimed slot's messages (after the commit: no transaction is open)."""
     shop, slot = current_settings(), row.next_slot
-    context = message_context(row, shop_name=shop.name, base_url=shop.public_base_url, slot=slot,
-                              max_reminders=campaign.settings.max_reminders if campaign.settings.reminder_enabled
-                              else 0, logo_url=shop.logo_url(), brand_color=shop.brand_color)
+    context = message_context(
+        row,
+        shop_name=shop.name,
+        base_url=shop.public_base_url,
+        slot=slot,
+        max_reminders=campaign.settings.max_reminders if campaign.settings.reminder_enabled else 0,
+        logo_url=shop.logo_url(),
+        brand_color=shop.brand_color,
+    )
     kind = "initial" if slot == 0 else "reminder"
     messages, failures = [], []
     for channel in channels:
@@ -412,15 +534,35 @@ def _prepare(row, campaign, claim_id, channels, providers):
             continue
         except Exception as exc:  # a bug in rendering: nothing was handed over
             log.exception("step=5 could not render request=%s channel=%s", row.id, channel)
-            failures.append((channel, ProviderError(f"could not prepare the message: {exc!r}", retryable=False,
-                                                    code="internal")))
+            failures.append(
+                (channel, ProviderError(f"could not prepare the message: {exc!r}", retryable=False, code="internal"))
+            )
             continue
         to = row.customer_email if channel == "email" else row.customer_phone
-        message = OutgoingMessage(channel=channel, to=to, subject=subject, html=html, text=text, request_id=row.id,
-                                  campaign_id=row.campaign_id, slot=slot, unsubscribe_url=context["unsubscribe_link"],
-                                  sender=shop.sender if channel == "email" else None,
-                                  reply_to=shop.reply_to if channel == "email" else None)
+        message = OutgoingMessage(
+            channel=channel,
+            to=to,
+            subject=subject,
+            html=html,
+            text=text,
+            request_id=row.id,
+            campaign_id=row.campaign_id,
+            slot=slot,
+            unsubscribe_url=context["unsubscribe_link"],
+            sender=shop.sender if channel == "email" else None,
+            reply_to=shop.reply_to if channel == "email" else None,
+        )
         messages.append((message, providers[channel].name))
-    return Claim(row.id, row.campaign_id, claim_id, row.next_slot, row.resend_count, row.next_send_at,
-                 tuple(messages), tuple(failures), row=row, campaign=campaign,
-                 status=QUEUED if row.status == SCHEDULED else row.status)
+    return Claim(
+        row.id,
+        row.campaign_id,
+        claim_id,
+        row.next_slot,
+        row.resend_count,
+        row.next_send_at,
+        tuple(messages),
+        tuple(failures),
+        row=row,
+        campaign=campaign,
+        status=QUEUED if row.status == SCHEDULED else row.status,
+    )

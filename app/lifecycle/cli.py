@@ -26,9 +26,11 @@ def request_dict(req, with_events=False):
 
 
 def human_row(r):
-    return (f"#{r['id']} order {r['order_id']} product {r['product_id']} campaign {r['campaign_id']} "
-            f"{r['channel']} [{r['status']}] reminders={r['reminder_count']} next={r['next_send_at'] or '-'}"
-            + (f" error: {r['last_error']}" if r["last_error"] else ""))
+    return (
+        f"#{r['id']} order {r['order_id']} product {r['product_id']} campaign {r['campaign_id']} "
+        f"{r['channel']} [{r['status']}] reminders={r['reminder_count']} next={r['next_send_at'] or '-'}"
+        + (f" error: {r['last_error']}" if r["last_error"] else "")
+    )
 
 
 def load(request_id):
@@ -63,7 +65,9 @@ def show(request_id, as_json):
     def human(d):
         lines = [human_row(d), f"link: {d['link']}"]
         for e in d["events"]:
-            extra = " ".join(f"{k}={e[k]}" for k in ("channel", "slot", "provider", "provider_message_id") if e[k] is not None)
+            extra = " ".join(
+                f"{k}={e[k]}" for k in ("channel", "slot", "provider", "provider_message_id") if e[k] is not None
+            )
             lines.append(f"  {e['occurred_at']} {e['type']:<10} {extra} {e['detail'] or ''}".rstrip())
         return "\n".join(lines)
 
@@ -110,18 +114,26 @@ def outbox_list(request_id, as_json):
     rows = [m.to_dict() for m in db.session.scalars(query)]
 
     def human(rows):
-        return "\n".join(
-            f"#{m['id']} {m['created_at']} {m['channel']} to {m['to']} request {m['request_id']} slot {m['slot']} "
-            f"[{m['outcome']}] {m['subject'] or m['text'][:60]}" for m in rows
-        ) or "outbox is empty"
+        return (
+            "\n".join(
+                f"#{m['id']} {m['created_at']} {m['channel']} to {m['to']} request {m['request_id']} slot {m['slot']} "
+                f"[{m['outcome']}] {m['subject'] or m['text'][:60]}"
+                for m in rows
+            )
+            or "outbox is empty"
+        )
 
     emit(rows, as_json, human)
 
 
 @click.command("dispatch")
-@click.option("--now", "now_given", help="Run the tick as if it were this time (ISO 8601 with offset).",
-              # Parsed by click, so an unreadable time is reported as "Invalid value for '--now'".
-              callback=lambda _ctx, _param, value: parse_time_option(value))
+@click.option(
+    "--now",
+    "now_given",
+    help="Run the tick as if it were this time (ISO 8601 with offset).",
+    # Parsed by click, so an unreadable time is reported as "Invalid value for '--now'".
+    callback=lambda _ctx, _param, value: parse_time_option(value),
+)
 @click.option("--json", "as_json", is_flag=True)
 @with_appcontext
 def dispatch_command(now_given, as_json):
@@ -160,8 +172,9 @@ def seed_demo_command():
         click.echo(result)
     finally:
         app_log.setLevel(level)
-    login_file = seed_demo_admin(clock_now(), demo_login_path(current_app.config["SQLALCHEMY_DATABASE_URI"],
-                                                               current_app.instance_path))
+    login_file = seed_demo_admin(
+        clock_now(), demo_login_path(current_app.config["SQLALCHEMY_DATABASE_URI"], current_app.instance_path)
+    )
     with open(login_file) as f:
         click.echo(f.read().strip())
     shown = os.path.relpath(login_file)

@@ -84,8 +84,12 @@ def count_due(now):
     return db.session.scalar(
         select(func.count(TestimonialRequest.id))
         .join(Campaign, Campaign.id == TestimonialRequest.campaign_id)
-        .where(TestimonialRequest.status.in_(SENDABLE), TestimonialRequest.next_send_at <= now,
-               TestimonialRequest.claimed_at.is_(None), Campaign.status == "active")
+        .where(
+            TestimonialRequest.status.in_(SENDABLE),
+            TestimonialRequest.next_send_at <= now,
+            TestimonialRequest.claimed_at.is_(None),
+            Campaign.status == "active",
+        )
     )
 
 
@@ -129,8 +133,11 @@ def drain(now, pool, recorder, report, *, batch, limit):
         report.left_for_next_tick = max(count_due(now), 0)
         db.session.commit()
         if report.left_for_next_tick:
-            log.warning("step=5 tick time budget (%ss) spent: %s due slots left for the next tick",
-                        budget, report.left_for_next_tick)
+            log.warning(
+                "step=5 tick time budget (%ss) spent: %s due slots left for the next tick",
+                budget,
+                report.left_for_next_tick,
+            )
     return claimed
 
 

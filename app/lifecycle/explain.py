@@ -37,12 +37,13 @@ CHANNEL_NAMES = {"email": "Email", "sms": "SMS", "both": "Email and SMS"}
 
 
 def channel_name(channel, *, in_sentence=False, short=False):
-    """"Email", "SMS", "Email and SMS"; ``in_sentence``: "email", "SMS", "email and SMS";
+    """ "Email", "SMS", "Email and SMS"; ``in_sentence``: "email", "SMS", "email and SMS";
     ``short`` (a narrow column): "Email + SMS"."""
     name = CHANNEL_NAMES.get(channel, channel or "")
     if short:
         name = name.replace(" and ", " + ")
     return name.replace("Email", "email") if in_sentence else name
+
 
 SEND_RESULT = re.compile(r"^(?P<kind>retryable|permanent)(?: \[(?P<code>[^\]]*)\])?: (?P<message>.*)$", re.S)
 REPORTED = re.compile(r"^(?P<detail>.*) \(reported by (?P<provider>[\w-]+)\)$", re.S)
@@ -51,11 +52,16 @@ SENDGRID_REPORT = re.compile(r"^(?P<event>bounce|dropped)(?: \((?P<type>[\w-]+)\
 PHONE = re.compile(r"\+[1-9]\d{6,14}\b")
 
 # Twilio send-time error codes (app/providers/twilio.py PERMANENT_CODES).
-TWILIO_ADDRESS_CODES = {"21211": "the number is not valid", "21612": "the number cannot receive texts",
-                        "21614": "the number is not a mobile number"}
-TWILIO_SETUP_CODES = {"21408": "sending to this country is not enabled on your Twilio account",
-                      "21606": "your Twilio 'From' number cannot send this message",
-                      "20003": "Twilio rejected your account credentials"}
+TWILIO_ADDRESS_CODES = {
+    "21211": "the number is not valid",
+    "21612": "the number cannot receive texts",
+    "21614": "the number is not a mobile number",
+}
+TWILIO_SETUP_CODES = {
+    "21408": "sending to this country is not enabled on your Twilio account",
+    "21606": "your Twilio 'From' number cannot send this message",
+    "20003": "Twilio rejected your account credentials",
+}
 # Twilio delivery-report codes (app/events/parsing.py TWILIO_ERRORS).
 TWILIO_REPORT_CODES = {
     "30003": (UNDELIVERED, "the phone was unreachable (switched off or out of coverage)"),
@@ -67,9 +73,12 @@ TWILIO_REPORT_CODES = {
     "30034": (SETUP, "your sender number is not registered for A2P 10DLC"),
     "21610": (OPTED_OUT, "the customer replied STOP"),
 }
-SENDGRID_SETUP_CODES = {"401": "SendGrid rejected the API key",
-                        "403": "SendGrid refused the sender (unverified sender or missing permission)",
-                        "413": "the message is too large for SendGrid", "scope": "the SendGrid API key may not send mail"}
+SENDGRID_SETUP_CODES = {
+    "401": "SendGrid rejected the API key",
+    "403": "SendGrid refused the sender (unverified sender or missing permission)",
+    "413": "the message is too large for SendGrid",
+    "scope": "the SendGrid API key may not send mail",
+}
 
 
 @dataclass(frozen=True)
@@ -142,17 +151,41 @@ def _read_report(detail, provider):
         lowered = message.lower()
         if event == "dropped":
             if "unsubscribe" in lowered or "spam" in lowered:
-                return Failure(OPTED_OUT, event, detail, retryable=False, reported_by=provider,
-                               why="the customer unsubscribed or reported an earlier email as spam")
+                return Failure(
+                    OPTED_OUT,
+                    event,
+                    detail,
+                    retryable=False,
+                    reported_by=provider,
+                    why="the customer unsubscribed or reported an earlier email as spam",
+                )
             if "bounce" in lowered or "invalid" in lowered:
-                return Failure(ADDRESS, event, detail, retryable=False, reported_by=provider,
-                               why="SendGrid will not send to an address that bounced before")
+                return Failure(
+                    ADDRESS,
+                    event,
+                    detail,
+                    retryable=False,
+                    reported_by=provider,
+                    why="SendGrid will not send to an address that bounced before",
+                )
             return Failure(UNDELIVERED, event, detail, retryable=False, reported_by=provider)
         if bounce_type == "blocked":
-            return Failure(UNDELIVERED, bounce_type, detail, retryable=False, reported_by=provider,
-                           why="the receiving mail server blocked it")
-        return Failure(ADDRESS, bounce_type or event, detail, retryable=False, reported_by=provider,
-                       why="the receiving mail server says the address does not exist")
+            return Failure(
+                UNDELIVERED,
+                bounce_type,
+                detail,
+                retryable=False,
+                reported_by=provider,
+                why="the receiving mail server blocked it",
+            )
+        return Failure(
+            ADDRESS,
+            bounce_type or event,
+            detail,
+            retryable=False,
+            reported_by=provider,
+            why="the receiving mail server says the address does not exist",
+        )
     return Failure(UNDELIVERED, None, detail, retryable=False, reported_by=provider)
 
 
@@ -173,8 +206,12 @@ def explain(channel, reason, *, status, attempts=0, retrying=False, contact_chan
     what, advice = _what_and_advice(failure, channel, address, status, attempts, retrying, contact_changed)
     text = f"{name}: {what}" + (f" — {advice}" if advice else "")
     return Explanation(
-        channel=channel, kind=failure.kind, text=text, raw=mask_phones(reason or ""),
-        permanent=failure.kind in PERMANENT_KINDS, fix_contact=failure.kind == ADDRESS and not contact_changed,
+        channel=channel,
+        kind=failure.kind,
+        text=text,
+        raw=mask_phones(reason or ""),
+        permanent=failure.kind in PERMANENT_KINDS,
+        fix_contact=failure.kind == ADDRESS and not contact_changed,
     )
 
 
@@ -186,39 +223,51 @@ def _what_and_advice(failure, channel, address, status, attempts, retrying, cont
     after = f" (reported by {failure.reported_by.capitalize()})" if failure.reported_by else ""
 
     if kind in (UNAVAILABLE, RATE_LIMITED):
-        what = ("the provider's sending limit was reached" if kind == RATE_LIMITED
-                else "the provider was unavailable")
+        what = "the provider's sending limit was reached" if kind == RATE_LIMITED else "the provider was unavailable"
         if retrying:
             return f"{what}; trying again automatically", None
         if failed:
             tries = f"; gave up after {_plural(attempts, 'attempt')}" if attempts > 1 else "; gave up"
             return what + tries, "Retry to send again"
         other = {"email": "SMS", "sms": "email"}.get(channel)
-        return what + (f"; this message went out by {other} only" if other and not finished
-                       else "; this message was not sent on this channel"), None
+        return what + (
+            f"; this message went out by {other} only"
+            if other and not finished
+            else "; this message was not sent on this channel"
+        ), None
     if kind == INTERRUPTED:
         what = "sending was interrupted, so it is unknown whether the message arrived"
         return what, ("Retry sends it again (the customer may get it twice)" if failed else None)
     if kind == TEMPLATE:
         what = "the message template could not be filled in" + (f" ({failure.why})" if failure.why else "")
-        return what, ("fix the campaign's template, then Retry" if failed
-                      else None if finished else "fix the campaign's template")
+        return what, (
+            "fix the campaign's template, then Retry" if failed else None if finished else "fix the campaign's template"
+        )
     if kind == SETUP:
         what = f"the provider refused your account settings: {failure.why or failure.message}"
-        return what, ("fix the provider settings, then Retry" if failed
-                      else None if finished else "fix the provider settings")
+        return what, (
+            "fix the provider settings, then Retry" if failed else None if finished else "fix the provider settings"
+        )
     if kind == OPTED_OUT:
         what = (failure.why or "the customer opted out") + after
         return what, (None if finished else f"no more messages go to this {contact}")
     if kind == ADDRESS:
         what = f"the {address} was rejected permanently" + (f" ({failure.why})" if failure.why else "") + after
         if contact_changed:
-            return what, ("the contact details were corrected since: Retry to send to the new one" if failed
-                          else None if finished else "the contact details were corrected since")
+            return what, (
+                "the contact details were corrected since: Retry to send to the new one"
+                if failed
+                else None
+                if finished
+                else "the contact details were corrected since"
+            )
         if finished:
             return what, None
-        return what, (f"correct the {contact}, then Retry" if failed
-                      else f"correct the {contact} so later reminders reach the customer")
+        return what, (
+            f"correct the {contact}, then Retry"
+            if failed
+            else f"correct the {contact} so later reminders reach the customer"
+        )
     if kind == UNDELIVERED:
         what = "the message was not delivered" + (f": {failure.why}" if failure.why else "") + after
         return what, ("Retry to send again, or correct the contact details first" if failed else None)
@@ -248,8 +297,10 @@ def split_last_error(last_error):
 def explain_failures(failures, *, status, attempts=0, retrying=False, contact_changed=False):
     """``{channel: reason}`` or ``[(channel, reason)]`` → [Explanation], in that order."""
     items = failures.items() if isinstance(failures, dict) else failures
-    return [explain(channel, reason, status=status, attempts=attempts, retrying=retrying,
-                    contact_changed=contact_changed) for channel, reason in items]
+    return [
+        explain(channel, reason, status=status, attempts=attempts, retrying=retrying, contact_changed=contact_changed)
+        for channel, reason in items
+    ]
 
 
 # -- cancellations ----------------------------------------------------------------------------

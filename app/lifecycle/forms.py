@@ -27,23 +27,33 @@ class RequestFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    status = SelectField("Status", default="", choices=[SelectChoice("", "Any status"),
-                                                                  *[SelectChoice(s, f"{s} — {STATUS_HINTS[s]}") for s in STATUSES]])
+    status = SelectField(
+        "Status",
+        default="",
+        choices=[SelectChoice("", "Any status"), *[SelectChoice(s, f"{s} — {STATUS_HINTS[s]}") for s in STATUSES]],
+    )
     campaign_id = SelectField("Campaign", default="", choices=[SelectChoice("", "Any campaign")])
-    channel = SelectField("Channel", default="", choices=[SelectChoice("", "Any channel"),
-                                                                    *[SelectChoice(c, CHANNEL_NAMES[c]) for c in CHANNELS]])
+    channel = SelectField(
+        "Channel",
+        default="",
+        choices=[SelectChoice("", "Any channel"), *[SelectChoice(c, CHANNEL_NAMES[c]) for c in CHANNELS]],
+    )
     created_from = DateField("Created from", validators=[Optional()])
     created_to = DateField("Created to", validators=[Optional()])
     sent_from = DateField("Sent from", validators=[Optional()])
     sent_to = DateField("Sent to", validators=[Optional()])
     has_error = BooleanField("Has error")
-    q = StringField("Search", validators=[Optional(), Length(max=254)],
-                    render_kw={"placeholder": "Order id, email, phone or product"})  # product: id, SKU or title
+    q = StringField(
+        "Search",
+        validators=[Optional(), Length(max=254)],
+        render_kw={"placeholder": "Order id, email, phone or product"},
+    )  # product: id, SKU or title
 
     def __init__(self, formdata, campaigns, **kwargs):
         super().__init__(formdata=formdata, **kwargs)
         self.campaign_id.choices = [
-            SelectChoice("", "Any campaign"), *[SelectChoice(str(cid), name) for cid, name in campaigns.items()]
+            SelectChoice("", "Any campaign"),
+            *[SelectChoice(str(cid), name) for cid, name in campaigns.items()],
         ]
 
     @staticmethod
@@ -75,8 +85,12 @@ class ContactForm(FlaskForm):
     """Correct a request's e-mail address and phone number (validated by the service with
     the intake's rules; these validators only bound the length)."""
 
-    email = StringField("Email address", validators=[Length(max=254)],
-                        render_kw={"autocomplete": "off", "spellcheck": "false"})
-    phone = StringField("Phone number", validators=[Length(max=40)],
-                        description="International format, e.g. +15551234567 (spaces and dashes are fine).",
-                        render_kw={"autocomplete": "off"})
+    email = StringField(
+        "Email address", validators=[Length(max=254)], render_kw={"autocomplete": "off", "spellcheck": "false"}
+    )
+    phone = StringField(
+        "Phone number",
+        validators=[Length(max=40)],
+        description="International format, e.g. +15551234567 (spaces and dashes are fine).",
+        render_kw={"autocomplete": "off"},
+    )

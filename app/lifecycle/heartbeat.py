@@ -23,8 +23,9 @@ class DispatchTick(db.Model):
 
 
 def record_tick(started_at, finished_at, report, source="scheduler"):
-    db.session.add(DispatchTick(started_at=started_at, finished_at=finished_at, source=source,
-                                report=json.dumps(report.to_dict())))
+    db.session.add(
+        DispatchTick(started_at=started_at, finished_at=finished_at, source=source, report=json.dumps(report.to_dict()))
+    )
     db.session.execute(delete(DispatchTick).where(DispatchTick.started_at < started_at - timedelta(days=KEEP_DAYS)))
     db.session.commit()
 
@@ -33,9 +34,13 @@ def record_ticks(ticks, source="scheduler"):
     """Heartbeats of many ticks at once, ``[(started_at, report), ...]`` (the demo's
     history): one INSERT."""
     if ticks:
-        db.session.execute(insert(DispatchTick.__table__), [
-            {"started_at": at, "finished_at": at, "source": source, "report": json.dumps(report.to_dict())}
-            for at, report in ticks])
+        db.session.execute(
+            insert(DispatchTick.__table__),
+            [
+                {"started_at": at, "finished_at": at, "source": source, "report": json.dumps(report.to_dict())}
+                for at, report in ticks
+            ],
+        )
         db.session.commit()
 
 

@@ -61,9 +61,7 @@ class TestimonialRequest(db.Model):
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
 
     campaign = relationship("Campaign")
-    events = relationship(
-        "TestimonialRequestEvent", order_by="TestimonialRequestEvent.id", back_populates="request"
-    )
+    events = relationship("TestimonialRequestEvent", order_by="TestimonialRequestEvent.id", back_populates="request")
 
     __table_args__ = (
         # The guarantee behind "never a second request": replays, new event ids for the

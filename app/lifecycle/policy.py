@@ -52,8 +52,9 @@ def reminder_allowed(settings: ReminderSettings, reminder_count: int, submitted:
 MIN_REMINDER_GAP = timedelta(days=1)
 
 
-def next_slot_after(slot_sent: int, first_sent_at: datetime, settings: ReminderSettings,
-                    last_sent_at: datetime | None = None):
+def next_slot_after(
+    slot_sent: int, first_sent_at: datetime, settings: ReminderSettings, last_sent_at: datetime | None = None
+):
     """(slot, due_at) of the slot after ``slot_sent`` was sent, or None when none follows.
 
     Reminder k is due at first sent_at + k × delay (spec §2). Only when a slot went out
@@ -142,8 +143,7 @@ def plan_due_slot(decision: SlotDecision, channels, opted_out, windows, now, tz,
         opening = defer_to_window(now, shop_window or restricting[0], tz)
     if opening == now:
         return SlotPlan("send", channels=channels)
-    closed = tuple((c, w) for c, w in windows.items()
-                   if c in channels and w is not None and not in_window(now, w, tz))
+    closed = tuple((c, w) for c, w in windows.items() if c in channels and w is not None and not in_window(now, w, tz))
     if shop_window is not None and not in_window(now, shop_window, tz):
         closed += ((None, shop_window),)  # None: the shop's, not a channel's
     return SlotPlan("defer", opening=opening, closed=closed, channels=channels)

@@ -153,9 +153,7 @@ def requests_page(flt, number=1, *, per_page=PAGE_SIZE):
     number = max(1, number)
     where = flt.conditions()
     offset = (number - 1) * per_page
-    rows = db.session.scalars(
-        select(R).where(*where).order_by(R.id.desc()).limit(per_page + 1).offset(offset)
-    ).all()
+    rows = db.session.scalars(select(R).where(*where).order_by(R.id.desc()).limit(per_page + 1).offset(offset)).all()
     has_next = len(rows) > per_page
     rows = rows[:per_page]
     if number == 1 and not has_next:
@@ -232,10 +230,12 @@ def utc_text(column, dialect):
 
 
 def _export_select(dialect):
-    return select(*(
-        utc_text(column, dialect) if isinstance(getattr(column, "type", None), UTCDateTime) else column
-        for _, column in EXPORT_COLUMNS
-    ))
+    return select(
+        *(
+            utc_text(column, dialect) if isinstance(getattr(column, "type", None), UTCDateTime) else column
+            for _, column in EXPORT_COLUMNS
+        )
+    )
 
 
 def export_chunks(flt, chunk=None):

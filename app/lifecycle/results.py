@@ -57,8 +57,11 @@ class Recorder:
 
     def expect(self, claims):
         """Claims just committed: their render failures are answers already."""
-        answers = [SimpleNamespace(claim=c, channel=ch, provider=None, message_id=None, error=e)
-                   for c in claims for ch, e in c.render_failures]
+        answers = [
+            SimpleNamespace(claim=c, channel=ch, provider=None, message_id=None, error=e)
+            for c in claims
+            for ch, e in c.render_failures
+        ]
         for claim in claims:
             self.waiting[claim.request_id] = len(claim.messages) + len(claim.render_failures)
         # Nothing to hand over at all (every channel already accepted or refused for good).
@@ -81,8 +84,9 @@ class Recorder:
             for answer in answers:
                 if answer.error is not None:
                     record_send_result(answer.claim, answer.channel, answer.provider, self.now, error=answer.error)
-            clean = [c for request_id, c in complete
-                     if c.messages and not c.render_failures and request_id not in refused]
+            clean = [
+                c for request_id, c in complete if c.messages and not c.render_failures and request_id not in refused
+            ]
             settled = settle_sent(clean, self.now, self.report)
             for request_id, claim in complete:
                 if request_id not in settled:
@@ -99,8 +103,14 @@ class Recorder:
 
 def _lock_order(answer):
     claim = answer.claim
-    return (claim.campaign_id, claim.slot > 0, answer.error is None, answer.provider or "", answer.channel,
-            claim.request_id)
+    return (
+        claim.campaign_id,
+        claim.slot > 0,
+        answer.error is None,
+        answer.provider or "",
+        answer.channel,
+        claim.request_id,
+    )
 
 
 CONFLICTS = {"40P01", "40001"}  # PostgreSQL: deadlock detected, serialisation failure
@@ -153,18 +163,47 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
             .execution_options(synchronize_session=False)
         ).scalar()
         # No failure stands on the request: a success has nothing to clear.
-        add_event(claim.request_id, "sent", now, channel=channel, slot=claim.slot, provider=provider_name,
-                  provider_message_id=message_id, known_clean=standing is None)
-        log.info("step=5 sent request=%s campaign=%s slot=%s channel=%s provider=%s id=%s",
-                 claim.request_id, claim.campaign_id, claim.slot, channel, provider_name, message_id)
+        add_event(
+            claim.request_id,
+            "sent",
+            now,
+            channel=channel,
+            slot=claim.slot,
+            provider=provider_name,
+            provider_message_id=message_id,
+            known_clean=standing is None,
+        )
+        log.info(
+            "step=5 sent request=%s campaign=%s slot=%s channel=%s provider=%s id=%s",
+            claim.request_id,
+            claim.campaign_id,
+            claim.slot,
+            channel,
+            provider_name,
+            message_id,
+        )
     else:
         # The event is the record: add_event keeps the request's last_error (every channel's
         # current failure) from it.
-        add_event(claim.request_id, "failed", now, channel=channel, slot=claim.slot,
-                  provider=provider_name, error_code=str(error.code) if error.code else None,
-                  detail=str(error))
-        log.warning("step=5 failed request=%s campaign=%s slot=%s channel=%s provider=%s: %s",
-                    claim.request_id, claim.campaign_id, claim.slot, channel, provider_name, error)
+        add_event(
+            claim.request_id,
+            "failed",
+            now,
+            channel=channel,
+            slot=claim.slot,
+            provider=provider_name,
+            error_code=str(error.code) if error.code else None,
+            detail=str(error),
+        )
+        log.warning(
+            "step=5 failed request=%s campaign=%s slot=%s channel=%s provider=%s: %s",
+            claim.request_id,
+            claim.campaign_id,
+            claim.slot,
+            channel,
+            provider_name,
+            error,
+        )
         if error.opt_out:
             # The provider knows the recipient unsubscribed (Twilio 21610): suppress the
             # contact for every campaign, atomically with the failure it explains.
@@ -181,25 +220,59 @@ def record_accepted(answers, now):
     sends = SlotSend.__table__
     connection.execute(
         update(sends)
-        .where(sends.c.request_id == bindparam("a_request"), sends.c.slot == bindparam("a_slot"),
-               sends.c.channel == bindparam("a_channel"), sends.c.resend == bindparam("a_resend"),
-               sends.c.status == "sending")
+        .where(
+            sends.c.request_id == bindparam("a_request"),
+            sends.c.slot == bindparam("a_slot"),
+            sends.c.channel == bindparam("a_channel"),
+            sends.c.resend == bindparam("a_resend"),
+            sends.c.status == "sending",
+        )
         .values(status="sent", provider_message_id=bindparam("a_id"), error=None, finished_at=now),
-        [{"a_request": a.claim.request_id, "a_slot": a.claim.slot, "a_channel": a.channel,
-          "a_resend": a.claim.resend, "a_id": a.message_id} for a in answers],
+        [
+            {
+                "a_request": a.claim.request_id,
+                "a_slot": a.claim.slot,
+                "a_channel": a.channel,
+                "a_resend": a.claim.resend,
+                "a_id": a.message_id,
+            }
+            for a in answers
+        ],
     )
     requests = TestimonialRequest.__table__
     for channel in ("email", "sms"):
         ids = [{"a_request": a.claim.request_id, "a_id": a.message_id} for a in answers if a.channel == channel]
         if ids:
-            connection.execute(update(requests).where(requests.c.id == bindparam("a_request"))
-                               .values({f"{channel}_message_id": bindparam("a_id")}), ids)
-    add_events([{"request_id": a.claim.request_id, "type": "sent", "occurred_at": now, "channel": a.channel,
-                 "slot": a.claim.slot, "provider": a.provider, "provider_message_id": a.message_id}
-                for a in answers])
+            connection.execute(
+                update(requests)
+                .where(requests.c.id == bindparam("a_request"))
+                .values({f"{channel}_message_id": bindparam("a_id")}),
+                ids,
+            )
+    add_events(
+        [
+            {
+                "request_id": a.claim.request_id,
+                "type": "sent",
+                "occurred_at": now,
+                "channel": a.channel,
+                "slot": a.claim.slot,
+                "provider": a.provider,
+                "provider_message_id": a.message_id,
+            }
+            for a in answers
+        ]
+    )
     for a in answers:
-        log.info("step=5 sent request=%s campaign=%s slot=%s channel=%s provider=%s id=%s", a.claim.request_id,
-                 a.claim.campaign_id, a.claim.slot, a.channel, a.provider, a.message_id)
+        log.info(
+            "step=5 sent request=%s campaign=%s slot=%s channel=%s provider=%s id=%s",
+            a.claim.request_id,
+            a.claim.campaign_id,
+            a.claim.slot,
+            a.channel,
+            a.provider,
+            a.message_id,
+        )
 
 
 def settle_sent(claims, now, report):
@@ -210,8 +283,15 @@ def settle_sent(claims, now, report):
     for claim in claims:
         row, campaign, slot = claim.row, claim.campaign, claim.slot
         first_sent_at = row.sent_at or now
-        move = {"id": row.id, "expected": claim.status, "claim_id": None, "claimed_at": None, "attempts": 0,
-                "last_sent_at": now, "sent_at": first_sent_at}
+        move = {
+            "id": row.id,
+            "expected": claim.status,
+            "claim_id": None,
+            "claimed_at": None,
+            "attempts": 0,
+            "last_sent_at": now,
+            "sent_at": first_sent_at,
+        }
         if slot == 0:
             move["expires_at"] = policy.expires_at(first_sent_at, campaign.expire_after_days)
         else:
@@ -224,15 +304,24 @@ def settle_sent(claims, now, report):
     settled = set()
     for (_, clicked, claim_id), moves in groups.items():
         # Still our claim, and no click since it was read (that makes it "clicked").
-        unchanged = (TestimonialRequest.__table__.c.claim_id == claim_id,
-                     TestimonialRequest.__table__.c.clicked_at.is_not(None) if clicked
-                     else TestimonialRequest.__table__.c.clicked_at.is_(None))
+        unchanged = (
+            TestimonialRequest.__table__.c.claim_id == claim_id,
+            TestimonialRequest.__table__.c.clicked_at.is_not(None)
+            if clicked
+            else TestimonialRequest.__table__.c.clicked_at.is_(None),
+        )
         won = transition_each([move for _, move in moves], where=unchanged)
         for claim, move in moves:
             if claim.request_id in won:
                 report.sent += 1
-                log.info("step=%s slot sent request=%s campaign=%s slot=%s next=%s", 5 if claim.slot == 0 else 7,
-                         claim.request_id, claim.campaign_id, claim.slot, move["next_send_at"])
+                log.info(
+                    "step=%s slot sent request=%s campaign=%s slot=%s next=%s",
+                    5 if claim.slot == 0 else 7,
+                    claim.request_id,
+                    claim.campaign_id,
+                    claim.slot,
+                    move["next_send_at"],
+                )
         settled |= won
     return settled
 
@@ -246,9 +335,9 @@ def settle_slot(request_id, claim_id, now, report):
         return False
     slot = req.next_slot
     rows = db.session.scalars(
-        select(SlotSend).where(
-            SlotSend.request_id == req.id, SlotSend.slot == slot, SlotSend.resend == req.resend_count
-        ).execution_options(populate_existing=True)
+        select(SlotSend)
+        .where(SlotSend.request_id == req.id, SlotSend.slot == slot, SlotSend.resend == req.resend_count)
+        .execution_options(populate_existing=True)
     ).all()
     mine = TestimonialRequest.claim_id == claim_id
     release = {"claimed_at": None, "claim_id": None}
@@ -265,8 +354,9 @@ def settle_slot(request_id, claim_id, now, report):
             values["expires_at"] = policy.expires_at(first_sent_at, campaign.expire_after_days)
         else:
             values["reminder_count"] = max(req.reminder_count, slot)
-        following = policy.next_slot_after(slot, first_sent_at, policy.ReminderSettings.of(campaign),
-                                           last_sent_at=accepted_at)
+        following = policy.next_slot_after(
+            slot, first_sent_at, policy.ReminderSettings.of(campaign), last_sent_at=accepted_at
+        )
         values["next_slot"], values["next_send_at"] = following if following else (slot + 1, None)
         for _ in range(2):
             # The customer may click while the slot is in flight (sent → clicked): that
@@ -279,8 +369,14 @@ def settle_slot(request_id, claim_id, now, report):
             status = req.status
         if won:
             report.sent += 1
-            log.info("step=%s slot sent request=%s campaign=%s slot=%s next=%s",
-                     5 if slot == 0 else 7, req.id, campaign.id, slot, values["next_send_at"])
+            log.info(
+                "step=%s slot sent request=%s campaign=%s slot=%s next=%s",
+                5 if slot == 0 else 7,
+                req.id,
+                campaign.id,
+                slot,
+                values["next_send_at"],
+            )
         else:
             _release_only(req.id, claim_id)  # cancelled or submitted meanwhile: keep that
         return True
@@ -296,12 +392,21 @@ def settle_slot(request_id, claim_id, now, report):
         settled = transition(req.id, status, back, where=(mine,), attempts=attempts, next_send_at=due, **release)
         if settled:
             report.retry_scheduled += 1
-            log.info("step=5 retry scheduled request=%s campaign=%s slot=%s attempt=%s due=%s",
-                     req.id, campaign.id, slot, attempts + 1, due.isoformat())
+            log.info(
+                "step=5 retry scheduled request=%s campaign=%s slot=%s attempt=%s due=%s",
+                req.id,
+                campaign.id,
+                slot,
+                attempts + 1,
+                due.isoformat(),
+            )
     else:
         # A template that cannot be rendered never reached a provider: say so.
-        broken = [f"{r.channel} template: {r.error.split('template error: ', 1)[-1]}"
-                  for r in rows if r.error and "template error: " in r.error]
+        broken = [
+            f"{r.channel} template: {r.error.split('template error: ', 1)[-1]}"
+            for r in rows
+            if r.error and "template error: " in r.error
+        ]
         if any((r.error or "").startswith(INTERRUPTED) for r in rows):
             why = INTERRUPTED
         elif broken:
@@ -319,11 +424,14 @@ def settle_slot(request_id, claim_id, now, report):
 
 
 def _release_only(request_id, claim_id):
-    return db.session.execute(
-        update(TestimonialRequest)
-        .where(TestimonialRequest.id == request_id, TestimonialRequest.claim_id == claim_id)
-        .values(claimed_at=None, claim_id=None, next_send_at=None)
-    ).rowcount == 1
+    return (
+        db.session.execute(
+            update(TestimonialRequest)
+            .where(TestimonialRequest.id == request_id, TestimonialRequest.claim_id == claim_id)
+            .values(claimed_at=None, claim_id=None, next_send_at=None)
+        ).rowcount
+        == 1
+    )
 
 
 # -- housekeeping -----------------------------------------------------------------------
@@ -346,16 +454,24 @@ def recover_stale_claims(now, report):
         for row in interrupted:
             # Another tick may be recovering the same claim: only the one that moves the row records it.
             moved = db.session.execute(
-                update(SlotSend).where(SlotSend.id == row.id, SlotSend.status == "sending")
+                update(SlotSend)
+                .where(SlotSend.id == row.id, SlotSend.status == "sending")
                 .values(status="failed", error=INTERRUPTED, retryable=False, finished_at=now)
                 .execution_options(synchronize_session=False)
             ).rowcount
             if not moved:
                 continue
-            add_event(request_id, "failed", now, channel=row.channel, slot=row.slot,
-                      provider=row.provider, error_code="interrupted",
-                      detail=f"{INTERRUPTED}: the sending process stopped before the provider's answer was "
-                             f"recorded (claimed at {req.claimed_at:%Y-%m-%d %H:%M:%S} UTC)")
+            add_event(
+                request_id,
+                "failed",
+                now,
+                channel=row.channel,
+                slot=row.slot,
+                provider=row.provider,
+                error_code="interrupted",
+                detail=f"{INTERRUPTED}: the sending process stopped before the provider's answer was "
+                f"recorded (claimed at {req.claimed_at:%Y-%m-%d %H:%M:%S} UTC)",
+            )
         if settle_slot(request_id, claim_id, now, report):
             log.warning("step=5 recovered stale claim request=%s campaign=%s", request_id, req.campaign_id)
             report.recovered += 1
@@ -372,8 +488,9 @@ def expire_due(now, report):
         )
     ).all()
     for request_id, campaign_id in due:
-        if transition(request_id, (SENT, CLICKED), EXPIRED, where=(TestimonialRequest.claimed_at.is_(None),),
-                      next_send_at=None):
+        if transition(
+            request_id, (SENT, CLICKED), EXPIRED, where=(TestimonialRequest.claimed_at.is_(None),), next_send_at=None
+        ):
             add_event(request_id, "expired", now, detail="no submission before the request expired")
             report.expired += 1
             log.info("step=8 expired request=%s campaign=%s", request_id, campaign_id)

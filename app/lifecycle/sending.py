@@ -72,8 +72,11 @@ class SendPool:
         if shared.get("key") != key:
             if shared.get("executor") is not None:
                 shared["executor"].shutdown(wait=False)
-            shared.update(key=key, executor=ThreadPoolExecutor(self.size, thread_name_prefix="sender"),
-                          limits={"email": RateLimiter(key[1]), "sms": RateLimiter(key[2])})
+            shared.update(
+                key=key,
+                executor=ThreadPoolExecutor(self.size, thread_name_prefix="sender"),
+                limits={"email": RateLimiter(key[1]), "sms": RateLimiter(key[2])},
+            )
         self.limits, self._pool = shared["limits"], shared["executor"]
         self._in_flight = set()
 

@@ -46,20 +46,26 @@ def mark_clicked(req, clicked_at):
     first = req.clicked_at is None
     db.session.execute(
         update(TestimonialRequest)
-        .where(TestimonialRequest.id == req.id,
-               or_(TestimonialRequest.clicked_at.is_(None), TestimonialRequest.clicked_at > clicked_at))
+        .where(
+            TestimonialRequest.id == req.id,
+            or_(TestimonialRequest.clicked_at.is_(None), TestimonialRequest.clicked_at > clicked_at),
+        )
         .values(clicked_at=clicked_at)
         .execution_options(synchronize_session=False)
     )
     transition(req.id, SENT, CLICKED)  # only a sent request changes status
     db.session.refresh(req)
     if failed_by_delivery(req):
-        following = policy.next_slot_after(req.next_slot - 1, req.sent_at, policy.ReminderSettings.of(req.campaign),
-                                           last_sent_at=req.last_sent_at)
+        following = policy.next_slot_after(
+            req.next_slot - 1, req.sent_at, policy.ReminderSettings.of(req.campaign), last_sent_at=req.last_sent_at
+        )
         next_send_at = following[1] if following and following[0] == req.next_slot else None
         if transition(req.id, FAILED, CLICKED, next_send_at=next_send_at):
-            log.info("step=6 request=%s campaign=%s clicked after a delivery failure: reminders as planned",
-                     req.id, req.campaign_id)
+            log.info(
+                "step=6 request=%s campaign=%s clicked after a delivery failure: reminders as planned",
+                req.id,
+                req.campaign_id,
+            )
         db.session.refresh(req)
     return first
 
@@ -70,8 +76,9 @@ def failed_by_delivery(req):
     if req.status != FAILED or req.sent_at is None or req.next_slot < 1:
         return False
     pending_slot_rows = db.session.scalar(
-        select(SlotSend.id).where(SlotSend.request_id == req.id, SlotSend.slot == req.next_slot,
-                                  SlotSend.resend == req.resend_count).limit(1)
+        select(SlotSend.id)
+        .where(SlotSend.request_id == req.id, SlotSend.slot == req.next_slot, SlotSend.resend == req.resend_count)
+        .limit(1)
     )
     return pending_slot_rows is None
 
@@ -125,8 +132,7 @@ def retry_request(req, now, *, by="merchant"):
         .values(retryable=True)
     )
     add_event(req.id, "retried", now, slot=req.next_slot, detail=f"retry requested by {by}")
-    log.info("step=5 retry requested request=%s campaign=%s slot=%s by=%s", req.id, req.campaign_id,
-             req.next_slot, by)
+    log.info("step=5 retry requested request=%s campaign=%s slot=%s by=%s", req.id, req.campaign_id, req.next_slot, by)
     db.session.refresh(req)
     return req
 
@@ -156,7 +162,7 @@ def last_sent_slot(request_id):
 
 
 def slot_name(slot):
-    """"the first message" or "reminder k", as every screen calls them."""
+    """ "the first message" or "reminder k", as every screen calls them."""
     return explain.message_name(slot, article=True)
 
 
@@ -185,29 +191,46 @@ def resend_request(req, now, *, by="merchant"):
         raise ActionRefused(f"a send for request {req.id} is in progress; try again in a minute")
     slot = last_sent_slot(req.id)
     if slot is None:
-        raise ActionRefused(f"nothing was sent for request {req.id} yet, so there is nothing to resend"
-                            + ("; use Retry" if req.status == FAILED else ""))
+        raise ActionRefused(
+            f"nothing was sent for request {req.id} yet, so there is nothing to resend"
+            + ("; use Retry" if req.status == FAILED else "")
+        )
     if req.expires_at is not None and req.expires_at <= now:
         raise ActionRefused(f"request {req.id} expired at {req.expires_at:%Y-%m-%d %H:%M} UTC; it cannot be resent")
     target = CLICKED if req.clicked_at else SENT
     reminder_count = max(slot - 1, 0)
     campaign = req.campaign
     decision = policy.decide_slot(
-        slot=slot, status=target, campaign_status=campaign.status, settings=policy.ReminderSettings.of(campaign),
-        reminder_count=reminder_count, request_expires_at=req.expires_at, now=now,
+        slot=slot,
+        status=target,
+        campaign_status=campaign.status,
+        settings=policy.ReminderSettings.of(campaign),
+        reminder_count=reminder_count,
+        request_expires_at=req.expires_at,
+        now=now,
     )
     if decision.action not in ("send", "hold"):  # hold: a paused campaign sends it after a resume
         raise ActionRefused(f"{slot_name(slot)} of request {req.id} cannot be resent: {decision.reason}")
     moved = transition(
-        req.id, req.status, target,
+        req.id,
+        req.status,
+        target,
         where=(TestimonialRequest.claimed_at.is_(None), TestimonialRequest.resend_count == req.resend_count),
-        next_slot=slot, next_send_at=now, attempts=0, resend_count=req.resend_count + 1,
+        next_slot=slot,
+        next_send_at=now,
+        attempts=0,
+        resend_count=req.resend_count + 1,
         reminder_count=reminder_count,
     )
     if not moved:
         raise ActionRefused(f"request {req.id} changed meanwhile; reload and try again")
-    add_event(req.id, "resend_requested", now, slot=slot,
-              detail=f"resend of {slot_name(slot)} requested by {by} (resend #{req.resend_count + 1})")
+    add_event(
+        req.id,
+        "resend_requested",
+        now,
+        slot=slot,
+        detail=f"resend of {slot_name(slot)} requested by {by} (resend #{req.resend_count + 1})",
+    )
     log.info("step=5 resend requested request=%s campaign=%s slot=%s by=%s", req.id, req.campaign_id, slot, by)
     db.session.refresh(req)
     return req
@@ -240,8 +263,9 @@ def clean_contact_details(req, email, phone):
         if not value:
             if channel in req.channels:
                 what = "an email address" if channel == "email" else "a phone number"
-                raise ContactInvalid(f"This request is sent by {'email' if channel == 'email' else 'SMS'}: "
-                                     f"it needs {what}.", field)
+                raise ContactInvalid(
+                    f"This request is sent by {'email' if channel == 'email' else 'SMS'}: it needs {what}.", field
+                )
             cleaned[field] = None
             continue
         try:
@@ -267,8 +291,10 @@ def change_contact(req, now, *, email, phone, by="merchant"):
         raise ActionRefused(f"a send for request {req.id} is in progress; try again in a minute")
     new_email, new_phone = clean_contact_details(req, email, phone)
     changes = []
-    for field, channel, old, new, mask in (("email", "email", req.customer_email, new_email, mask_email),
-                                           ("phone", "sms", req.customer_phone, new_phone, mask_phone)):
+    for field, channel, old, new, mask in (
+        ("email", "email", req.customer_email, new_email, mask_email),
+        ("phone", "sms", req.customer_phone, new_phone, mask_phone),
+    ):
         if new == old:
             continue
         if new is not None:
@@ -277,14 +303,19 @@ def change_contact(req, now, *, email, phone, by="merchant"):
                 raise ContactInvalid(
                     f"{new if channel == 'email' else mask_phone(new)} is on the opt-out list (since "
                     f"{blocked.created_at:%Y-%m-%d}, source: {blocked.source}): the customer asked not to be "
-                    f"contacted there, so it cannot be used.", field)
+                    f"contacted there, so it cannot be used.",
+                    field,
+                )
         changes.append((field, mask(old) or "(none)", mask(new) or "(none)"))
     if not changes:
         raise ContactInvalid("These are the contact details the request already has: nothing to change.")
     moved = db.session.execute(
         update(TestimonialRequest)
-        .where(TestimonialRequest.id == req.id, TestimonialRequest.status.in_(CONTACT_EDITABLE),
-               TestimonialRequest.claimed_at.is_(None))
+        .where(
+            TestimonialRequest.id == req.id,
+            TestimonialRequest.status.in_(CONTACT_EDITABLE),
+            TestimonialRequest.claimed_at.is_(None),
+        )
         .values(customer_email=new_email, customer_phone=new_phone)
         .execution_options(synchronize_session=False)
     ).rowcount
@@ -292,7 +323,12 @@ def change_contact(req, now, *, email, phone, by="merchant"):
         raise ActionRefused(f"request {req.id} changed meanwhile; reload and try again")
     detail = "; ".join(f"{field} {old} → {new}" for field, old, new in changes) + f" (by {by})"
     add_event(req.id, "contact_changed", now, detail=detail)
-    log.info("contact changed request=%s campaign=%s fields=%s by=%s", req.id, req.campaign_id,
-             ",".join(f for f, _, _ in changes), by)
+    log.info(
+        "contact changed request=%s campaign=%s fields=%s by=%s",
+        req.id,
+        req.campaign_id,
+        ",".join(f for f, _, _ in changes),
+        by,
+    )
     db.session.refresh(req)
     return [field for field, _, _ in changes]

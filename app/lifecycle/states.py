@@ -110,13 +110,15 @@ def transition_each(moves, *, where=()):
     # Read and locked in this transaction (FOR UPDATE on PostgreSQL; SQLite's write lock is
     # already held), so each of these rows is moved by the statement below and no other.
     current = connection.execute(
-        select(table.c.id, table.c.status).where(table.c.id.in_(expected), *where).with_for_update()).all()
+        select(table.c.id, table.c.status).where(table.c.id.in_(expected), *where).with_for_update()
+    ).all()
     movable = {request_id for request_id, status in current if status == expected[request_id]}
     if not movable:
         return movable
     columns = [name for name in moves[0] if name not in ("id", "expected", "target")]
     connection.execute(
-        update(table).where(table.c.id == bindparam("m_id"))
+        update(table)
+        .where(table.c.id == bindparam("m_id"))
         .values(status=bindparam("m_target"), **{name: bindparam(f"m_{name}") for name in columns}),
         [{f"m_{k}": v for k, v in move.items() if k != "expected"} for move in moves if move["id"] in movable],
     )
@@ -130,21 +132,31 @@ def add_events(events):
     if not events:
         return
     connection = db.session.connection()
-    blank = dict.fromkeys(("channel", "slot", "provider", "provider_message_id", "error_code", "detail",
-                           "dedupe_key"))
-    connection.execute(insert(TestimonialRequestEvent.__table__),
-                       [{**blank, "created_at": utcnow(), **e} for e in events])
+    blank = dict.fromkeys(("channel", "slot", "provider", "provider_message_id", "error_code", "detail", "dedupe_key"))
+    connection.execute(
+        insert(TestimonialRequestEvent.__table__), [{**blank, "created_at": utcnow(), **e} for e in events]
+    )
     table = TestimonialRequest.__table__
     by_time = {}
     for e in events:
         by_time.setdefault(e["occurred_at"], set()).add(e["request_id"])
     for occurred_at, ids in by_time.items():
-        connection.execute(update(table).where(table.c.id.in_(ids), or_(
-            table.c.last_event_at.is_(None), table.c.last_event_at < occurred_at)).values(last_event_at=occurred_at))
+        connection.execute(
+            update(table)
+            .where(table.c.id.in_(ids), or_(table.c.last_event_at.is_(None), table.c.last_event_at < occurred_at))
+            .values(last_event_at=occurred_at)
+        )
     touched = {e["request_id"] for e in events if e["type"] in ERROR_EVENTS}
     failing = {e["request_id"] for e in events if e["type"] == "failed"}
-    standing = set(connection.execute(
-        select(table.c.id).where(table.c.id.in_(touched), table.c.last_error.is_not(None))).scalars()) if touched else set()
+    standing = (
+        set(
+            connection.execute(
+                select(table.c.id).where(table.c.id.in_(touched), table.c.last_error.is_not(None))
+            ).scalars()
+        )
+        if touched
+        else set()
+    )
     for request_id in sorted(standing | failing):
         refresh_last_error(request_id)
 
@@ -170,8 +182,11 @@ def channel_failures(events):
     moment are ordered by their provider key, so the result does not depend on the order
     in which webhooks arrived.
     """
-    handed_over = {(e.channel, e.provider_message_id): e.occurred_at for e in events
-                   if e.type == "sent" and e.dedupe_key is None and e.provider_message_id}
+    handed_over = {
+        (e.channel, e.provider_message_id): e.occurred_at
+        for e in events
+        if e.type == "sent" and e.dedupe_key is None and e.provider_message_id
+    }
 
     def when(e):
         if e.dedupe_key is None:

@@ -70,8 +70,15 @@ def read_filter():
 def index():
     form, flt, campaigns = read_filter()
     if flt is None:
-        return render_template("requests/index.html", form=form, flt=None, page=None, campaigns=campaigns,
-                               failed_in_filter=0, filter_args={}), 400
+        return render_template(
+            "requests/index.html",
+            form=form,
+            flt=None,
+            page=None,
+            campaigns=campaigns,
+            failed_in_filter=0,
+            filter_args={},
+        ), 400
     number = page_number(request.args)
     page = queries.requests_page(flt, number)
     failed_in_filter = failed_count(flt, page)
@@ -80,18 +87,31 @@ def index():
     this_year = clock_now().year
     rows = [row_view(r, notes.get(r.id), statuses.get(r.campaign_id), this_year) for r in page.rows]
     return render_template(
-        "requests/index.html", form=form, flt=flt, page=page, rows=rows, campaigns=campaigns,
-        failed_in_filter=failed_in_filter, filter_args=flt.to_args(), mask_phone=queries.mask_phone, mask_email=explain.mask_email,
-        bulk_question=bulk_retry_question(failed_in_filter, refused_for_good(
-            queries.failed_ids(flt) if 0 < failed_in_filter <= BULK_CHECK_LIMIT else [])),
-        cap=queries.COUNT_CAP, short_time=lambda value: explain.short_time(value, this_year),
+        "requests/index.html",
+        form=form,
+        flt=flt,
+        page=page,
+        rows=rows,
+        campaigns=campaigns,
+        failed_in_filter=failed_in_filter,
+        filter_args=flt.to_args(),
+        mask_phone=queries.mask_phone,
+        mask_email=explain.mask_email,
+        bulk_question=bulk_retry_question(
+            failed_in_filter,
+            refused_for_good(queries.failed_ids(flt) if 0 < failed_in_filter <= BULK_CHECK_LIMIT else []),
+        ),
+        cap=queries.COUNT_CAP,
+        short_time=lambda value: explain.short_time(value, this_year),
     )
 
 
 def reasons_for(req, event_types):
     """The request's current failures in plain words (one Explanation per channel)."""
     return explain.explain_failures(
-        explain.split_last_error(req.last_error), status=req.status, attempts=req.attempts,
+        explain.split_last_error(req.last_error),
+        status=req.status,
+        attempts=req.attempts,
         retrying=bool(req.attempts and req.next_send_at and req.status in ("scheduled", "sent", "clicked")),
         contact_changed=explain.changed_since_failure(event_types),
     )
@@ -105,24 +125,32 @@ def row_view(req, note, campaign_status, this_year):
         "req": req,
         "reasons": reasons,
         "cancel_reason": explain.explain_cancel(cancel_detail) if req.status == "cancelled" else None,
-        "next_step": explain.next_step(req, campaign_status=campaign_status,
-                                       max_attempts=current_app.config["MAX_SEND_ATTEMPTS"], this_year=this_year),
+        "next_step": explain.next_step(
+            req,
+            campaign_status=campaign_status,
+            max_attempts=current_app.config["MAX_SEND_ATTEMPTS"],
+            this_year=this_year,
+        ),
         "retry_question": retry_question(req, reasons),
     }
 
 
 def retry_question(req, reasons):
     """The Retry confirmation, with a warning when Retry alone would fail the same way."""
-    question = (f"Retry request #{req.id}? {explain_slot(req).capitalize()} is sent again {next_run()}, on every "
-                "channel, including ones the provider refused before.")
+    question = (
+        f"Retry request #{req.id}? {explain_slot(req).capitalize()} is sent again {next_run()}, on every "
+        "channel, including ones the provider refused before."
+    )
     warnings = []
     for reason in reasons:
         name = explain.CHANNEL_NAMES.get(reason.channel, "The message")
         if reason.fix_contact:
             contact = req.customer_phone if reason.channel == "sms" else req.customer_email
             shown = queries.mask_phone(contact) if reason.channel == "sms" else contact
-            warnings.append(f"{name}: the provider refused {shown or 'this contact'} permanently; it will be "
-                            "refused again unless you correct the contact details first.")
+            warnings.append(
+                f"{name}: the provider refused {shown or 'this contact'} permanently; it will be "
+                "refused again unless you correct the contact details first."
+            )
         elif reason.kind == explain.TEMPLATE:
             warnings.append(f"{name}: the template error happens again unless you fix the template first.")
         elif reason.kind == explain.SETUP:
@@ -148,11 +176,15 @@ def next_run():
 
 
 def bulk_retry_question(count, refused=None):
-    question = (f"Retry all {count:,} failed request{'s' if count != 1 else ''} in this filter? Each one's failed "
-                f"message is sent again {next_run()}.")
+    question = (
+        f"Retry all {count:,} failed request{'s' if count != 1 else ''} in this filter? Each one's failed "
+        f"message is sent again {next_run()}."
+    )
     if refused:
-        question += (f" Warning: {refused:,} of them {'was' if refused == 1 else 'were'} refused for good (a wrong "
-                     "address or number) and will be refused again unless you correct the contact details first.")
+        question += (
+            f" Warning: {refused:,} of them {'was' if refused == 1 else 'were'} refused for good (a wrong "
+            "address or number) and will be refused again unless you correct the contact details first."
+        )
     return question
 
 
@@ -167,8 +199,7 @@ def refused_for_good(ids):
         return None
     rows = db.session.scalars(select(TestimonialRequest).where(TestimonialRequest.id.in_(ids))).all()
     notes = queries.row_notes(rows)
-    return sum(any(reason.fix_contact for reason in reasons_for(req, notes.get(req.id, ([], None))[0]))
-               for req in rows)
+    return sum(any(reason.fix_contact for reason in reasons_for(req, notes.get(req.id, ([], None))[0])) for req in rows)
 
 
 def failed_count(flt, page):
@@ -205,19 +236,34 @@ def render_detail(req, status=200):
         "events": events,
         # each channel's current failure, the same reading of the events as last_error
         "failures": failures,
-        "explained": dict(zip(failures, explain.explain_failures(
-            failures, status=req.status, attempts=req.attempts,
-            retrying=bool(req.attempts and req.next_send_at and req.status in ("scheduled", "sent", "clicked")),
-            contact_changed=explain.changed_since_failure([e.type for e in events]),
-        ), strict=True)),
+        "explained": dict(
+            zip(
+                failures,
+                explain.explain_failures(
+                    failures,
+                    status=req.status,
+                    attempts=req.attempts,
+                    retrying=bool(req.attempts and req.next_send_at and req.status in ("scheduled", "sent", "clicked")),
+                    contact_changed=explain.changed_since_failure([e.type for e in events]),
+                ),
+                strict=True,
+            )
+        ),
         "retry_question": retry_question(req, reasons),
         "questions": {action: confirmation_text(req, action, reasons) for action in available_actions(req)},
-        "next_step": explain.next_step(req, campaign_status=req.campaign.status,
-                                       max_attempts=config["MAX_SEND_ATTEMPTS"], this_year=clock_now().year),
+        "next_step": explain.next_step(
+            req,
+            campaign_status=req.campaign.status,
+            max_attempts=config["MAX_SEND_ATTEMPTS"],
+            this_year=clock_now().year,
+        ),
         "testimonial": db.session.scalar(select(Testimonial).where(Testimonial.request_id == req.id)),
         "testimonials_url": optional_url("testimonials.index", request=req.id),
-        "cancel_reason": next((explain.explain_cancel(e.detail) for e in reversed(events) if e.type == "cancelled"),
-                              None) if req.status == "cancelled" else None,
+        "cancel_reason": next(
+            (explain.explain_cancel(e.detail) for e in reversed(events) if e.type == "cancelled"), None
+        )
+        if req.status == "cancelled"
+        else None,
         "can_edit_contact": req.status in CONTACT_EDITABLE,
         "slot_sends": queries.request_slot_sends(req.id),
         "messages": queries.request_outbox_messages(req.id) if outbox_in_use else [],
@@ -262,10 +308,14 @@ def confirmation_text(req, action, reasons=None):
     if action == "resend":
         slot = last_sent_slot(req.id)
         what = slot_name(slot) if slot is not None else "the last message"
-        return (f"Resend {what} of request #{req.id} to the customer? It goes out again {next_run()}. "
-                "Reminders still to come stay at their planned times.")
-    return (f"Cancel request #{req.id}? No further messages are sent for it and its link stops accepting "
-            "a testimonial. This cannot be undone.")
+        return (
+            f"Resend {what} of request #{req.id} to the customer? It goes out again {next_run()}. "
+            "Reminders still to come stay at their planned times."
+        )
+    return (
+        f"Cancel request #{req.id}? No further messages are sent for it and its link stops accepting "
+        "a testimonial. This cannot be undone."
+    )
 
 
 @bp.post("/<int:request_id>/<action>")
@@ -277,12 +327,15 @@ def act(request_id, action):
     if request.form.get("confirmed") != "yes":
         reasons = reasons_for(req, [e.type for e in queries.request_events(req.id)])
         # Retry alone would be refused again: offer the fix as well, not only the doomed button.
-        fix_first = (action == "retry" and req.status in CONTACT_EDITABLE and any(r.fix_contact for r in reasons))
+        fix_first = action == "retry" and req.status in CONTACT_EDITABLE and any(r.fix_contact for r in reasons)
         return render_template(
-            "requests/confirm.html", title=f"{ACTIONS[action].split()[0]} request #{req.id}",
+            "requests/confirm.html",
+            title=f"{ACTIONS[action].split()[0]} request #{req.id}",
             question=confirmation_text(req, action, reasons),
             action_url=url_for(".act", request_id=req.id, action=action),
-            button=ACTIONS[action], danger=action == "cancel", hidden={"next": back} if back else {},
+            button=ACTIONS[action],
+            danger=action == "cancel",
+            hidden={"next": back} if back else {},
             back=back or url_for(".detail", request_id=req.id),
             fix_url=url_for(".contact", request_id=req.id) if fix_first else None,
         )
@@ -312,13 +365,17 @@ def perform(req, action, now, by):
     if action == "resend":
         resend_request(req, now, by=by)
         paused = req.campaign.status == "paused"
-        return (f"Request #{req.id}: resend of {slot_name(req.next_slot)} scheduled"
-                + ("; the campaign is paused, so it goes out when the campaign is resumed." if paused
-                   else f"; it goes out {next_run()}."))
+        return f"Request #{req.id}: resend of {slot_name(req.next_slot)} scheduled" + (
+            "; the campaign is paused, so it goes out when the campaign is resumed."
+            if paused
+            else f"; it goes out {next_run()}."
+        )
     status = req.status
     if not cancel_request(req, now, f"cancelled by {by} from the Requests Log"):
-        raise ActionRefused(f"request {req.id} is {status}, so it cannot be cancelled (only scheduled, queued, "
-                            "sent, clicked or failed requests can)")
+        raise ActionRefused(
+            f"request {req.id} is {status}, so it cannot be cancelled (only scheduled, queued, "
+            "sent, clicked or failed requests can)"
+        )
     return f"Request #{req.id} cancelled: nothing more will be sent for it."
 
 
@@ -326,8 +383,10 @@ def perform(req, action, now, by):
 def contact(request_id):
     """Correct the customer's e-mail address / phone number (then Retry uses them)."""
     req = load(request_id)
-    form = ContactForm(request.form if request.method == "POST" else None,
-                       data={"email": req.customer_email or "", "phone": req.customer_phone or ""})
+    form = ContactForm(
+        request.form if request.method == "POST" else None,
+        data={"email": req.customer_email or "", "phone": req.customer_phone or ""},
+    )
     status = 200
     if req.status not in CONTACT_EDITABLE:
         status = 409 if request.method == "POST" else 200
@@ -335,8 +394,9 @@ def contact(request_id):
     if request.method == "POST":
         if form.validate():
             try:
-                changed = change_contact(req, clock_now(), email=form.email.data, phone=form.phone.data,
-                                         by=current_user.email)
+                changed = change_contact(
+                    req, clock_now(), email=form.email.data, phone=form.phone.data, by=current_user.email
+                )
             except ContactInvalid as exc:
                 db.session.rollback()
                 target = getattr(form, exc.field).errors if exc.field else form.form_errors
@@ -349,14 +409,18 @@ def contact(request_id):
             else:
                 db.session.commit()
                 what = " and ".join("email address" if f == "email" else "phone number" for f in changed)
-                hint = " Press Retry to send the failed message to it." if req.status == FAILED else (
-                    " Later messages go to the new details.")
+                hint = (
+                    " Press Retry to send the failed message to it."
+                    if req.status == FAILED
+                    else (" Later messages go to the new details.")
+                )
                 flash(f"Request #{req.id}: {what} corrected.{hint}", "success")
                 return redirect(url_for(".detail", request_id=req.id))
         else:
             status = 400
-    return render_template("requests/contact.html", req=req, form=form, closed=False,
-                           mask_phone=queries.mask_phone), status
+    return render_template(
+        "requests/contact.html", req=req, form=form, closed=False, mask_phone=queries.mask_phone
+    ), status
 
 
 @bp.post("/retry-failed")
@@ -368,10 +432,14 @@ def retry_failed():
     ids = queries.failed_ids(flt)
     if request.form.get("confirmed") != "yes":
         return render_template(
-            "requests/confirm.html", title="Retry failed requests",
+            "requests/confirm.html",
+            title="Retry failed requests",
             question=bulk_retry_question(len(ids), refused_for_good(ids)),
-            action_url=url_for(".retry_failed"), button=f"Retry {len(ids)}", danger=False,
-            hidden=flt.to_args(), back=url_for(".index", **flt.to_args()),
+            action_url=url_for(".retry_failed"),
+            button=f"Retry {len(ids)}",
+            danger=False,
+            hidden=flt.to_args(),
+            back=url_for(".index", **flt.to_args()),
         )
     now, by = clock_now(), current_user.email
     retried, refused = 0, 0
@@ -416,7 +484,8 @@ def export():
 
     stamp = clock_now().strftime("%Y-%m-%d-%H%M")
     return Response(
-        stream_with_context(pieces()), mimetype="text/csv",
+        stream_with_context(pieces()),
+        mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="requests-{stamp}.csv"'},
     )
 
@@ -425,8 +494,9 @@ def export():
 FORMULA_START = frozenset("=+-@\t\r")
 E164 = re.compile(r"\+[0-9]{6,15}")
 # Cells holding text that came from outside: the only ones that need checking.
-TEXT_CELLS = tuple(i for i, (_, column) in enumerate(queries.EXPORT_COLUMNS)
-                   if isinstance(getattr(column, "type", None), String))
+TEXT_CELLS = tuple(
+    i for i, (_, column) in enumerate(queries.EXPORT_COLUMNS) if isinstance(getattr(column, "type", None), String)
+)
 
 
 def spreadsheet_safe(row):

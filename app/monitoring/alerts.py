@@ -105,8 +105,9 @@ def notify_open_alerts(now):
             get_provider("email").send(alert_message(to, kind, message, opened_at))
         except (ProviderError, Exception) as exc:  # noqa: BLE001 - an alert must never break the job
             log.error("SLO alert email to %s failed (%s): %s; will retry", to, kind, exc)
-            db.session.execute(update(Alert).where(Alert.id == alert_id).values(notified_at=None,
-                                                                                 notify_error=str(exc)[:1000]))
+            db.session.execute(
+                update(Alert).where(Alert.id == alert_id).values(notified_at=None, notify_error=str(exc)[:1000])
+            )
         else:
             notified.append(kind)
             db.session.execute(update(Alert).where(Alert.id == alert_id).values(notify_error=None))
@@ -121,15 +122,20 @@ def alert_message(to, kind, message, opened_at):
     shop = current_settings()
     subject = f"[{shop.name} testimonials] {TITLES[kind]}"
     dashboard = f"{shop.public_base_url}/"
-    text = (f"{message}\n\nSince {opened_at:%Y-%m-%d %H:%M} UTC.\n"
-            f"The dashboard's home page has the figures (\"Service levels\") and the Requests Log each "
-            f"message's story: {dashboard}\n\n"
-            "You get one email each time this starts; the dashboard's red banner goes away once things "
-            "are back to normal.\n")
-    body = (f"<p><strong>{html.escape(message)}</strong></p><p>Since {opened_at:%Y-%m-%d %H:%M} UTC.</p>"
-            f'<p><a href="{html.escape(dashboard)}">Open the dashboard</a>: its home page has the figures '
-            "(&ldquo;Service levels&rdquo;) and the Requests Log each message's story.</p>"
-            "<p>You get one email each time this starts; the dashboard's red banner goes away once things "
-            "are back to normal.</p>")
-    return OutgoingMessage(channel="email", to=to, subject=subject, html=body, text=text,
-                           request_id=None, campaign_id=None, slot=None)
+    text = (
+        f"{message}\n\nSince {opened_at:%Y-%m-%d %H:%M} UTC.\n"
+        f'The dashboard\'s home page has the figures ("Service levels") and the Requests Log each '
+        f"message's story: {dashboard}\n\n"
+        "You get one email each time this starts; the dashboard's red banner goes away once things "
+        "are back to normal.\n"
+    )
+    body = (
+        f"<p><strong>{html.escape(message)}</strong></p><p>Since {opened_at:%Y-%m-%d %H:%M} UTC.</p>"
+        f'<p><a href="{html.escape(dashboard)}">Open the dashboard</a>: its home page has the figures '
+        "(&ldquo;Service levels&rdquo;) and the Requests Log each message's story.</p>"
+        "<p>You get one email each time this starts; the dashboard's red banner goes away once things "
+        "are back to normal.</p>"
+    )
+    return OutgoingMessage(
+        channel="email", to=to, subject=subject, html=body, text=text, request_id=None, campaign_id=None, slot=None
+    )

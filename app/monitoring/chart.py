@@ -33,24 +33,31 @@ def bar_chart_svg(points, *, title, width=720, height=200, unit="requests"):
         y = top + plot_h - fraction * plot_h
         label = top_value * fraction
         label = f"{label:g}"
-        parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid" '
-                     'stroke="#dee2e6" stroke-width="1"/>')
-        parts.append(f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#6c757d">'
-                     f"{label}</text>")
+        parts.append(
+            f'<line x1="{left}" x2="{width - right}" y1="{y:.1f}" y2="{y:.1f}" class="grid" '
+            'stroke="#dee2e6" stroke-width="1"/>'
+        )
+        parts.append(
+            f'<text x="{left - 4}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#6c757d">{label}</text>'
+        )
     for i, (label, value) in enumerate(points):
         h = plot_h * value / top_value
         x = left + i * slot + (slot - bar_w) / 2
         y = top + plot_h - h
-        parts.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="#0d6efd" '
-                     f'data-label="{escape(label)}" data-value="{value}"><title>{escape(label)}: {value} {unit}'
-                     "</title></rect>")
+        parts.append(
+            f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="#0d6efd" '
+            f'data-label="{escape(label)}" data-value="{value}"><title>{escape(label)}: {value} {unit}'
+            "</title></rect>"
+        )
     if points:
         for i in sorted({0, len(points) // 2, len(points) - 1}):
             x = left + i * slot + slot / 2
             anchor = "start" if i == 0 else ("end" if i == len(points) - 1 else "middle")
             if len(points) == 1:
                 anchor = "middle"
-            parts.append(f'<text x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}" font-size="11" '
-                         f'fill="#6c757d">{escape(points[i][0])}</text>')
+            parts.append(
+                f'<text x="{x:.1f}" y="{height - 6}" text-anchor="{anchor}" font-size="11" '
+                f'fill="#6c757d">{escape(points[i][0])}</text>'
+            )
     parts.append("</svg>")
     return Markup("".join(parts))

@@ -18,17 +18,20 @@ def drift_dict(key, stored, computed):
 @click.option("--json", "as_json", is_flag=True)
 def check_command(as_json):
     """Compare daily_stats with a recount of the requests and sends; exit 1 on a difference."""
-    data = {"missing_triggers": rollup.missing_triggers(),
-            "differences": [drift_dict(*d) for d in rollup.drift()]}
+    data = {"missing_triggers": rollup.missing_triggers(), "differences": [drift_dict(*d) for d in rollup.drift()]}
     data["ok"] = not data["missing_triggers"] and not data["differences"]
 
     def human(d):
         if d["ok"]:
             return "daily_stats matches the requests and sends; triggers in place"
-        lines = [f"missing trigger: {name} (run `flask stats rebuild` after recreating it)"
-                 for name in d["missing_triggers"]]
-        lines += [f"{x['day']} campaign {x['campaign_id']} {x['measure']} {x['status']} {x['provider']} "
-                  f"{x['channel']}: stored {x['stored']}, counted {x['computed']}" for x in d["differences"]]
+        lines = [
+            f"missing trigger: {name} (run `flask stats rebuild` after recreating it)" for name in d["missing_triggers"]
+        ]
+        lines += [
+            f"{x['day']} campaign {x['campaign_id']} {x['measure']} {x['status']} {x['provider']} "
+            f"{x['channel']}: stored {x['stored']}, counted {x['computed']}"
+            for x in d["differences"]
+        ]
         return "\n".join(lines + ["run `flask stats rebuild` to recount"] * bool(d["differences"]))
 
     emit(data, as_json, human)

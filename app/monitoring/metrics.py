@@ -227,8 +227,12 @@ def _p95(value, *where):
 
 
 def creation_p95_ms(since, until):
-    return _p95(OrderEvent.processing_ms, OrderEvent.received_at > since, OrderEvent.received_at <= until,
-                OrderEvent.processing_ms.is_not(None))
+    return _p95(
+        OrderEvent.processing_ms,
+        OrderEvent.received_at > since,
+        OrderEvent.received_at <= until,
+        OrderEvent.processing_ms.is_not(None),
+    )
 
 
 def due_send_p95_seconds(since, until):
@@ -238,17 +242,25 @@ def due_send_p95_seconds(since, until):
     chose, not the scheduler being late.
     """
     latency = _seconds_between(SlotSend.finished_at, SlotSend.due_at)
-    return _p95(latency, SlotSend.finished_at > since, SlotSend.finished_at <= until, SlotSend.status == "sent",
-                SlotSend.attempts == 1, SlotSend.due_at.is_not(None))
+    return _p95(
+        latency,
+        SlotSend.finished_at > since,
+        SlotSend.finished_at <= until,
+        SlotSend.status == "sent",
+        SlotSend.attempts == 1,
+        SlotSend.due_at.is_not(None),
+    )
 
 
 def send_outcomes(since, until):
     """(sends, failures) finished in the window."""
-    counts = dict(db.session.execute(
-        select(SlotSend.status, func.count())
-        .where(SlotSend.finished_at > since, SlotSend.finished_at <= until, SlotSend.status.in_(("sent", "failed")))
-        .group_by(SlotSend.status)
-    ).all())
+    counts = dict(
+        db.session.execute(
+            select(SlotSend.status, func.count())
+            .where(SlotSend.finished_at > since, SlotSend.finished_at <= until, SlotSend.status.in_(("sent", "failed")))
+            .group_by(SlotSend.status)
+        ).all()
+    )
     return counts.get("sent", 0) + counts.get("failed", 0), counts.get("failed", 0)
 
 
@@ -311,27 +323,54 @@ def slo_panel(now, limits, breached_kinds):
         return f"{failures / sends:.0%} ({failures} of {sends})" if sends else "no sends"
 
     rows = [
-        SloRow("Order webhook → request created (p95)", f"≤ {fmt(limits.creation_p95_seconds)}",
-               p95_text(c_hour, c_hour_n, 0.001), p95_text(c_day, c_day_n, 0.001), state(slo.CREATION, c_hour_n)),
-        SloRow("Message sent after its due time (p95)", f"≤ {fmt(limits.due_send_p95_seconds)}",
-               p95_text(d_hour, d_hour_n), p95_text(d_day, d_day_n), state(slo.DUE_SEND, d_hour_n),
-               "first attempts only; a retry waits its back-off on purpose"),
-        SloRow("Messages failing", f"≤ {limits.failure_rate:.0%} (at least {limits.min_sends} sends)",
-               rate_text(s_hour, f_hour), rate_text(s_day, f_day),
-               "breached" if slo.FAILURE_RATE in breached_kinds else ("ok" if s_hour else "no data")),
+        SloRow(
+            "Order webhook → request created (p95)",
+            f"≤ {fmt(limits.creation_p95_seconds)}",
+            p95_text(c_hour, c_hour_n, 0.001),
+            p95_text(c_day, c_day_n, 0.001),
+            state(slo.CREATION, c_hour_n),
+        ),
+        SloRow(
+            "Message sent after its due time (p95)",
+            f"≤ {fmt(limits.due_send_p95_seconds)}",
+            p95_text(d_hour, d_hour_n),
+            p95_text(d_day, d_day_n),
+            state(slo.DUE_SEND, d_hour_n),
+            "first attempts only; a retry waits its back-off on purpose",
+        ),
+        SloRow(
+            "Messages failing",
+            f"≤ {limits.failure_rate:.0%} (at least {limits.min_sends} sends)",
+            rate_text(s_hour, f_hour),
+            rate_text(s_day, f_day),
+            "breached" if slo.FAILURE_RATE in breached_kinds else ("ok" if s_hour else "no data"),
+        ),
     ]
     tick = last_tick_at()
     if not limits.scheduler_enabled:
-        rows.append(SloRow("Scheduler running (heartbeat)", "", "—", "—", "disabled",
-                           "the in-app scheduler is disabled (SCHEDULER_ENABLED=false): run 'flask dispatch' from cron "
-                           "every minute, or turn it on"
-                           + (f"; last run {fmt((now - tick).total_seconds())} ago" if tick else "")))
+        rows.append(
+            SloRow(
+                "Scheduler running (heartbeat)",
+                "",
+                "—",
+                "—",
+                "disabled",
+                "the in-app scheduler is disabled (SCHEDULER_ENABLED=false): run 'flask dispatch' from cron "
+                "every minute, or turn it on" + (f"; last run {fmt((now - tick).total_seconds())} ago" if tick else ""),
+            )
+        )
     else:
         last = f"last ran {fmt(max(0.0, (now - tick).total_seconds()))} ago" if tick else "has not run yet"
-        rows.append(SloRow("Scheduler running (heartbeat)", f"runs every {fmt(limits.scheduler_interval_seconds)} "
-                           f"(alert after {slo.MISSED_INTERVALS} missed runs)", last, "",
-                           "breached" if slo.HEARTBEAT in breached_kinds else ("ok" if tick else "no data"),
-                           f"at {tick:%Y-%m-%d %H:%M:%S} UTC" if tick else ""))
+        rows.append(
+            SloRow(
+                "Scheduler running (heartbeat)",
+                f"runs every {fmt(limits.scheduler_interval_seconds)} (alert after {slo.MISSED_INTERVALS} missed runs)",
+                last,
+                "",
+                "breached" if slo.HEARTBEAT in breached_kinds else ("ok" if tick else "no data"),
+                f"at {tick:%Y-%m-%d %H:%M:%S} UTC" if tick else "",
+            )
+        )
     return rows
 
 
@@ -341,4 +380,3 @@ def campaign_choices():
 
 def status_counts_text(by_status):
     return ", ".join(f"{n} {s}" for s, n in sorted(by_status.items(), key=lambda kv: -kv[1]))
-

@@ -27,8 +27,13 @@ class Alert(db.Model):
     notify_error: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
-        Index("uq_alerts_open_kind", "kind", unique=True, sqlite_where=text("resolved_at IS NULL"),
-              postgresql_where=text("resolved_at IS NULL")),
+        Index(
+            "uq_alerts_open_kind",
+            "kind",
+            unique=True,
+            sqlite_where=text("resolved_at IS NULL"),
+            postgresql_where=text("resolved_at IS NULL"),
+        ),
         Index("ix_alerts_opened", "opened_at"),
     )
 
@@ -73,11 +78,26 @@ class DailyStat(db.Model):
 
 # Covering indexes for the home page's aggregates (created in migration 0003): each
 # period query reads only the index, never the table, so 200,000 rows stay fast.
-Index("ix_requests_created_campaign_status", TestimonialRequest.created_at, TestimonialRequest.campaign_id,
-      TestimonialRequest.status)
-Index("ix_requests_sent_engagement", TestimonialRequest.sent_at, TestimonialRequest.campaign_id,
-      TestimonialRequest.clicked_at, TestimonialRequest.submitted_at)
-Index("ix_slot_sends_finished_outcome", SlotSend.finished_at, SlotSend.status, SlotSend.provider,
-      SlotSend.channel, SlotSend.slot)
+Index(
+    "ix_requests_created_campaign_status",
+    TestimonialRequest.created_at,
+    TestimonialRequest.campaign_id,
+    TestimonialRequest.status,
+)
+Index(
+    "ix_requests_sent_engagement",
+    TestimonialRequest.sent_at,
+    TestimonialRequest.campaign_id,
+    TestimonialRequest.clicked_at,
+    TestimonialRequest.submitted_at,
+)
+Index(
+    "ix_slot_sends_finished_outcome",
+    SlotSend.finished_at,
+    SlotSend.status,
+    SlotSend.provider,
+    SlotSend.channel,
+    SlotSend.slot,
+)
 # The SLO panel's due-send p95 over the last day reads this index only (migration 0005).
 Index("ix_slot_sends_due_latency", SlotSend.finished_at, SlotSend.status, SlotSend.attempts, SlotSend.due_at)

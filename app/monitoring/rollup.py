@@ -32,20 +32,26 @@ def _counted_selects():
     sent_day = func.date(r.sent_at)
 
     def per_request(measure, day, status, *where):
-        return (select(day, r.campaign_id, literal(measure), status, literal(""), literal(""), func.count())
-                .where(*where).group_by(day, r.campaign_id, status))
+        return (
+            select(day, r.campaign_id, literal(measure), status, literal(""), literal(""), func.count())
+            .where(*where)
+            .group_by(day, r.campaign_id, status)
+        )
 
     measure = case((s.slot > 0, literal("reminder")), else_=literal("send"))
-    finished_day, campaign, provider = func.date(s.finished_at), func.coalesce(r.campaign_id, 0), func.coalesce(
-        s.provider, "")
+    finished_day, campaign, provider = (
+        func.date(s.finished_at),
+        func.coalesce(r.campaign_id, 0),
+        func.coalesce(s.provider, ""),
+    )
     return [
         per_request("created", func.date(r.created_at), r.status),
         per_request("first_sent", sent_day, literal(""), r.sent_at.is_not(None)),
         per_request("first_sent_clicked", sent_day, literal(""), r.sent_at.is_not(None), r.clicked_at.is_not(None)),
-        per_request("first_sent_submitted", sent_day, literal(""), r.sent_at.is_not(None),
-                    r.submitted_at.is_not(None)),
+        per_request("first_sent_submitted", sent_day, literal(""), r.sent_at.is_not(None), r.submitted_at.is_not(None)),
         select(finished_day, campaign, measure, s.status, provider, s.channel, func.count())
-        .select_from(s).outerjoin(r, r.id == s.request_id)
+        .select_from(s)
+        .outerjoin(r, r.id == s.request_id)
         .where(s.status.in_(("sent", "failed")), s.finished_at.is_not(None))
         .group_by(finished_day, campaign, measure, s.status, provider, s.channel),
     ]
@@ -77,8 +83,11 @@ def stored_counts():
 def drift():
     """[(key, stored, computed)] wherever daily_stats and the base tables disagree."""
     stored, computed = stored_counts(), computed_counts()
-    return [(key, stored.get(key, 0), computed.get(key, 0))
-            for key in sorted(stored.keys() | computed.keys(), key=str) if stored.get(key, 0) != computed.get(key, 0)]
+    return [
+        (key, stored.get(key, 0), computed.get(key, 0))
+        for key in sorted(stored.keys() | computed.keys(), key=str)
+        if stored.get(key, 0) != computed.get(key, 0)
+    ]
 
 
 def installed_triggers():

@@ -97,17 +97,23 @@ CHECK_SCHEDULER = "Check that the app is running and the scheduler is on."
 def creation_breach(p95_ms, limits):
     if p95_ms is None or p95_ms <= limits.creation_p95_seconds * 1000:
         return None
-    return Breach(CREATION, f"{TITLES[CREATION]}: 1 in 20 order webhooks took {format_seconds(p95_ms / 1000)} or "
-                            f"more to process in the last hour (target: {format_seconds(limits.creation_p95_seconds)})."
-                            " Check the server's load and its database.")
+    return Breach(
+        CREATION,
+        f"{TITLES[CREATION]}: 1 in 20 order webhooks took {format_seconds(p95_ms / 1000)} or "
+        f"more to process in the last hour (target: {format_seconds(limits.creation_p95_seconds)})."
+        " Check the server's load and its database.",
+    )
 
 
 def due_send_breach(p95_seconds, limits):
     if p95_seconds is None or p95_seconds <= limits.due_send_p95_seconds:
         return None
-    return Breach(DUE_SEND, f"{TITLES[DUE_SEND]}: 1 in 20 messages waited {format_seconds(p95_seconds)} or more "
-                            f"after its due time in the last hour (target: {format_seconds(limits.due_send_p95_seconds)})."
-                            f" {CHECK_SCHEDULER}")
+    return Breach(
+        DUE_SEND,
+        f"{TITLES[DUE_SEND]}: 1 in 20 messages waited {format_seconds(p95_seconds)} or more "
+        f"after its due time in the last hour (target: {format_seconds(limits.due_send_p95_seconds)})."
+        f" {CHECK_SCHEDULER}",
+    )
 
 
 def heartbeat_breach(last_tick_at, watching_since, now, limits, scheduler_started_at=None):
@@ -121,21 +127,30 @@ def heartbeat_breach(last_tick_at, watching_since, now, limits, scheduler_starte
     if scheduler_started_at is not None and (last_tick_at is None or last_tick_at < scheduler_started_at):
         if now - scheduler_started_at <= limits.heartbeat_max_age:
             return None
-        return Breach(HEARTBEAT, f"{TITLES[HEARTBEAT]}: the scheduler has not run once in the "
-                                 f"{format_seconds((now - scheduler_started_at).total_seconds())} since it started "
-                                 f"(it should run every {format_seconds(limits.scheduler_interval_seconds)}). "
-                                 f"{CHECK_SCHEDULER}")
+        return Breach(
+            HEARTBEAT,
+            f"{TITLES[HEARTBEAT]}: the scheduler has not run once in the "
+            f"{format_seconds((now - scheduler_started_at).total_seconds())} since it started "
+            f"(it should run every {format_seconds(limits.scheduler_interval_seconds)}). "
+            f"{CHECK_SCHEDULER}",
+        )
     reference = last_tick_at or watching_since
     if reference is None or now - reference <= limits.heartbeat_max_age:
         return None
     every = format_seconds(limits.scheduler_interval_seconds)
     if last_tick_at is None:
-        return Breach(HEARTBEAT, f"{TITLES[HEARTBEAT]}: the scheduler has not run once in the "
-                                 f"{format_seconds((now - reference).total_seconds())} since the app started "
-                                 f"(it should run every {every}). {CHECK_SCHEDULER}")
-    return Breach(HEARTBEAT, f"{TITLES[HEARTBEAT]}: the scheduler last ran "
-                             f"{format_seconds((now - last_tick_at).total_seconds())} ago (it should run every {every})."
-                             f" {CHECK_SCHEDULER}")
+        return Breach(
+            HEARTBEAT,
+            f"{TITLES[HEARTBEAT]}: the scheduler has not run once in the "
+            f"{format_seconds((now - reference).total_seconds())} since the app started "
+            f"(it should run every {every}). {CHECK_SCHEDULER}",
+        )
+    return Breach(
+        HEARTBEAT,
+        f"{TITLES[HEARTBEAT]}: the scheduler last ran "
+        f"{format_seconds((now - last_tick_at).total_seconds())} ago (it should run every {every})."
+        f" {CHECK_SCHEDULER}",
+    )
 
 
 def failure_rate_breach(sends, failures, limits):
@@ -144,10 +159,13 @@ def failure_rate_breach(sends, failures, limits):
     observed = failures / sends
     if observed <= limits.failure_rate:
         return None
-    return Breach(FAILURE_RATE, f"{TITLES[FAILURE_RATE]}: {failures} of the {sends} messages sent in the last hour "
-                                f"failed ({observed:.0%}; target: at most {limits.failure_rate:.0%}). Check the email "
-                                "and SMS provider's settings (credentials, quota); the Requests Log shows each "
-                                "failure's reason.")
+    return Breach(
+        FAILURE_RATE,
+        f"{TITLES[FAILURE_RATE]}: {failures} of the {sends} messages sent in the last hour "
+        f"failed ({observed:.0%}; target: at most {limits.failure_rate:.0%}). Check the email "
+        "and SMS provider's settings (credentials, quota); the Requests Log shows each "
+        "failure's reason.",
+    )
 
 
 def breaches(obs, limits, now):

@@ -24,7 +24,8 @@ optouts_cli = AppGroup("optouts", help="The opt-out (suppression) list shared by
 
 def human_row(d):
     return f"#{d['id']} {d['channel']:<5} {d['contact']}  {d['source_label']}  {d['created_at']}" + (
-        f"  ({d['detail']})" if d["detail"] else "")
+        f"  ({d['detail']})" if d["detail"] else ""
+    )
 
 
 @optouts_cli.command("list")
@@ -82,6 +83,15 @@ def history_command(channel, contact, as_json):
     except OptOutInvalid as exc:
         fail(str(exc))
     rows = [e.to_dict() for e in contact_history(channel, contact)]
-    emit(rows, as_json, lambda rows: "\n".join(
-        f"{e['occurred_at']} {e['type']:<9} {e['source']}{'' if e['applied'] else ' (not applied: older than a later change)'}"
-        + (f"  {e['detail']}" if e["detail"] else "") for e in rows) or "no events")
+    emit(
+        rows,
+        as_json,
+        lambda rows: (
+            "\n".join(
+                f"{e['occurred_at']} {e['type']:<9} {e['source']}{'' if e['applied'] else ' (not applied: older than a later change)'}"
+                + (f"  {e['detail']}" if e["detail"] else "")
+                for e in rows
+            )
+            or "no events"
+        ),
+    )

@@ -49,8 +49,7 @@ def clean_contact(channel, contact):
     else:
         compact = "".join(text.split()).replace("-", "").replace("(", "").replace(")", "")
         if not E164.match(compact):
-            raise OptOutInvalid(f"{text!r} is not a phone number in international format, e.g. +15551234567",
-                                "contact")
+            raise OptOutInvalid(f"{text!r} is not a phone number in international format, e.g. +15551234567", "contact")
         text = compact
     return normalise_contact(channel, text)
 
@@ -103,8 +102,17 @@ def add_optout(channel, contact, now, *, by=MERCHANT, detail=None):
     note = (detail or "").strip()[:200] or None
     text = f"added by {by}" + (f": {note}" if note else "")
     created = opt_out(channel, contact, now, source=MERCHANT, detail=text[:255])
-    db.session.add(ContactEvent(channel=channel, contact=contact, type=OPTED_OUT, source=MERCHANT,
-                                detail=text[:255], occurred_at=now, created_at=now))
+    db.session.add(
+        ContactEvent(
+            channel=channel,
+            contact=contact,
+            type=OPTED_OUT,
+            source=MERCHANT,
+            detail=text[:255],
+            occurred_at=now,
+            created_at=now,
+        )
+    )
     db.session.flush()
     log.info("opt-out %s %s %s by %s", channel, contact, "added" if created else "already listed", by)
     return find_optout(channel, contact), created
@@ -116,9 +124,17 @@ def remove_optout(optout_id, now, *, by=MERCHANT):
     Only later orders are affected: requests the opt-out cancelled stay cancelled."""
     row = get_optout(optout_id)
     removed = optout_dict(row)
-    db.session.add(ContactEvent(channel=row.channel, contact=row.contact, type=OPTED_IN, source=MERCHANT,
-                                detail=f"removed by {by} (was: {row.source})"[:255], occurred_at=now,
-                                created_at=now))
+    db.session.add(
+        ContactEvent(
+            channel=row.channel,
+            contact=row.contact,
+            type=OPTED_IN,
+            source=MERCHANT,
+            detail=f"removed by {by} (was: {row.source})"[:255],
+            occurred_at=now,
+            created_at=now,
+        )
+    )
     db.session.delete(row)
     db.session.flush()
     log.info("opt-out %s %s removed by %s (source was %s)", row.channel, row.contact, by, row.source)

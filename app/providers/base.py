@@ -47,8 +47,9 @@ class ProviderError(Exception):
         self.outcome_unknown = outcome_unknown
 
     def __str__(self):
-        kind = "interrupted, outcome unknown" if self.outcome_unknown else (
-            "retryable" if self.retryable else "permanent")
+        kind = (
+            "interrupted, outcome unknown" if self.outcome_unknown else ("retryable" if self.retryable else "permanent")
+        )
         code = f" [{self.code}]" if self.code else ""
         return f"{kind}{code}: {self.message}"
 

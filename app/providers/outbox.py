@@ -79,16 +79,22 @@ class OutboxProvider(MessageProvider):
                 )
             provider_message_id = None
             if behaviour == "fail":
-                outcome, error = "rejected", ProviderError(
-                    f"recipient {message.to} rejected (simulated permanent failure)",
-                    retryable=False,
-                    code="outbox-rejected",
+                outcome, error = (
+                    "rejected",
+                    ProviderError(
+                        f"recipient {message.to} rejected (simulated permanent failure)",
+                        retryable=False,
+                        code="outbox-rejected",
+                    ),
                 )
             elif behaviour == "down" or (behaviour == "flaky" and earlier < 2):
-                outcome, error = "rejected", ProviderError(
-                    "provider unavailable (simulated transient failure)",
-                    retryable=True,
-                    code="outbox-unavailable",
+                outcome, error = (
+                    "rejected",
+                    ProviderError(
+                        "provider unavailable (simulated transient failure)",
+                        retryable=True,
+                        code="outbox-unavailable",
+                    ),
                 )
             else:
                 outcome, error = "accepted", None

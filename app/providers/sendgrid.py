@@ -56,8 +56,9 @@ class SendGridProvider(MessageProvider):
         try:
             mail = self.build_mail(message)
         except Exception as exc:  # nothing was sent: the same message would fail again
-            raise ProviderError(f"could not build the SendGrid message: {exc!r}", retryable=False,
-                                code="build") from exc
+            raise ProviderError(
+                f"could not build the SendGrid message: {exc!r}", retryable=False, code="build"
+            ) from exc
         try:
             response = client.send(mail)
         except Exception as exc:
@@ -186,14 +187,20 @@ def outcome_unknown(exc):
     """The request reached SendGrid (or may have) and no answer came back."""
     may = "SendGrid may have accepted the message, so it is not sent again automatically"
     if isinstance(exc, TimeoutError):
-        return ProviderError(f"SendGrid did not answer in time (timeout); {may}", retryable=False,
-                             code="timeout", outcome_unknown=True)
+        return ProviderError(
+            f"SendGrid did not answer in time (timeout); {may}", retryable=False, code="timeout", outcome_unknown=True
+        )
     if isinstance(exc, (OSError, http.client.HTTPException)):
-        return ProviderError(f"the connection to SendGrid closed before its answer ({exc!r}); {may}",
-                             retryable=False, code="connection", outcome_unknown=True)
+        return ProviderError(
+            f"the connection to SendGrid closed before its answer ({exc!r}); {may}",
+            retryable=False,
+            code="connection",
+            outcome_unknown=True,
+        )
     log.exception("sendgrid send raised unexpectedly")
-    return ProviderError(f"unexpected SendGrid client error: {exc!r}; {may}", retryable=False,
-                         code="unexpected", outcome_unknown=True)
+    return ProviderError(
+        f"unexpected SendGrid client error: {exc!r}; {may}", retryable=False, code="unexpected", outcome_unknown=True
+    )
 
 
 def error_text(body):

@@ -184,22 +184,29 @@ def _never_connected(exc):
     if isinstance(exc, requests.ConnectionError):
         return bool(exc.args) and isinstance(exc.args[0], MaxRetryError)
     if isinstance(exc, requests.RequestException):
-        return not isinstance(exc, (requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                                    requests.exceptions.ContentDecodingError))
+        return not isinstance(
+            exc, (requests.Timeout, requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
+        )
     return False
 
 
 def outcome_unknown(exc):
     may = "Twilio may have accepted the message, so it is not sent again automatically"
     if isinstance(exc, requests.Timeout):
-        return ProviderError(f"Twilio did not answer in time (timeout); {may}", retryable=False, code="timeout",
-                             outcome_unknown=True)
+        return ProviderError(
+            f"Twilio did not answer in time (timeout); {may}", retryable=False, code="timeout", outcome_unknown=True
+        )
     if isinstance(exc, requests.RequestException):
-        return ProviderError(f"the connection to Twilio closed before its answer ({str(exc)[:300]}); {may}",
-                             retryable=False, code="connection", outcome_unknown=True)
+        return ProviderError(
+            f"the connection to Twilio closed before its answer ({str(exc)[:300]}); {may}",
+            retryable=False,
+            code="connection",
+            outcome_unknown=True,
+        )
     log.exception("twilio send raised unexpectedly")
-    return ProviderError(f"unexpected Twilio client error: {exc!r}; {may}", retryable=False, code="unexpected",
-                         outcome_unknown=True)
+    return ProviderError(
+        f"unexpected Twilio client error: {exc!r}; {may}", retryable=False, code="unexpected", outcome_unknown=True
+    )
 
 
 def _error_text(exc):

@@ -71,8 +71,7 @@ def clean_display_name(value, req):
     return name or default_display_name(req) or None
 
 
-def submit_testimonial(req, *, text, consent, video=None, upload_id=None, rating=None, display_name=None,
-                       ip=None, now):
+def submit_testimonial(req, *, text, consent, video=None, upload_id=None, rating=None, display_name=None, ip=None, now):
     """Store the customer's testimonial and mark the request submitted.
 
     The video comes either from a finished resumable upload (``upload_id``, the page with
@@ -94,9 +93,17 @@ def submit_testimonial(req, *, text, consent, video=None, upload_id=None, rating
     name = clean_display_name(display_name, req)
     if not consent:
         raise SubmissionRefused("Please tick the box to let us share your testimonial.")
-    testimonial = Testimonial(request_id=req.id, text=text or None, rating=rating, display_name=name,
-                              consent=True, consent_text=consent_wording(req), consent_at=now,
-                              consent_ip=(ip or "")[:45] or None, created_at=now)
+    testimonial = Testimonial(
+        request_id=req.id,
+        text=text or None,
+        rating=rating,
+        display_name=name,
+        consent=True,
+        consent_text=consent_wording(req),
+        consent_at=now,
+        consent_ip=(ip or "")[:45] or None,
+        created_at=now,
+    )
     stored_key = None
     if upload is not None:
         kind = sniff_video(get_storage().read_range(upload.storage_key, 0, 16))
@@ -133,11 +140,14 @@ def submit_testimonial(req, *, text, consent, video=None, upload_id=None, rating
 def finished_upload(req, upload_id, now):
     upload = uploads.find_upload(req, upload_id, now)
     if upload is None or upload.testimonial_id is not None:
-        raise SubmissionRefused("We could not find your uploaded video (it may have expired). "
-                                "Please record or choose it again.")
+        raise SubmissionRefused(
+            "We could not find your uploaded video (it may have expired). Please record or choose it again."
+        )
     if not upload.complete:
-        raise SubmissionRefused("Your video has not finished uploading yet. Please wait until the progress "
-                                "bar reaches 100 %, then send again.")
+        raise SubmissionRefused(
+            "Your video has not finished uploading yet. Please wait until the progress "
+            "bar reaches 100 %, then send again."
+        )
     if upload.completed_at is None:  # the last PATCH stored its bytes but could not join them
         uploads.assemble(upload, now)
     return upload
@@ -159,25 +169,38 @@ def postpone_days():
 def postpone(req, now):
     """Move the request's next message (and its link's expiry) back by POSTPONE_DAYS, once."""
     if req.postponed_at is not None:
-        raise PostponeRefused(f"You already moved your reminder back on {req.postponed_at:%B} {req.postponed_at.day}. "
-                              "It can only be moved once.")
+        raise PostponeRefused(
+            f"You already moved your reminder back on {req.postponed_at:%B} {req.postponed_at.day}. "
+            "It can only be moved once."
+        )
     if req.status not in POSTPONABLE or req.claimed_at is not None:
         raise PostponeRefused("Your reminder cannot be moved right now. Please try again in a few minutes.")
     shift = timedelta(days=postpone_days())
     next_send_at = req.next_send_at + shift if req.next_send_at else None
     expires_at = req.expires_at + shift if req.expires_at else None
-    won = db.session.execute(
-        update(TestimonialRequest)
-        .where(TestimonialRequest.id == req.id, TestimonialRequest.postponed_at.is_(None),
-               TestimonialRequest.status.in_(POSTPONABLE), TestimonialRequest.claimed_at.is_(None))
-        .values(postponed_at=now, next_send_at=next_send_at, expires_at=expires_at)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    won = (
+        db.session.execute(
+            update(TestimonialRequest)
+            .where(
+                TestimonialRequest.id == req.id,
+                TestimonialRequest.postponed_at.is_(None),
+                TestimonialRequest.status.in_(POSTPONABLE),
+                TestimonialRequest.claimed_at.is_(None),
+            )
+            .values(postponed_at=now, next_send_at=next_send_at, expires_at=expires_at)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
     if not won:
         raise PostponeRefused("Your reminder cannot be moved right now. Please try again in a few minutes.")
     detail = f"customer: not arrived yet; next message moved back {postpone_days()} days"
-    add_event(req.id, "postponed", now, detail=detail + (f" to {next_send_at:%Y-%m-%d %H:%M} UTC"
-                                                           if next_send_at else " (none was planned)"))
+    add_event(
+        req.id,
+        "postponed",
+        now,
+        detail=detail + (f" to {next_send_at:%Y-%m-%d %H:%M} UTC" if next_send_at else " (none was planned)"),
+    )
     db.session.refresh(req)
     log.info("request=%s campaign=%s postponed by the customer to %s", req.id, req.campaign_id, next_send_at)
     return req
@@ -203,8 +226,11 @@ def opt_out(channel, contact, now, *, source, detail=None):
         if req.channel == "both":
             # Still reachable on the other channel unless that one opted out too.
             other_contact = req.customer_phone if other == "sms" else req.customer_email
-            if not db.session.scalar(select(OptOut.id).where(OptOut.channel == other,
-                                                             OptOut.contact == normalise_contact(other, other_contact))):
+            if not db.session.scalar(
+                select(OptOut.id).where(
+                    OptOut.channel == other, OptOut.contact == normalise_contact(other, other_contact)
+                )
+            ):
                 continue
         cancel_request(req, now, f"customer opted out ({channel}, {source})")
     return exists is None

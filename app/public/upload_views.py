@@ -39,8 +39,9 @@ def tus_refused(exc):
 def tus_request(token):
     """The request behind the link, when it still takes a video, and a tus 1.0.0 client."""
     if request.method != "OPTIONS" and request.headers.get("Tus-Resumable") != uploads.TUS_VERSION:
-        raise TusRefused(412, "This server speaks tus 1.0.0 (send Tus-Resumable: 1.0.0)",
-                         Tus_Version=uploads.TUS_VERSION)
+        raise TusRefused(
+            412, "This server speaks tus 1.0.0 (send Tus-Resumable: 1.0.0)", Tus_Version=uploads.TUS_VERSION
+        )
     req = find_by_token(token) if len(token) <= 64 else None
     if req is None:
         raise TusRefused(404, "This link is not valid")
@@ -52,8 +53,11 @@ def tus_request(token):
 
 
 def capabilities():
-    return {"Tus_Version": uploads.TUS_VERSION, "Tus_Extension": uploads.TUS_EXTENSIONS,
-            "Tus_Max_Size": uploads.max_bytes()}
+    return {
+        "Tus_Version": uploads.TUS_VERSION,
+        "Tus_Extension": uploads.TUS_EXTENSIONS,
+        "Tus_Max_Size": uploads.max_bytes(),
+    }
 
 
 @bp.route("/r/<token>/uploads", methods=["POST", "OPTIONS"], endpoint="create_upload")

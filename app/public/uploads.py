@@ -97,13 +97,23 @@ def create_upload(req, *, length, metadata, now):
     if content_type and not content_type.split(";")[0].strip().startswith("video/"):
         raise UploadRefused("The file must be a video (MP4, WebM or QuickTime).", 415)
     # One upload in progress per request: a new recording replaces the one before.
-    for old in db.session.scalars(select(VideoUpload).where(VideoUpload.request_id == req.id,
-                                                            VideoUpload.testimonial_id.is_(None))):
+    for old in db.session.scalars(
+        select(VideoUpload).where(VideoUpload.request_id == req.id, VideoUpload.testimonial_id.is_(None))
+    ):
         delete_upload(old)
     upload_id = secrets.token_hex(16)
-    upload = VideoUpload(id=upload_id, request_id=req.id, length=length, offset=0, parts=[],
-                         content_type=content_type, filename=clean_text(metadata.get("filename"), 255),
-                         storage_key=f"uploads/{upload_id}", created_at=now, updated_at=now)
+    upload = VideoUpload(
+        id=upload_id,
+        request_id=req.id,
+        length=length,
+        offset=0,
+        parts=[],
+        content_type=content_type,
+        filename=clean_text(metadata.get("filename"), 255),
+        storage_key=f"uploads/{upload_id}",
+        created_at=now,
+        updated_at=now,
+    )
     db.session.add(upload)
     db.session.flush()
     log.info("request=%s upload %s created: %s bytes (%s)", req.id, upload_id, length, content_type)
@@ -162,12 +172,15 @@ def append_chunk(upload, *, offset, stream, now):
         part = f"{offset:012d}-{secrets.token_hex(4)}"
         storage.save(f"{upload.storage_key}/{part}", body)
     new_offset = offset + size
-    won = db.session.execute(
-        update(VideoUpload)
-        .where(VideoUpload.id == upload.id, VideoUpload.offset == offset)
-        .values(offset=new_offset, parts=[*upload.parts, part], updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    won = (
+        db.session.execute(
+            update(VideoUpload)
+            .where(VideoUpload.id == upload.id, VideoUpload.offset == offset)
+            .values(offset=new_offset, parts=[*upload.parts, part], updated_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        == 1
+    )
     if not won:
         storage.delete(f"{upload.storage_key}/{part}")
         raise UploadRefused("Another request moved this upload's offset first", 409)
@@ -228,8 +241,9 @@ def delete_upload(upload):
 
 def delete_expired_uploads(now):
     """Uploads no submission took, a day (UPLOAD_EXPIRY_HOURS) after their last byte."""
-    old = db.session.scalars(select(VideoUpload).where(VideoUpload.testimonial_id.is_(None),
-                                                       VideoUpload.updated_at < now - expiry())).all()
+    old = db.session.scalars(
+        select(VideoUpload).where(VideoUpload.testimonial_id.is_(None), VideoUpload.updated_at < now - expiry())
+    ).all()
     for upload in old:
         delete_upload(upload)
     if old:

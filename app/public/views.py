@@ -34,9 +34,11 @@ log = logging.getLogger("app.public")
 # plays the recording back from a blob: URL and shows the QR code as a data: image (the
 # product picture comes from the shop's own site, https:, as everywhere). No inline style
 # either: the pages' CSS is a file.
-blueprint_security(bp, csp={"img_src": "'self' data: blob: https:", "media_src": "'self' blob:",
-                            "style_src": "'self'"},
-                   permissions={"camera": "(self)", "microphone": "(self)"})
+blueprint_security(
+    bp,
+    csp={"img_src": "'self' data: blob: https:", "media_src": "'self' blob:", "style_src": "'self'"},
+    permissions={"camera": "(self)", "microphone": "(self)"},
+)
 
 
 class LinkProblem(Exception):
@@ -80,13 +82,19 @@ def page(req, *, errors=(), status=200, **form):
     link = link_for(req)
     campaign = req.campaign
     context = dict(
-        req=req, errors=list(errors), max_mb=current_app.config["VIDEO_MAX_MB"],
-        max_seconds=current_app.config["VIDEO_MAX_SECONDS"], link=link, qr_code=qr_code_data_uri(link),
+        req=req,
+        errors=list(errors),
+        max_mb=current_app.config["VIDEO_MAX_MB"],
+        max_seconds=current_app.config["VIDEO_MAX_SECONDS"],
+        link=link,
+        qr_code=qr_code_data_uri(link),
         heading=(campaign.prompt_heading if campaign else None) or None,
         questions=(campaign.prompt_questions if campaign else None) or [],
-        consent_text=consent_wording(req), postpone_days=postpone_days(),
+        consent_text=consent_wording(req),
+        postpone_days=postpone_days(),
         upload_endpoint=url_for("public.create_upload", token=req.token),
-        default_name=default_display_name(req), form=form,
+        default_name=default_display_name(req),
+        form=form,
     )
     return render_template("public/record.html", **context), status
 
@@ -125,15 +133,25 @@ def submit(token):
         # The session cookie expired or was lost (a mobile browser that dropped the tab
         # while the camera was open): a page with a fresh form, not a bare "Bad Request".
         log.info("testimonial form for request %s refused: form token missing or expired", req.id)
-        return refused("This page had expired, so nothing was sent. Please send your "
-                       "testimonial again" + (" and choose your video once more." if files.get("video") else "."))
+        return refused(
+            "This page had expired, so nothing was sent. Please send your "
+            "testimonial again" + (" and choose your video once more." if files.get("video") else ".")
+        )
     video = files.get("video")
     if video and file_size(video) > max_mb * 1024 * 1024:
         return page(req, errors=[f"The video is larger than {max_mb} MB."], status=413)
     try:
-        submit_testimonial(req, text=fields["text"], consent=fields["consent"], video=video,
-                           upload_id=fields["upload_id"] or None, rating=fields["rating"],
-                           display_name=fields["display_name"], ip=request.remote_addr, now=now())
+        submit_testimonial(
+            req,
+            text=fields["text"],
+            consent=fields["consent"],
+            video=video,
+            upload_id=fields["upload_id"] or None,
+            rating=fields["rating"],
+            display_name=fields["display_name"],
+            ip=request.remote_addr,
+            now=now(),
+        )
     except SubmissionRefused as exc:
         db.session.rollback()
         message = str(exc)
@@ -141,8 +159,9 @@ def submit(token):
             message += " Please choose your video again."
         return refused(message, 409 if exc.already else 400, exc.already)
     db.session.commit()
-    return render_template("public/thanks.html", req=req,
-                           thank_you_text=req.campaign.thank_you_text if req.campaign else None)
+    return render_template(
+        "public/thanks.html", req=req, thank_you_text=req.campaign.thank_you_text if req.campaign else None
+    )
 
 
 def file_size(upload):
@@ -188,10 +207,17 @@ def withdraw_testimonial(token):
     req = request_or_404(token)
     testimonial = testimonial_of_request(req.id)
     if testimonial is None or testimonial.status in ("withdrawn", "erased"):
-        return render_template("public/withdrawn.html", req=req, done=testimonial is not None), 404 if testimonial is None else 200
+        return render_template(
+            "public/withdrawn.html", req=req, done=testimonial is not None
+        ), 404 if testimonial is None else 200
     if request.form.get("confirm") != "yes":
-        return render_template("public/withdrawn.html", req=req, testimonial=testimonial, ask=True,
-                               error="Tick the box to confirm that the testimonial should be removed."), 400
+        return render_template(
+            "public/withdrawn.html",
+            req=req,
+            testimonial=testimonial,
+            ask=True,
+            error="Tick the box to confirm that the testimonial should be removed.",
+        ), 400
     withdraw(testimonial, now())
     db.session.commit()
     return render_template("public/withdrawn.html", req=req, done=True)

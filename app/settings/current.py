@@ -33,25 +33,70 @@ class Field:
 
 
 FIELDS = (
-    Field("shop_name", "Shop name", "SHOP_NAME", "Demo Shop",
-          "Shown in the dashboard, in every message and on the customer's page."),
-    Field("brand_color", "Brand colour", "BRAND_COLOR", DEFAULT_BRAND_COLOR,
-          "Buttons and accents of the emails and the customer's page (#rrggbb)."),
-    Field("email_from_name", "Sender name", "EMAIL_FROM_NAME", None,
-          "The name customers see as the sender of the emails. Empty: the shop name."),
-    Field("email_from", "Sender address", "EMAIL_FROM", "reviews@shop.example",
-          "With SendGrid, an address (or domain) verified in your SendGrid account."),
-    Field("reply_to", "Reply-to address", "EMAIL_REPLY_TO", None,
-          "Where customers' replies go. Empty: to the sender address."),
-    Field("timezone", "Time zone", "SHOP_TIMEZONE", "UTC",
-          "An IANA name such as Europe/Berlin. Dates in the dashboard and quiet hours use it."),
-    Field("public_base_url", "Public address", "PUBLIC_BASE_URL", "http://127.0.0.1:5000",
-          "The address customers' links and provider callbacks use, e.g. https://reviews.example.com."),
-    Field("quiet_hours", "Quiet hours", "QUIET_HOURS", None,
-          "No message on any channel in this time of day (shop time), e.g. 21:00-08:00, on top of "
-          "each campaign's own send windows. Empty: none."),
-    Field("consent_text", "Consent wording", "CONSENT_TEXT", None,
-          "The sentence the customer ticks before sending a testimonial. Empty: the standard wording."),
+    Field(
+        "shop_name",
+        "Shop name",
+        "SHOP_NAME",
+        "Demo Shop",
+        "Shown in the dashboard, in every message and on the customer's page.",
+    ),
+    Field(
+        "brand_color",
+        "Brand colour",
+        "BRAND_COLOR",
+        DEFAULT_BRAND_COLOR,
+        "Buttons and accents of the emails and the customer's page (#rrggbb).",
+    ),
+    Field(
+        "email_from_name",
+        "Sender name",
+        "EMAIL_FROM_NAME",
+        None,
+        "The name customers see as the sender of the emails. Empty: the shop name.",
+    ),
+    Field(
+        "email_from",
+        "Sender address",
+        "EMAIL_FROM",
+        "reviews@shop.example",
+        "With SendGrid, an address (or domain) verified in your SendGrid account.",
+    ),
+    Field(
+        "reply_to",
+        "Reply-to address",
+        "EMAIL_REPLY_TO",
+        None,
+        "Where customers' replies go. Empty: to the sender address.",
+    ),
+    Field(
+        "timezone",
+        "Time zone",
+        "SHOP_TIMEZONE",
+        "UTC",
+        "An IANA name such as Europe/Berlin. Dates in the dashboard and quiet hours use it.",
+    ),
+    Field(
+        "public_base_url",
+        "Public address",
+        "PUBLIC_BASE_URL",
+        "http://127.0.0.1:5000",
+        "The address customers' links and provider callbacks use, e.g. https://reviews.example.com.",
+    ),
+    Field(
+        "quiet_hours",
+        "Quiet hours",
+        "QUIET_HOURS",
+        None,
+        "No message on any channel in this time of day (shop time), e.g. 21:00-08:00, on top of "
+        "each campaign's own send windows. Empty: none.",
+    ),
+    Field(
+        "consent_text",
+        "Consent wording",
+        "CONSENT_TEXT",
+        None,
+        "The sentence the customer ticks before sending a testimonial. Empty: the standard wording.",
+    ),
 )
 FIELD_NAMES = tuple(f.name for f in FIELDS)
 
@@ -140,8 +185,12 @@ def build_settings(row, config):
         values["brand_color"] = DEFAULT_BRAND_COLOR  # BRAND_COLOR=blue in the environment: no CSS injection
     extra = {}
     if row is not None:
-        extra = {"version": row.version, "logo_type": row.logo_type,
-                 "logo_width": row.logo_width, "logo_height": row.logo_height}
+        extra = {
+            "version": row.version,
+            "logo_type": row.logo_type,
+            "logo_width": row.logo_width,
+            "logo_height": row.logo_height,
+        }
     return Settings(**values, **extra, sources=sources)
 
 

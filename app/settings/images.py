@@ -54,10 +54,10 @@ def _jpeg_size(data):
         if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:
             i += 2
             continue
-        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
         # Start-of-frame markers (baseline, progressive, …) carry the size.
         if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            height, width = struct.unpack(">HH", data[i + 5:i + 9])
+            height, width = struct.unpack(">HH", data[i + 5 : i + 9])
             if not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
                 raise ImageInvalid("the JPEG file is cut short")
             return width, height

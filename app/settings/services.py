@@ -26,8 +26,15 @@ log = logging.getLogger("app.settings")
 
 EMAIL = re.compile(r"^[^@\s<>\"(),;:]+@[^@\s<>\"(),;:]+\.[^@\s<>\"(),;:]+$")
 COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-LIMITS = {"shop_name": 80, "email_from_name": 80, "email_from": 254, "reply_to": 254, "timezone": 64,
-          "public_base_url": 255, "consent_text": 300}
+LIMITS = {
+    "shop_name": 80,
+    "email_from_name": 80,
+    "email_from": 254,
+    "reply_to": 254,
+    "timezone": 64,
+    "public_base_url": 255,
+    "consent_text": 300,
+}
 REPLANNING_FIELDS = ("timezone", "quiet_hours")
 
 
@@ -58,8 +65,9 @@ def clean_value(name, raw):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise SettingsInvalid("not a time zone name; use an IANA name such as Europe/Berlin, "
-                                  "America/New_York or UTC", name) from None
+            raise SettingsInvalid(
+                "not a time zone name; use an IANA name such as Europe/Berlin, America/New_York or UTC", name
+            ) from None
         return value
     if name == "public_base_url":
         parts = urlsplit(value)
@@ -107,9 +115,14 @@ def save_settings(form, now, *, logo=None, remove_logo=False, by=None):
     if any(getattr(before, name) != getattr(after, name) for name in REPLANNING_FIELDS):
         for campaign in db.session.scalars(select(Campaign).where(Campaign.status != "archived")):
             replanned += reschedule_pending(campaign, now)
-    log.info("settings saved by %s (version %s): %s; %s pending sends replanned", by, after.version,
-             ", ".join(sorted(set(values) - {"updated_at", "updated_by", "logo_type", "logo_width", "logo_height"}))
-             or "nothing", replanned)
+    log.info(
+        "settings saved by %s (version %s): %s; %s pending sends replanned",
+        by,
+        after.version,
+        ", ".join(sorted(set(values) - {"updated_at", "updated_by", "logo_type", "logo_width", "logo_height"}))
+        or "nothing",
+        replanned,
+    )
     return replanned
 
 

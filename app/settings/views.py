@@ -15,10 +15,22 @@ from app.settings.services import SettingsInvalid, logo_row, save_settings
 bp = dashboard_blueprint("settings", __name__, url_prefix="/settings")
 brand_bp = Blueprint("brand", __name__, url_prefix="/brand")
 
-TIMEZONE_SUGGESTIONS = ("UTC", "Europe/London", "Europe/Berlin", "Europe/Paris", "Europe/Madrid",
-                        "America/New_York", "America/Chicago", "America/Denver", "America/Los_Angeles",
-                        "America/Toronto", "America/Sao_Paulo", "Asia/Tokyo", "Asia/Singapore",
-                        "Australia/Sydney")
+TIMEZONE_SUGGESTIONS = (
+    "UTC",
+    "Europe/London",
+    "Europe/Berlin",
+    "Europe/Paris",
+    "Europe/Madrid",
+    "America/New_York",
+    "America/Chicago",
+    "America/Denver",
+    "America/Los_Angeles",
+    "America/Toronto",
+    "America/Sao_Paulo",
+    "Asia/Tokyo",
+    "Asia/Singapore",
+    "Australia/Sydney",
+)
 
 
 def render_form(form=None, errors=None, status=200):
@@ -26,9 +38,16 @@ def render_form(form=None, errors=None, status=200):
 
     row = db.session.get(ShopSettings, SETTINGS_ROW_ID)
     saved = {f.name: getattr(row, f.name) or "" for f in FIELDS}
-    return render_template("settings/index.html", fields=FIELDS, values={**saved, **(form or {})},
-                           errors=errors or {}, settings=current_settings(), row=row,
-                           max_logo_kb=MAX_LOGO_BYTES // 1024, timezones=TIMEZONE_SUGGESTIONS), status
+    return render_template(
+        "settings/index.html",
+        fields=FIELDS,
+        values={**saved, **(form or {})},
+        errors=errors or {},
+        settings=current_settings(),
+        row=row,
+        max_logo_kb=MAX_LOGO_BYTES // 1024,
+        timezones=TIMEZONE_SUGGESTIONS,
+    ), status
 
 
 @bp.get("/")
@@ -46,16 +65,20 @@ def save():
         if not logo:
             return render_form(form, {"logo": "the file is empty"}, 400)
     try:
-        replanned = save_settings(form, now(), logo=logo, remove_logo=request.form.get("remove_logo") == "yes",
-                                  by=current_user.email)
+        replanned = save_settings(
+            form, now(), logo=logo, remove_logo=request.form.get("remove_logo") == "yes", by=current_user.email
+        )
     except SettingsInvalid as exc:
         db.session.rollback()
         label = next((f.label for f in FIELDS if f.name == exc.field), "Logo")
         flash(f"Nothing was saved: {label.lower()} — {exc}", "error")
         return render_form(form, {exc.field: str(exc)}, 400)
     db.session.commit()
-    extra = f" {replanned} pending send{'s' if replanned != 1 else ''} replanned for the new time zone or quiet hours." \
-        if replanned else ""
+    extra = (
+        f" {replanned} pending send{'s' if replanned != 1 else ''} replanned for the new time zone or quiet hours."
+        if replanned
+        else ""
+    )
     flash("Settings saved; they apply now." + extra, "success")
     return redirect(url_for("settings.index"))
 
@@ -81,6 +104,7 @@ def theme():
     settings = current_settings()
     response = make_response(render_template("settings/theme.css", settings=settings))
     response.headers["Content-Type"] = "text/css; charset=utf-8"
-    response.headers["Cache-Control"] = ("public, max-age=31536000, immutable"
-                                         if request.args.get("v") == str(settings.version) else "no-cache")
+    response.headers["Cache-Control"] = (
+        "public, max-age=31536000, immutable" if request.args.get("v") == str(settings.version) else "no-cache"
+    )
     return response

@@ -30,8 +30,13 @@ from app.intake.schema import (
 CONTEXT_TOPICS = ("orders/create", "orders/updated", "orders/paid", "orders/edited")
 FULFILLMENT_TOPICS = ("fulfillments/create", "fulfillments/update")
 HANDLED_TOPICS = (
-    "orders/fulfilled", "orders/partially_fulfilled", "orders/cancelled", "refunds/create",
-    *FULFILLMENT_TOPICS, "fulfillment_events/create", *CONTEXT_TOPICS,
+    "orders/fulfilled",
+    "orders/partially_fulfilled",
+    "orders/cancelled",
+    "refunds/create",
+    *FULFILLMENT_TOPICS,
+    "fulfillment_events/create",
+    *CONTEXT_TOPICS,
 )
 FULFILLED_LINE_STATUSES = ("fulfilled", "partial")
 BROKEN_FULFILLMENT_STATUSES = ("cancelled", "error", "failure")
@@ -125,10 +130,13 @@ def route(meta, payload):
         return fulfillment_event(meta, payload)
     if topic in CONTEXT_TOPICS:
         order_id = _id(_require(payload, "id", "id"), "id")
-        return Ignore("no trigger in this topic; the order's details are kept for its later fulfillment events",
-                      order_id)
-    return Ignore(f"topic {topic!r} is not used by this app (handled: {', '.join(HANDLED_TOPICS[:7])})",
-                  loose_order_id(topic, payload))
+        return Ignore(
+            "no trigger in this topic; the order's details are kept for its later fulfillment events", order_id
+        )
+    return Ignore(
+        f"topic {topic!r} is not used by this app (handled: {', '.join(HANDLED_TOPICS[:7])})",
+        loose_order_id(topic, payload),
+    )
 
 
 # -- one builder per meaning --------------------------------------------------------------
@@ -145,23 +153,39 @@ def order_trigger(meta, order, *, only_fulfilled_lines):
     for i, line in enumerate(line_items):
         line = _object(line, f"line_items[{i}]")
         if only_fulfilled_lines and line.get("fulfillment_status") not in FULFILLED_LINE_STATUSES:
-            left_out.append(LeftOut(_id(_require(line, "id", f"line_items[{i}].id"), f"line_items[{i}].id"),
-                                    _loose_id(line.get("product_id")), "not fulfilled yet"))
+            left_out.append(
+                LeftOut(
+                    _id(_require(line, "id", f"line_items[{i}].id"), f"line_items[{i}].id"),
+                    _loose_id(line.get("product_id")),
+                    "not fulfilled yet",
+                )
+            )
             continue
         candidates.append(line)
     items, more = items_from(candidates, delivered=None, refunded=refunded)
     fulfillments = order.get("fulfillments") if isinstance(order.get("fulfillments"), list) else []
-    occurred_at = latest_time([(f.get("created_at"), f"fulfillments[{i}].created_at")
-                               for i, f in enumerate(fulfillments) if isinstance(f, dict)]) \
-        or _time(order.get("updated_at"), "updated_at") or meta.fallback_time()
+    occurred_at = (
+        latest_time(
+            [
+                (f.get("created_at"), f"fulfillments[{i}].created_at")
+                for i, f in enumerate(fulfillments)
+                if isinstance(f, dict)
+            ]
+        )
+        or _time(order.get("updated_at"), "updated_at")
+        or meta.fallback_time()
+    )
     event = _event(meta, "order.fulfilled", order_id, occurred_at, items, order=order)
     return Ingest(event, left_out=tuple(left_out) + more)
 
 
 def order_cancelled(meta, order):
     order_id = _id(_require(order, "id", "id"), "id")
-    occurred_at = (_time(order.get("cancelled_at"), "cancelled_at") or _time(order.get("updated_at"), "updated_at")
-                   or meta.fallback_time())
+    occurred_at = (
+        _time(order.get("cancelled_at"), "cancelled_at")
+        or _time(order.get("updated_at"), "updated_at")
+        or meta.fallback_time()
+    )
     return Ingest(_event(meta, "order.cancelled", order_id, occurred_at, (), order=order))
 
 
@@ -172,13 +196,21 @@ def refund_created(meta, refund):
     line_ids = []
     for i, entry in enumerate(_list(refund, "refund_line_items", required=False)):
         entry = _object(entry, f"refund_line_items[{i}]")
-        line_ids.append(_id(_require(entry, "line_item_id", f"refund_line_items[{i}].line_item_id"),
-                            f"refund_line_items[{i}].line_item_id"))
+        line_ids.append(
+            _id(
+                _require(entry, "line_item_id", f"refund_line_items[{i}].line_item_id"),
+                f"refund_line_items[{i}].line_item_id",
+            )
+        )
     if not line_ids:
-        return Ignore(f"refund {refund_id} lists no line items (an amount or shipping refund): nothing to cancel",
-                      order_id)
-    occurred_at = (_time(refund.get("created_at"), "created_at") or _time(refund.get("processed_at"), "processed_at")
-                   or meta.fallback_time())
+        return Ignore(
+            f"refund {refund_id} lists no line items (an amount or shipping refund): nothing to cancel", order_id
+        )
+    occurred_at = (
+        _time(refund.get("created_at"), "created_at")
+        or _time(refund.get("processed_at"), "processed_at")
+        or meta.fallback_time()
+    )
     event = _event(meta, "order.refunded", order_id, occurred_at, ())
     return Ingest(event, cancel_item_ids=tuple(dict.fromkeys(line_ids)))
 
@@ -203,8 +235,11 @@ def fulfillment_event(meta, event):
     status = event.get("status")
     if status != "delivered":
         return Ignore(f"fulfillment event status is {status!r}; only 'delivered' starts requests", order_id)
-    delivered_at = (_time(event.get("happened_at"), "happened_at") or _time(event.get("created_at"), "created_at")
-                    or meta.fallback_time())
+    delivered_at = (
+        _time(event.get("happened_at"), "happened_at")
+        or _time(event.get("created_at"), "created_at")
+        or meta.fallback_time()
+    )
     return FulfillmentDelivered(order_id, fulfillment_id, delivered_at)
 
 
@@ -245,17 +280,20 @@ def items_from(line_items, *, delivered, refunded=frozenset()):
             left_out.append(LeftOut(line_id, product_id, "removed from the order"))
         else:
             quantity = line.get("quantity")
-            items.append(ItemIn(
-                id=line_id,
-                product_id=product_id,
-                sku=_text(line.get("sku"), 120),
-                title=_text(line.get("title"), 255) or _text(line.get("name"), 255) or f"Product {product_id}",
-                quantity=quantity if isinstance(quantity, int) and not isinstance(quantity, bool) and quantity > 0
-                else 1,
-                price=_money(line.get("price")),
-                image_url=None,  # not in webhooks; the product API would be a slow call
-                delivered=delivered,
-            ))
+            items.append(
+                ItemIn(
+                    id=line_id,
+                    product_id=product_id,
+                    sku=_text(line.get("sku"), 120),
+                    title=_text(line.get("title"), 255) or _text(line.get("name"), 255) or f"Product {product_id}",
+                    quantity=quantity
+                    if isinstance(quantity, int) and not isinstance(quantity, bool) and quantity > 0
+                    else 1,
+                    price=_money(line.get("price")),
+                    image_url=None,  # not in webhooks; the product API would be a slow call
+                    delivered=delivered,
+                )
+            )
     return tuple(items), tuple(left_out)
 
 
@@ -265,8 +303,11 @@ def customer_of(order=None, fulfillment=None):
     order = order if isinstance(order, dict) else {}
     fulfillment = fulfillment if isinstance(fulfillment, dict) else {}
     customer = _dict(order.get("customer"))
-    addresses = [_dict(order.get("shipping_address")), _dict(order.get("billing_address")),
-                 _dict(fulfillment.get("destination"))]
+    addresses = [
+        _dict(order.get("shipping_address")),
+        _dict(order.get("billing_address")),
+        _dict(fulfillment.get("destination")),
+    ]
     emails = [customer.get("email"), order.get("email"), order.get("contact_email"), fulfillment.get("email")]
     phones = [customer.get("phone"), order.get("phone"), *(a.get("phone") for a in addresses)]
     return CustomerIn(
@@ -439,6 +480,7 @@ def supported_time(value, name):
         parsed = None
     if parsed is None or not EARLIEST_SUPPORTED <= parsed < LATEST_SUPPORTED:
         shown = value if len(value) <= 40 else value[:40] + "…"
-        raise PayloadProblem(f"{name} {shown!r} is outside the supported years "
-                             f"{EARLIEST_SUPPORTED:%Y}–{LATEST_SUPPORTED:%Y}", name)
+        raise PayloadProblem(
+            f"{name} {shown!r} is outside the supported years {EARLIEST_SUPPORTED:%Y}–{LATEST_SUPPORTED:%Y}", name
+        )
     return parsed

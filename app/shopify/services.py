@@ -33,8 +33,12 @@ def receive(meta, payload, raw_text):
     """Record and act on one verified webhook; returns (OrderEvent, duplicate). Commits."""
     earlier = find_delivery(meta)
     if earlier is not None:
-        log.info("duplicate Shopify webhook %s (%s) ignored: first received as event %s",
-                 meta.webhook_id, meta.topic, earlier.event_id)
+        log.info(
+            "duplicate Shopify webhook %s (%s) ignored: first received as event %s",
+            meta.webhook_id,
+            meta.topic,
+            earlier.event_id,
+        )
         return earlier, True
     routed = mapping.route(meta, payload)
     if isinstance(routed, FulfillmentChanged):
@@ -44,7 +48,11 @@ def receive(meta, payload, raw_text):
     if isinstance(routed, Ignore):
         return record_ignored(meta, routed, raw_text)
     record, duplicate = ingest_with_retry(
-        routed.event, raw_text, meta.received_at, source=SOURCE, cancel_item_ids=routed.cancel_item_ids,
+        routed.event,
+        raw_text,
+        meta.received_at,
+        source=SOURCE,
+        cancel_item_ids=routed.cancel_item_ids,
         on_recorded=lambda record: annotate(record, meta, routed),
     )
     log.info("Shopify %s webhook %s for order %s: %s", meta.topic, meta.webhook_id, record.order_id, record.summary)
@@ -58,8 +66,9 @@ def find_delivery(meta):
     if record is None and meta.event_id:
         record = db.session.scalar(
             select(OrderEvent)
-            .where(OrderEvent.source == SOURCE, OrderEvent.source_event_id == meta.event_id,
-                   OrderEvent.topic == meta.topic)
+            .where(
+                OrderEvent.source == SOURCE, OrderEvent.source_event_id == meta.event_id, OrderEvent.topic == meta.topic
+            )
             .order_by(OrderEvent.id)
             .limit(1)
         )
@@ -77,9 +86,14 @@ def on_fulfillment(meta, change):
     if delivered_at is None:
         return Ignore(
             f"fulfillment {change.fulfillment_id} shipment_status is {change.shipment_status or 'not set'}, "
-            "not delivered; its items are kept for a later delivered event", change.order_id)
+            "not delivered; its items are kept for a later delivered event",
+            change.order_id,
+        )
     ingest = mapping.delivered_from_fulfillment(
-        meta, change.fulfillment, delivered_at, order=order,
+        meta,
+        change.fulfillment,
+        delivered_at,
+        order=order,
         refunded=refunded_ids(meta.shop_domain, change.order_id),
     )
     return replace(ingest, resolves=tuple(row.id for row, _ in waiting))
@@ -92,12 +106,17 @@ def on_delivered_event(meta, delivered):
         return Ignore(f"order {delivered.order_id} is cancelled", delivered.order_id)
     fulfillment = stored_fulfillment(meta.shop_domain, delivered.order_id, delivered.fulfillment_id)
     if fulfillment is None:
-        reason = (f"{WAITING} {delivered.fulfillment_id}: Shopify's delivered event names only the "
-                  "fulfillment; requests are created when its fulfillments/create webhook arrives")
+        reason = (
+            f"{WAITING} {delivered.fulfillment_id}: Shopify's delivered event names only the "
+            "fulfillment; requests are created when its fulfillments/create webhook arrives"
+        )
         return mapping.waiting_for_items(meta, delivered, reason)
     try:
         return mapping.delivered_from_fulfillment(
-            meta, fulfillment, delivered.delivered_at, order=order,
+            meta,
+            fulfillment,
+            delivered.delivered_at,
+            order=order,
             refunded=refunded_ids(meta.shop_domain, delivered.order_id),
         )
     except PayloadProblem as exc:  # an order payload's copy we could not read
@@ -109,8 +128,11 @@ def annotate(record, meta, routed):
     """Inside the intake transaction: what only Shopify knows, on the event row."""
     _stamp(record, meta)
     for left in routed.left_out:  # through record.items: the answer lists them too
-        record.items.append(OrderEventItem(item_id=left.item_id, product_id=left.product_id,
-                                           outcome="skipped", reason=left.reason[:255]))
+        record.items.append(
+            OrderEventItem(
+                item_id=left.item_id, product_id=left.product_id, outcome="skipped", reason=left.reason[:255]
+            )
+        )
     if routed.summary:
         record.summary = routed.summary[:255]
     elif routed.left_out:
@@ -119,17 +141,25 @@ def annotate(record, meta, routed):
             record.summary = f"{counted[1]} created, {int(counted[2]) + len(routed.left_out)} skipped"
     for waiting_id in routed.resolves:
         waiting = db.session.get(OrderEvent, waiting_id)
-        waiting.summary = (f"items found in {meta.topic} (event {meta.intake_event_id}); "
-                           "requests were decided there")[:255]
+        waiting.summary = (f"items found in {meta.topic} (event {meta.intake_event_id}); requests were decided there")[
+            :255
+        ]
 
 
 def record_ignored(meta, ignore, raw_text):
     """A webhook that starts nothing is still in the intake log, with why."""
     record = OrderEvent(
-        source=SOURCE, event_id=meta.intake_event_id, event_type=IGNORED, order_id=ignore.order_id or "",
-        occurred_at=meta.fallback_time(), received_at=meta.received_at, processed_at=meta.received_at,
+        source=SOURCE,
+        event_id=meta.intake_event_id,
+        event_type=IGNORED,
+        order_id=ignore.order_id or "",
+        occurred_at=meta.fallback_time(),
+        received_at=meta.received_at,
+        processed_at=meta.received_at,
         # No processing time: nothing was created, so it stays out of the creation SLO.
-        processing_ms=None, summary=ignore.reason[:255], payload=raw_text,
+        processing_ms=None,
+        summary=ignore.reason[:255],
+        payload=raw_text,
     )
     _stamp(record, meta)
     db.session.add(record)

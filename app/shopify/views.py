@@ -42,13 +42,20 @@ def shopify_webhook():
     secret = (current_app.config.get("SHOPIFY_WEBHOOK_SECRET") or "").strip()
     if not secret:
         log.error("Shopify webhook refused: SHOPIFY_WEBHOOK_SECRET is not set")
-        return problem(503, "Shopify webhooks are not configured on this server: set SHOPIFY_WEBHOOK_SECRET "
-                            "(see docs/shopify.md); unverified order data is never accepted")
+        return problem(
+            503,
+            "Shopify webhooks are not configured on this server: set SHOPIFY_WEBHOOK_SECRET "
+            "(see docs/shopify.md); unverified order data is never accepted",
+        )
     if not hmac_valid(secret, raw, request.headers.get("X-Shopify-Hmac-Sha256")):
-        log.warning("Shopify webhook refused: missing or wrong X-Shopify-Hmac-Sha256 (topic %s, shop %s)",
-                    request.headers.get("X-Shopify-Topic"), request.headers.get("X-Shopify-Shop-Domain"))
-        return problem(401, "missing or invalid X-Shopify-Hmac-Sha256 (base64 HMAC-SHA256 of the raw body "
-                            "with the webhook secret)")
+        log.warning(
+            "Shopify webhook refused: missing or wrong X-Shopify-Hmac-Sha256 (topic %s, shop %s)",
+            request.headers.get("X-Shopify-Topic"),
+            request.headers.get("X-Shopify-Shop-Domain"),
+        )
+        return problem(
+            401, "missing or invalid X-Shopify-Hmac-Sha256 (base64 HMAC-SHA256 of the raw body with the webhook secret)"
+        )
     meta, bad_header = _meta()
     if bad_header:
         return _refuse(bad_header[1], field=bad_header[0])
@@ -96,9 +103,14 @@ def _meta():
 
 
 def _refuse(message, meta=None, field=None):
-    log.warning("Shopify webhook refused (400, nothing recorded; Shopify will retry and fail again): %s "
-                "[topic %s, webhook %s, shop %s]", message, meta and meta.topic, meta and meta.webhook_id,
-                meta and meta.shop_domain)
+    log.warning(
+        "Shopify webhook refused (400, nothing recorded; Shopify will retry and fail again): %s "
+        "[topic %s, webhook %s, shop %s]",
+        message,
+        meta and meta.topic,
+        meta and meta.webhook_id,
+        meta and meta.shop_domain,
+    )
     return problem(400, message, field)
 
 

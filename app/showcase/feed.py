@@ -108,15 +108,27 @@ def decode_cursor(text):
 
 def feed_select(query):
     """Public testimonials matching ``query``: one more than the limit (to know if there is a next page)."""
-    where = [public_clause(), *filter_conditions(product_id=query.product_id, campaign_id=query.campaign_id,
-                                                 min_rating=query.min_rating, has_video=query.has_video)]
+    where = [
+        public_clause(),
+        *filter_conditions(
+            product_id=query.product_id,
+            campaign_id=query.campaign_id,
+            min_rating=query.min_rating,
+            has_video=query.has_video,
+        ),
+    ]
     if query.cursor:
         featured, created_at, ident = query.cursor
         later = or_(T.created_at < created_at, and_(T.created_at == created_at, T.id < ident))
-        where.append(or_(T.featured.is_(False), and_(T.featured.is_(True), later)) if featured
-                     else and_(T.featured.is_(False), later))
+        where.append(
+            or_(T.featured.is_(False), and_(T.featured.is_(True), later))
+            if featured
+            else and_(T.featured.is_(False), later)
+        )
     return (
-        select(T).join(R, T.request_id == R.id).options(contains_eager(T.request))
+        select(T)
+        .join(R, T.request_id == R.id)
+        .options(contains_eager(T.request))
         .where(*where)
         .order_by(T.featured.desc(), T.created_at.desc(), T.id.desc())
         .limit(query.limit + 1)

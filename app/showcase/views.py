@@ -20,8 +20,9 @@ from app.testimonials.models import Testimonial
 from app.testimonials.moderation import public_clause
 from app.testimonials.removal import testimonial_of_request
 
-bp = Blueprint("showcase", __name__, template_folder="templates", static_folder="static",
-               static_url_path="/embed/static")
+bp = Blueprint(
+    "showcase", __name__, template_folder="templates", static_folder="static", static_url_path="/embed/static"
+)
 csrf.exempt(bp)
 
 FEED_MAX_AGE = 60  # seconds a shop's page (or a CDN) may reuse an answer
@@ -43,10 +44,19 @@ def new_style_nonce():
 
 
 # The public pages load nothing but our own files; the wall alone may be framed (below).
-blueprint_security(bp, csp={
-    "default_src": "'none'", "script_src": "'self'", "style_src": style_sources, "img_src": "'self' data:",
-    "media_src": "'self'", "connect_src": "'self'", "base_uri": "'none'", "form_action": "'self'",
-})
+blueprint_security(
+    bp,
+    csp={
+        "default_src": "'none'",
+        "script_src": "'self'",
+        "style_src": style_sources,
+        "img_src": "'self' data:",
+        "media_src": "'self'",
+        "connect_src": "'self'",
+        "base_uri": "'none'",
+        "form_action": "'self'",
+    },
+)
 
 
 def feed_error(exc):
@@ -58,7 +68,7 @@ def feed_error(exc):
 
 def run_feed(query):
     rows = db.session.scalars(feed_select(query)).unique().all()
-    items, more = rows[:query.limit], len(rows) > query.limit
+    items, more = rows[: query.limit], len(rows) > query.limit
     return items, (encode_cursor(items[-1]) if more and items else None)
 
 
@@ -75,8 +85,9 @@ def feed():
     except FeedInvalid as exc:
         return feed_error(exc)
     items, next_cursor = run_feed(query)
-    body = json.dumps({"testimonials": [as_json(t) for t in items], "next": next_cursor},
-                      ensure_ascii=False, separators=(",", ":"))
+    body = json.dumps(
+        {"testimonials": [as_json(t) for t in items], "next": next_cursor}, ensure_ascii=False, separators=(",", ":")
+    )
     response = current_app.response_class(body, mimetype="application/json")
     response.headers["Access-Control-Allow-Origin"] = "*"
     response.headers["Cache-Control"] = f"public, max-age={FEED_MAX_AGE}"
@@ -105,19 +116,48 @@ def wall():
             raise FeedInvalid(f"theme must be one of {', '.join(THEMES)}", "theme")
         query = FeedQuery.from_args(request.args, default_limit=WALL_DEFAULT_LIMIT)
     except FeedInvalid as exc:
-        response = current_app.make_response((render_template(
-            "showcase/wall.html", items=[], error=str(exc), theme="light", accent=brand_colour(), nonce=nonce,
-            more_url=None, frame="", display_name=display_name), 400))
+        response = current_app.make_response(
+            (
+                render_template(
+                    "showcase/wall.html",
+                    items=[],
+                    error=str(exc),
+                    theme="light",
+                    accent=brand_colour(),
+                    nonce=nonce,
+                    more_url=None,
+                    frame="",
+                    display_name=display_name,
+                ),
+                400,
+            )
+        )
         return response
     items, next_cursor = run_feed(query)
     frame = request.args.get("frame", "")[:40]
     more_url = None
     if next_cursor:
-        more_url = url_for(".wall", **query.args(), theme=theme, limit=query.limit, cursor=next_cursor,
-                           **({"frame": frame} if frame else {}))
-    response = current_app.make_response(render_template(
-        "showcase/wall.html", items=items, error=None, theme=theme, accent=brand_colour(), nonce=nonce,
-        more_url=more_url, frame=frame, display_name=display_name))
+        more_url = url_for(
+            ".wall",
+            **query.args(),
+            theme=theme,
+            limit=query.limit,
+            cursor=next_cursor,
+            **({"frame": frame} if frame else {}),
+        )
+    response = current_app.make_response(
+        render_template(
+            "showcase/wall.html",
+            items=items,
+            error=None,
+            theme=theme,
+            accent=brand_colour(),
+            nonce=nonce,
+            more_url=more_url,
+            frame=frame,
+            display_name=display_name,
+        )
+    )
     response.headers["Cache-Control"] = f"public, max-age={FEED_MAX_AGE}"
     return response
 
@@ -138,7 +178,8 @@ def public_testimonial_or_404(public_id):
     testimonial = None
     if len(public_id) <= 32:
         testimonial = db.session.scalar(
-            select(Testimonial).join(TestimonialRequest, Testimonial.request_id == TestimonialRequest.id)
+            select(Testimonial)
+            .join(TestimonialRequest, Testimonial.request_id == TestimonialRequest.id)
             .options(contains_eager(Testimonial.request))
             .where(Testimonial.public_id == public_id, public_clause())
         )
@@ -151,9 +192,16 @@ def public_testimonial_or_404(public_id):
 def share(public_id):
     testimonial = public_testimonial_or_404(public_id)
     nonce = new_style_nonce()
-    response = current_app.make_response(render_template(
-        "showcase/share.html", t=testimonial, name=display_name(testimonial), accent=brand_colour(), nonce=nonce,
-        item=as_json(testimonial)))
+    response = current_app.make_response(
+        render_template(
+            "showcase/share.html",
+            t=testimonial,
+            name=display_name(testimonial),
+            accent=brand_colour(),
+            nonce=nonce,
+            item=as_json(testimonial),
+        )
+    )
     response.headers["Cache-Control"] = f"public, max-age={MEDIA_MAX_AGE}"
     return response
 

@@ -69,15 +69,24 @@ class LocalStorage(Storage):
         if not os.path.isdir(folder):
             return []
         base = prefix.rstrip("/") + "/"
-        return sorted(base + name for name in os.listdir(folder)
-                      if not name.startswith(".") and os.path.isfile(os.path.join(folder, name)))
+        return sorted(
+            base + name
+            for name in os.listdir(folder)
+            if not name.startswith(".") and os.path.isfile(os.path.join(folder, name))
+        )
 
     def response(self, key, *, content_type, download_name=None, as_attachment=False):
         if not self.exists(key):
             raise StorageError(f"no such stored file: {key}")
         # conditional=True answers Range requests with 206, so the player can seek.
-        return send_file(self.path(key), mimetype=content_type, as_attachment=as_attachment,
-                         download_name=download_name, conditional=True, max_age=0)
+        return send_file(
+            self.path(key),
+            mimetype=content_type,
+            as_attachment=as_attachment,
+            download_name=download_name,
+            conditional=True,
+            max_age=0,
+        )
 
     @contextmanager
     def local_path(self, key, suffix=""):

@@ -15,9 +15,15 @@ class S3Storage(Storage):
         self.bucket, self.prefix = bucket, prefix.strip("/")
         self.presign_seconds = presign_seconds
         self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url, region_name=region,
-            config=Config(signature_version="s3v4", retries={"max_attempts": 3, "mode": "standard"},
-                          connect_timeout=5, read_timeout=60),
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            config=Config(
+                signature_version="s3v4",
+                retries={"max_attempts": 3, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=60,
+            ),
         )
 
     def object_key(self, key):
@@ -111,8 +117,12 @@ class S3Storage(Storage):
             raise StorageError(f"no such stored file: {key}")
         # The browser fetches (and seeks in) the video straight from the bucket for a
         # few minutes; the app never streams it.
-        response = redirect(self.presigned_url(key, content_type=content_type, download_name=download_name,
-                                               as_attachment=as_attachment), 302)
+        response = redirect(
+            self.presigned_url(
+                key, content_type=content_type, download_name=download_name, as_attachment=as_attachment
+            ),
+            302,
+        )
         response.headers["Cache-Control"] = "no-store"
         return response
 

@@ -25,9 +25,19 @@ def moderation_command(action):
         done, skipped = apply_action(action, list(ids), clock_now())
         db.session.commit()
         result = {"action": action, "done": done, "not_done": skipped}
-        emit(result, as_json, lambda r: (f"{ACTION_WORDS[action]}: {', '.join(map(str, done)) or 'none'}"
-                                         + (f"\nnot {ACTION_WORDS[action]} (no such testimonial, withdrawn or "
-                                            f"erased): {', '.join(map(str, skipped))}" if skipped else "")))
+        emit(
+            result,
+            as_json,
+            lambda r: (
+                f"{ACTION_WORDS[action]}: {', '.join(map(str, done)) or 'none'}"
+                + (
+                    f"\nnot {ACTION_WORDS[action]} (no such testimonial, withdrawn or "
+                    f"erased): {', '.join(map(str, skipped))}"
+                    if skipped
+                    else ""
+                )
+            ),
+        )
         if skipped and not done:
             raise SystemExit(1)
 
@@ -45,8 +55,13 @@ for _action in ("approve", "reject", "feature", "unfeature"):
 
 
 @testimonials_cli.command("export")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True),
-              help="The ZIP file to write (replaced if it exists).")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(dir_okay=False, writable=True),
+    help="The ZIP file to write (replaced if it exists).",
+)
 @click.option("--status", type=click.Choice(TABS), help="Only testimonials in this status (default: all).")
 @click.option("--product", help="Only this product id.")
 @click.option("--json", "as_json", is_flag=True)
@@ -60,15 +75,22 @@ def export_command(out, status, product, as_json):
             target.write(chunk)
             written += len(chunk)
     os.replace(partial, out)
-    emit({"out": out, "testimonials": count, "bytes": written}, as_json,
-         lambda r: f"{r['testimonials']} testimonials, {r['bytes']} bytes → {r['out']}")
+    emit(
+        {"out": out, "testimonials": count, "bytes": written},
+        as_json,
+        lambda r: f"{r['testimonials']} testimonials, {r['bytes']} bytes → {r['out']}",
+    )
 
 
 def human_row(d):
-    video = f"video {d['video_status']}" + (f" {d['video_duration_seconds']:.1f}s" if d["video_duration_seconds"] else "")
+    video = f"video {d['video_status']}" + (
+        f" {d['video_duration_seconds']:.1f}s" if d["video_duration_seconds"] else ""
+    )
     stars = f" {d['rating']}★" if d["rating"] else ""
-    return (f"#{d['id']} request {d['request_id']} {d['status']:<8} {video if d['has_video'] else 'text only'}{stars}"
-            f"  {d['display_name'] or ''}  {d['created_at']}")
+    return (
+        f"#{d['id']} request {d['request_id']} {d['status']:<8} {video if d['has_video'] else 'text only'}{stars}"
+        f"  {d['display_name'] or ''}  {d['created_at']}"
+    )
 
 
 @testimonials_cli.command("list")
@@ -97,9 +119,21 @@ def show_command(testimonial_id, as_json):
 
     def human(d):
         lines = [human_row(d)]
-        for key in ("text", "consent_text", "consent_at", "video_content_type", "video_size", "video_codec",
-                    "audio_codec", "video_width", "video_height", "video_rotation", "playable_content_type",
-                    "video_attempts", "video_error"):
+        for key in (
+            "text",
+            "consent_text",
+            "consent_at",
+            "video_content_type",
+            "video_size",
+            "video_codec",
+            "audio_codec",
+            "video_width",
+            "video_height",
+            "video_rotation",
+            "playable_content_type",
+            "video_attempts",
+            "video_error",
+        ):
             if d.get(key) not in (None, ""):
                 lines.append(f"  {key}: {d[key]}")
         return "\n".join(lines)

@@ -27,12 +27,41 @@ from app.testimonials.services import testimonials_query
 CHUNK = 1024 * 1024
 EXTENSIONS = {"video/mp4": "mp4", "video/webm": "webm", "video/quicktime": "mov"}
 CSV_FIELDS = (
-    "id", "public_id", "status", "featured", "created_at", "moderated_at", "withdrawn_at",
-    "request_id", "campaign_id", "order_id", "product_id", "product_title",
-    "customer_first_name", "customer_last_name", "customer_email", "customer_phone", "display_name",
-    "rating", "text", "consent", "consent_text", "consent_at", "consent_ip",
-    "video_status", "video_content_type", "video_size", "video_duration_seconds", "video_width", "video_height",
-    "video_codec", "audio_codec", "playable_content_type", "video_file", "playable_file", "poster_file",
+    "id",
+    "public_id",
+    "status",
+    "featured",
+    "created_at",
+    "moderated_at",
+    "withdrawn_at",
+    "request_id",
+    "campaign_id",
+    "order_id",
+    "product_id",
+    "product_title",
+    "customer_first_name",
+    "customer_last_name",
+    "customer_email",
+    "customer_phone",
+    "display_name",
+    "rating",
+    "text",
+    "consent",
+    "consent_text",
+    "consent_at",
+    "consent_ip",
+    "video_status",
+    "video_content_type",
+    "video_size",
+    "video_duration_seconds",
+    "video_width",
+    "video_height",
+    "video_codec",
+    "audio_codec",
+    "playable_content_type",
+    "video_file",
+    "playable_file",
+    "poster_file",
 )
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
@@ -82,25 +111,49 @@ def export_rows(flt):
         elif t.playable_key:
             playable_file = video_file  # the original already plays everywhere
         if t.poster_key:
-            poster_file = f"posters/{t.id}.{poster_content_type(t.poster_key).rsplit('/', 1)[-1].replace('jpeg', 'jpg')}"
+            poster_file = (
+                f"posters/{t.id}.{poster_content_type(t.poster_key).rsplit('/', 1)[-1].replace('jpeg', 'jpg')}"
+            )
             files.append((poster_file, t.poster_key))
-        records.append({
-            "id": t.id, "public_id": t.public_id, "status": t.status, "featured": t.featured,
-            "created_at": isoformat(t.created_at), "moderated_at": isoformat(t.moderated_at),
-            "withdrawn_at": isoformat(t.withdrawn_at),
-            "request_id": req.id, "campaign_id": req.campaign_id, "order_id": req.order_id,
-            "product_id": req.product_id, "product_title": req.product_title,
-            "customer_first_name": req.customer_first_name, "customer_last_name": req.customer_last_name,
-            "customer_email": req.customer_email, "customer_phone": req.customer_phone,
-            "display_name": display_name(t), "rating": t.rating, "text": t.text,
-            "consent": t.consent, "consent_text": t.consent_text, "consent_at": isoformat(t.consent_at),
-            "consent_ip": t.consent_ip,
-            "video_status": t.video_status, "video_content_type": t.video_content_type, "video_size": t.video_size,
-            "video_duration_seconds": t.video_duration_seconds, "video_width": t.video_width,
-            "video_height": t.video_height, "video_codec": t.video_codec, "audio_codec": t.audio_codec,
-            "playable_content_type": t.playable_content_type,
-            "video_file": video_file, "playable_file": playable_file, "poster_file": poster_file,
-        })
+        records.append(
+            {
+                "id": t.id,
+                "public_id": t.public_id,
+                "status": t.status,
+                "featured": t.featured,
+                "created_at": isoformat(t.created_at),
+                "moderated_at": isoformat(t.moderated_at),
+                "withdrawn_at": isoformat(t.withdrawn_at),
+                "request_id": req.id,
+                "campaign_id": req.campaign_id,
+                "order_id": req.order_id,
+                "product_id": req.product_id,
+                "product_title": req.product_title,
+                "customer_first_name": req.customer_first_name,
+                "customer_last_name": req.customer_last_name,
+                "customer_email": req.customer_email,
+                "customer_phone": req.customer_phone,
+                "display_name": display_name(t),
+                "rating": t.rating,
+                "text": t.text,
+                "consent": t.consent,
+                "consent_text": t.consent_text,
+                "consent_at": isoformat(t.consent_at),
+                "consent_ip": t.consent_ip,
+                "video_status": t.video_status,
+                "video_content_type": t.video_content_type,
+                "video_size": t.video_size,
+                "video_duration_seconds": t.video_duration_seconds,
+                "video_width": t.video_width,
+                "video_height": t.video_height,
+                "video_codec": t.video_codec,
+                "audio_codec": t.audio_codec,
+                "playable_content_type": t.playable_content_type,
+                "video_file": video_file,
+                "playable_file": playable_file,
+                "poster_file": poster_file,
+            }
+        )
     return records, files
 
 

@@ -81,8 +81,9 @@ class Testimonial(db.Model):
 
     __table_args__ = (
         CheckConstraint("rating IS NULL OR (rating >= 1 AND rating <= 5)", name="ck_testimonial_rating"),
-        CheckConstraint("video_status IN ('none', 'pending', 'processing', 'ready', 'failed')",
-                        name="ck_testimonial_video_status"),
+        CheckConstraint(
+            "video_status IN ('none', 'pending', 'processing', 'ready', 'failed')", name="ck_testimonial_video_status"
+        ),
         Index("ix_testimonials_video_due", "video_status", "video_next_attempt_at"),
         Index("ix_testimonials_public_id", "public_id", unique=True),
         Index("ix_testimonials_status_created", "status", "created_at"),

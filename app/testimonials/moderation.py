@@ -75,8 +75,12 @@ def filter_conditions(*, product_id=None, campaign_id=None, min_rating=None, has
 
 
 def is_public(testimonial):
-    return (testimonial.status == APPROVED and testimonial.consent and testimonial.withdrawn_at is None
-            and testimonial.erased_at is None)
+    return (
+        testimonial.status == APPROVED
+        and testimonial.consent
+        and testimonial.withdrawn_at is None
+        and testimonial.erased_at is None
+    )
 
 
 def initial_status(auto_approve_min_rating, rating):
@@ -107,8 +111,9 @@ def move(ids, target, now, **values):
         .execution_options(synchronize_session="fetch")
     )
     if result.rowcount != len(movable):  # another writer moved some in between: report what we did
-        movable = db.session.scalars(select(Testimonial.id).where(Testimonial.id.in_(movable),
-                                                                  Testimonial.status == target)).all()
+        movable = db.session.scalars(
+            select(Testimonial.id).where(Testimonial.id.in_(movable), Testimonial.status == target)
+        ).all()
     log.info("testimonials %s → %s", ",".join(map(str, movable)), target)
     return list(movable)
 
@@ -125,19 +130,23 @@ def set_featured(ids, featured, now):
     else:
         allowed = (PENDING, APPROVED, REJECTED)
     changed = db.session.scalars(
-        select(Testimonial.id).where(Testimonial.id.in_(ids), Testimonial.status.in_(allowed),
-                                     Testimonial.featured.is_not(featured))
+        select(Testimonial.id).where(
+            Testimonial.id.in_(ids), Testimonial.status.in_(allowed), Testimonial.featured.is_not(featured)
+        )
     ).all()
     if changed:
         db.session.execute(
-            update(Testimonial).where(Testimonial.id.in_(changed)).values(featured=featured, moderated_at=now)
+            update(Testimonial)
+            .where(Testimonial.id.in_(changed))
+            .values(featured=featured, moderated_at=now)
             .execution_options(synchronize_session="fetch")
         )
         log.info("testimonials %s featured=%s", ",".join(map(str, changed)), featured)
     # Already featured (or not) counts as done for the caller's report.
     return db.session.scalars(
-        select(Testimonial.id).where(Testimonial.id.in_(ids), Testimonial.featured.is_(featured),
-                                     Testimonial.status.in_(allowed))
+        select(Testimonial.id).where(
+            Testimonial.id.in_(ids), Testimonial.featured.is_(featured), Testimonial.status.in_(allowed)
+        )
     ).all()
 
 

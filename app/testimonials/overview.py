@@ -43,10 +43,19 @@ def _funnel(period, campaign_id, group, label, limit=None):
     after = datetime.combine(period.last_day + timedelta(days=1), time.min, tzinfo=UTC)
     has_video = case((T.video_content_type.is_not(None), 1), else_=0)
     query = (
-        select(group, label, func.count(R.id), func.count(R.clicked_at), func.count(T.id), func.coalesce(func.sum(has_video), 0))
-        .select_from(R).outerjoin(T, T.request_id == R.id)
+        select(
+            group,
+            label,
+            func.count(R.id),
+            func.count(R.clicked_at),
+            func.count(T.id),
+            func.coalesce(func.sum(has_video), 0),
+        )
+        .select_from(R)
+        .outerjoin(T, T.request_id == R.id)
         .where(R.sent_at >= first, R.sent_at < after)
-        .group_by(group).order_by(func.count(R.id).desc(), group)
+        .group_by(group)
+        .order_by(func.count(R.id).desc(), group)
     )
     if campaign_id is not None:
         query = query.where(R.campaign_id == campaign_id)
@@ -56,8 +65,9 @@ def _funnel(period, campaign_id, group, label, limit=None):
 
 
 def funnel_by_campaign(period, campaign_id=None):
-    return _funnel(period, campaign_id, R.campaign_id,
-                   select(Campaign.name).where(Campaign.id == R.campaign_id).scalar_subquery())
+    return _funnel(
+        period, campaign_id, R.campaign_id, select(Campaign.name).where(Campaign.id == R.campaign_id).scalar_subquery()
+    )
 
 
 def funnel_by_product(period, campaign_id=None):
@@ -66,9 +76,12 @@ def funnel_by_product(period, campaign_id=None):
 
 def latest_testimonials():
     return db.session.scalars(
-        select(T).join(R, T.request_id == R.id).options(contains_eager(T.request))
+        select(T)
+        .join(R, T.request_id == R.id)
+        .options(contains_eager(T.request))
         .where(T.status.in_(("pending", "approved", "rejected")))
-        .order_by(T.created_at.desc(), T.id.desc()).limit(LATEST)
+        .order_by(T.created_at.desc(), T.id.desc())
+        .limit(LATEST)
     ).all()
 
 
@@ -77,5 +90,6 @@ def waiting_count():
 
 
 def totals(rows):
-    return FunnelRow("all", "All", *(sum(getattr(r, f) for r in rows)
-                                      for f in ("first_sent", "opened", "testimonials", "videos")))
+    return FunnelRow(
+        "all", "All", *(sum(getattr(r, f) for r in rows) for f in ("first_sent", "opened", "testimonials", "videos"))
+    )

@@ -35,11 +35,19 @@ SUFFIXES = {"mp4": ".mp4", "mov": ".mov", "webm": ".webm"}
 def due_videos(now, lease_seconds, limit):
     stale = now - timedelta(seconds=lease_seconds)
     return db.session.scalars(
-        select(Testimonial.id).where(Testimonial.video_key.is_not(None), or_(
-            and_(Testimonial.video_status == "pending",
-                 or_(Testimonial.video_next_attempt_at.is_(None), Testimonial.video_next_attempt_at <= now)),
-            and_(Testimonial.video_status == "processing", Testimonial.video_claimed_at < stale),
-        )).order_by(Testimonial.id).limit(limit)
+        select(Testimonial.id)
+        .where(
+            Testimonial.video_key.is_not(None),
+            or_(
+                and_(
+                    Testimonial.video_status == "pending",
+                    or_(Testimonial.video_next_attempt_at.is_(None), Testimonial.video_next_attempt_at <= now),
+                ),
+                and_(Testimonial.video_status == "processing", Testimonial.video_claimed_at < stale),
+            ),
+        )
+        .order_by(Testimonial.id)
+        .limit(limit)
     ).all()
 
 
@@ -48,9 +56,13 @@ def claim(testimonial_id, now, lease_seconds):
     stale = now - timedelta(seconds=lease_seconds)
     result = db.session.execute(
         update(Testimonial)
-        .where(Testimonial.id == testimonial_id, or_(
-            Testimonial.video_status == "pending",
-            and_(Testimonial.video_status == "processing", Testimonial.video_claimed_at < stale)))
+        .where(
+            Testimonial.id == testimonial_id,
+            or_(
+                Testimonial.video_status == "pending",
+                and_(Testimonial.video_status == "processing", Testimonial.video_claimed_at < stale),
+            ),
+        )
         .values(video_status="processing", video_claimed_at=now, video_attempts=Testimonial.video_attempts + 1)
         .execution_options(synchronize_session=False)
     )
@@ -102,17 +114,25 @@ def process_one(testimonial, now, *, max_attempts):
     testimonial.playable_key, testimonial.playable_content_type = playable_key, playable_type
     testimonial.poster_key = poster_key
     db.session.flush()
-    log.info("testimonial=%s video ready: %s %sx%s %.1fs%s", testimonial.id, info.video_codec, info.width,
-             info.height, testimonial.video_duration_seconds,
-             "" if playable_key == testimonial.video_key else " (made an H.264 copy)")
+    log.info(
+        "testimonial=%s video ready: %s %sx%s %.1fs%s",
+        testimonial.id,
+        info.video_codec,
+        info.width,
+        info.height,
+        testimonial.video_duration_seconds,
+        "" if playable_key == testimonial.video_key else " (made an H.264 copy)",
+    )
     return "ready"
 
 
 def make_versions(storage, key):
     """Probe the original and store its poster and (when needed) its playable copy."""
     stem = key.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-    with storage.local_path(key, suffix=SUFFIXES.get(key.rsplit(".", 1)[-1], "")) as original, \
-            tempfile.TemporaryDirectory(prefix="video-") as work:
+    with (
+        storage.local_path(key, suffix=SUFFIXES.get(key.rsplit(".", 1)[-1], "")) as original,
+        tempfile.TemporaryDirectory(prefix="video-") as work,
+    ):
         info = video.probe(original)
         if info.plays_everywhere:
             playable_path, playable_key = original, key
@@ -148,8 +168,13 @@ def retry_or_fail(testimonial, now, reason, max_attempts):
     testimonial.video_claimed_at = None
     testimonial.video_next_attempt_at = now + RETRY_BASE * 2 ** (testimonial.video_attempts - 1)
     db.session.flush()
-    log.info("testimonial=%s video attempt %s failed, next at %s: %s", testimonial.id,
-             testimonial.video_attempts, testimonial.video_next_attempt_at, reason)
+    log.info(
+        "testimonial=%s video attempt %s failed, next at %s: %s",
+        testimonial.id,
+        testimonial.video_attempts,
+        testimonial.video_next_attempt_at,
+        reason,
+    )
     return "retry"
 
 

@@ -39,6 +39,7 @@ class TestimonialFilter:
     @classmethod
     def from_args(cls, args):
         """Read the query string; a value that cannot be used raises FilterInvalid."""
+
         def day(name):
             text = (args.get(name) or "").strip()
             if not text:
@@ -46,7 +47,9 @@ class TestimonialFilter:
             try:
                 return date.fromisoformat(text)
             except ValueError:
-                raise FilterInvalid(f"{name.replace('_', ' ')} must be a date (YYYY-MM-DD), got {text[:40]!r}") from None
+                raise FilterInvalid(
+                    f"{name.replace('_', ' ')} must be a date (YYYY-MM-DD), got {text[:40]!r}"
+                ) from None
 
         def number(name, allowed=None):
             text = (args.get(name) or "").strip()
@@ -68,10 +71,17 @@ class TestimonialFilter:
             raise FilterInvalid("has video must be yes or no")
         q = (args.get("q") or "").strip()[:MAX_SEARCH] or None
         product = (args.get("product") or "").strip()[:64] or None
-        flt = cls(status=status, product=product, campaign_id=number("campaign_id"),
-                  min_rating=number("min_rating", RATINGS), has_video={"yes": True, "no": False}.get(video),
-                  created_from=day("created_from"), created_to=day("created_to"), q=q,
-                  request_id=number("request"))
+        flt = cls(
+            status=status,
+            product=product,
+            campaign_id=number("campaign_id"),
+            min_rating=number("min_rating", RATINGS),
+            has_video={"yes": True, "no": False}.get(video),
+            created_from=day("created_from"),
+            created_to=day("created_to"),
+            q=q,
+            request_id=number("request"),
+        )
         if flt.created_from and flt.created_to and flt.created_from > flt.created_to:
             raise FilterInvalid("the first date is after the last one")
         return flt
@@ -84,8 +94,11 @@ class TestimonialFilter:
             if value is None or value == "":
                 continue
             name = "request" if f.name == "request_id" else f.name
-            args[name] = {True: "yes", False: "no"}.get(value, value) if isinstance(value, bool) else (
-                value.isoformat() if isinstance(value, date) else str(value))
+            args[name] = (
+                {True: "yes", False: "no"}.get(value, value)
+                if isinstance(value, bool)
+                else (value.isoformat() if isinstance(value, date) else str(value))
+            )
         return args
 
     def conditions(self, with_status=True):
@@ -94,8 +107,9 @@ class TestimonialFilter:
             where.append(T.status == self.status)
         elif with_status:
             where.append(T.status != "erased")  # what is left of an erased one is a count, not a card
-        where += filter_conditions(product_id=self.product, campaign_id=self.campaign_id,
-                                   min_rating=self.min_rating, has_video=self.has_video)
+        where += filter_conditions(
+            product_id=self.product, campaign_id=self.campaign_id, min_rating=self.min_rating, has_video=self.has_video
+        )
         if self.created_from:
             where.append(T.created_at >= datetime.combine(self.created_from, time.min, tzinfo=UTC))
         if self.created_to:
@@ -135,8 +149,10 @@ def tab_counts(flt=None):
     """{status: n} for the tabs, under the rest of the filter (erased ones are not listed)."""
     flt = flt or TestimonialFilter()
     rows = db.session.execute(
-        select(T.status, func.count()).join(R, T.request_id == R.id)
-        .where(*flt.conditions(with_status=False)).group_by(T.status)
+        select(T.status, func.count())
+        .join(R, T.request_id == R.id)
+        .where(*flt.conditions(with_status=False))
+        .group_by(T.status)
     ).all()
     counts = dict.fromkeys(TABS, 0)
     counts.update({status: n for status, n in rows if status in counts})
@@ -150,8 +166,10 @@ def pending_count():
 def filter_choices():
     """Products and campaigns that have testimonials, for the filter's drop-downs."""
     products = db.session.execute(
-        select(R.product_id, func.max(R.product_title)).join(T, T.request_id == R.id)
-        .group_by(R.product_id).order_by(func.max(R.product_title))
+        select(R.product_id, func.max(R.product_title))
+        .join(T, T.request_id == R.id)
+        .group_by(R.product_id)
+        .order_by(func.max(R.product_title))
     ).all()
     campaigns = db.session.execute(select(Campaign.id, Campaign.name).order_by(Campaign.name)).all()
     return products, campaigns

@@ -43,8 +43,14 @@ class Probe:
 
     @property
     def plays_everywhere(self):
-        return (self.container == "mp4" and self.video_codec == "h264" and self.audio_codec in (None, "aac")
-                and self.index_first and self.duration is not None and self.pix_fmt in ("yuv420p", "yuvj420p"))
+        return (
+            self.container == "mp4"
+            and self.video_codec == "h264"
+            and self.audio_codec in (None, "aac")
+            and self.index_first
+            and self.duration is not None
+            and self.pix_fmt in ("yuv420p", "yuvj420p")
+        )
 
 
 def sniff_container(head):
@@ -137,8 +143,10 @@ def output_size(width, height, max_side=MAX_SIDE):
 def make_playable(source_path, target_path, info):
     """Write an H.264/AAC MP4 with the index first (``+faststart``), timing and rotation kept."""
     width, height = output_size(info.width, info.height)
-    with _open(source_path) as source, av.open(target_path, "w", format="mp4",
-                                              options={"movflags": "+faststart"}) as out:
+    with (
+        _open(source_path) as source,
+        av.open(target_path, "w", format="mp4", options={"movflags": "+faststart"}) as out,
+    ):
         vin = source.streams.video[0]
         ain = source.streams.audio[0] if source.streams.audio else None
         rate = vin.average_rate or vin.guessed_rate or 30
@@ -185,8 +193,7 @@ def make_playable(source_path, target_path, info):
             out.mux(aout.encode(None))
 
 
-ROTATE_FILTERS = {90: [("transpose", "clock")], 180: [("hflip", None), ("vflip", None)],
-                  270: [("transpose", "cclock")]}
+ROTATE_FILTERS = {90: [("transpose", "clock")], 180: [("hflip", None), ("vflip", None)], 270: [("transpose", "cclock")]}
 
 
 def _upright(frame, stream, rotation):

@@ -38,12 +38,21 @@ def index():
         flt = TestimonialFilter.from_args(request.args)
     except FilterInvalid as exc:
         error, status_code, flt = str(exc), 400, TestimonialFilter()
-    page = db.paginate(testimonials_query(flt), page=page_number(request.args), per_page=PER_PAGE,
-                       error_out=False, count=True)
+    page = db.paginate(
+        testimonials_query(flt), page=page_number(request.args), per_page=PER_PAGE, error_out=False, count=True
+    )
     products, campaigns = filter_choices()
     return render_template(
-        "testimonials/index.html", page=page, flt=flt, tabs=TABS, counts=tab_counts(flt), confirm=ConfirmForm(),
-        products=products, campaigns=campaigns, error=error, has_rating=True,
+        "testimonials/index.html",
+        page=page,
+        flt=flt,
+        tabs=TABS,
+        counts=tab_counts(flt),
+        confirm=ConfirmForm(),
+        products=products,
+        campaigns=campaigns,
+        error=error,
+        has_rating=True,
     ), status_code
 
 
@@ -62,11 +71,19 @@ def back_url():
 def report(action, done, skipped):
     word = ACTION_WORDS[action]
     if done:
-        flash(f"{len(done)} testimonial{'s' if len(done) != 1 else ''} {word}: "
-              + ", ".join(f"#{i}" for i in done[:20]) + ("…" if len(done) > 20 else ""), "success")
+        flash(
+            f"{len(done)} testimonial{'s' if len(done) != 1 else ''} {word}: "
+            + ", ".join(f"#{i}" for i in done[:20])
+            + ("…" if len(done) > 20 else ""),
+            "success",
+        )
     if skipped:
-        flash(f"Not {word}: " + ", ".join(f"#{i}" for i in skipped[:20])
-              + " (withdrawn by the customer, or already gone).", "warning")
+        flash(
+            f"Not {word}: "
+            + ", ".join(f"#{i}" for i in skipped[:20])
+            + " (withdrawn by the customer, or already gone).",
+            "warning",
+        )
 
 
 @bp.post("/<int:testimonial_id>/<action>")
@@ -134,15 +151,17 @@ SERVED_TYPES = frozenset({"video/mp4", "video/webm", "video/quicktime", "image/j
 @bp.get("/<int:testimonial_id>/poster")
 def poster(testimonial_id):
     testimonial = testimonial_or_404(testimonial_id)
-    return video_response(testimonial, False, testimonial.poster_key, poster_content_type(testimonial.poster_key or ""),
-                          "poster")
+    return video_response(
+        testimonial, False, testimonial.poster_key, poster_content_type(testimonial.poster_key or ""), "poster"
+    )
 
 
 @bp.get("/<int:testimonial_id>/playable")
 def playable(testimonial_id):
     testimonial = testimonial_or_404(testimonial_id)
-    return video_response(testimonial, False, testimonial.playable_key, testimonial.playable_content_type,
-                          "playable version")
+    return video_response(
+        testimonial, False, testimonial.playable_key, testimonial.playable_content_type, "playable version"
+    )
 
 
 @bp.get("/<int:testimonial_id>/video")
@@ -162,12 +181,21 @@ def embed():
     product = (request.args.get("product") or "").strip()[:64] or None
     theme = request.args.get("theme") if request.args.get("theme") in THEMES else "light"
     base = current_settings().public_base_url.rstrip("/")
-    attributes = (f' data-product-id="{product}"' if product else "") + (f' data-theme="{theme}"' if theme != "light" else "")
-    snippet = (f'<div data-testimonials{attributes}></div>\n'
-               f'<script src="{base}{url_for("showcase.widget")}" async></script>')
+    attributes = (f' data-product-id="{product}"' if product else "") + (
+        f' data-theme="{theme}"' if theme != "light" else ""
+    )
+    snippet = (
+        f'<div data-testimonials{attributes}></div>\n<script src="{base}{url_for("showcase.widget")}" async></script>'
+    )
     return render_template(
-        "testimonials/embed.html", products=products, product=product, theme=theme, themes=THEMES, snippet=snippet,
-        origins=embed_allowed_origins(), feed_url=base + url_for("showcase.feed", **({"product_id": product} if product else {})),
+        "testimonials/embed.html",
+        products=products,
+        product=product,
+        theme=theme,
+        themes=THEMES,
+        snippet=snippet,
+        origins=embed_allowed_origins(),
+        feed_url=base + url_for("showcase.feed", **({"product_id": product} if product else {})),
         public_count=public_count(product),
     )
 
@@ -181,5 +209,11 @@ def export():
         abort(400, description=str(exc))
     _count, chunks = export_chunks(flt)
     stamp = now().strftime("%Y-%m-%d-%H%M")
-    return Response(stream_with_context(chunks), mimetype="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="testimonials-{stamp}.zip"', "Cache-Control": "no-store"})
+    return Response(
+        stream_with_context(chunks),
+        mimetype="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="testimonials-{stamp}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )

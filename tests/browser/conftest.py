@@ -33,8 +33,9 @@ def live_server(tmp_path_factory, migrated_db):
     tmp = tmp_path_factory.mktemp("browser")
     db_file = tmp / "browser.db"
     shutil.copy(migrated_db, db_file)
-    app = create_app(make_config(tmp, db_file, SCHEDULER_ENABLED=False, WTF_CSRF_ENABLED=True,
-                                 PUBLIC_BASE_URL="http://127.0.0.1"))
+    app = create_app(
+        make_config(tmp, db_file, SCHEDULER_ENABLED=False, WTF_CSRF_ENABLED=True, PUBLIC_BASE_URL="http://127.0.0.1")
+    )
     with app.app_context():
         seed_demo(datetime.now(UTC))
         create_admin(*ADMIN, datetime.now(UTC))
@@ -52,26 +53,35 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update",
-            # The customer's recorder: a synthetic camera and microphone, permission granted.
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-        ])
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                # The customer's recorder: a synthetic camera and microphone, permission granted.
+                "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream",
+            ],
+        )
         yield browser
         browser.close()
 
 
 @pytest.fixture
 def page(browser, live_server):
-    context = browser.new_context(base_url=live_server["url"], accept_downloads=True,
-                                  viewport={"width": 1400, "height": 900})
+    context = browser.new_context(
+        base_url=live_server["url"], accept_downloads=True, viewport={"width": 1400, "height": 900}
+    )
     page = context.new_page()
     page.set_default_timeout(15_000)
     # The Content-Security-Policy (app/security.py) must block nothing the dashboard uses.
     blocked = []
-    page.on("console", lambda message: blocked.append(message.text)
-            if "Content Security Policy" in message.text else None)
+    page.on(
+        "console", lambda message: blocked.append(message.text) if "Content Security Policy" in message.text else None
+    )
     yield page
     context.close()
     assert not blocked, f"the page's Content-Security-Policy blocked: {blocked[:3]}"

@@ -28,8 +28,10 @@ def open_request_token(live_server):
     """A request of the demo shop whose link still takes a testimonial (one per test)."""
     with live_server["app"].app_context():
         rows = db.session.scalars(
-            select(TestimonialRequest).where(TestimonialRequest.status.in_(("sent", "clicked")))
-            .order_by(TestimonialRequest.id.desc())).all()
+            select(TestimonialRequest)
+            .where(TestimonialRequest.status.in_(("sent", "clicked")))
+            .order_by(TestimonialRequest.id.desc())
+        ).all()
         token = next(r.token for r in rows if r.token not in used_tokens)
         db.session.remove()
     used_tokens.add(token)
@@ -152,7 +154,7 @@ def test_a_dropped_connection_mid_upload_resumes_from_its_offset_on_a_desktop(cu
     assert aborted, f"no PATCH after the first: {patches}"
     cut_at = aborted[0]
     # After the drop the client asked for the offset and went on from it, not from zero.
-    after = patches[patches.index(cut_at) + 1:]
+    after = patches[patches.index(cut_at) + 1 :]
     assert after and after[0] == cut_at and 0 not in after, patches
     assert patches == sorted(patches)
     page.get_by_label(re.compile("may show my")).check()

@@ -47,8 +47,7 @@ def merchant(browser, live_server):
     for context in contexts:
         context.close()
     with live_server["app"].app_context():  # the other browser tests see the demo shop again
-        save_settings({name: "" for name in ("shop_name", "brand_color", "public_base_url")}, now(),
-                      remove_logo=True)
+        save_settings({name: "" for name in ("shop_name", "brand_color", "public_base_url")}, now(), remove_logo=True)
         db.session.commit()
         db.session.remove()
 
@@ -84,23 +83,36 @@ def test_settings_change_the_brand_everywhere_without_a_restart(merchant, browse
     expect(page).to_have_title("Overview · Harbor Mugs testimonials")
 
     # The customer's page.
-    token = in_app(live_server, lambda: db.session.scalars(
-        select(TestimonialRequest.token).where(TestimonialRequest.status.in_(("sent", "clicked")))
-        .order_by(TestimonialRequest.id)).first())
+    token = in_app(
+        live_server,
+        lambda: db.session.scalars(
+            select(TestimonialRequest.token)
+            .where(TestimonialRequest.status.in_(("sent", "clicked")))
+            .order_by(TestimonialRequest.id)
+        ).first(),
+    )
     page.goto(f"/r/{token}")
     expect(page.locator(".shop-name").first).to_have_text("Harbor Mugs")
     expect(page.locator("img.shop-logo").first).to_have_attribute("src", logo_src)
     expect(page.locator("button[type=submit]").first).to_have_css("background-color", BRAND_RGB)
 
     # A test email from the Templates screen, read in the outbox.
-    template_id = in_app(live_server, lambda: db.session.scalar(select(MessageTemplate.id).where(
-        MessageTemplate.channel == "email", MessageTemplate.kind == "initial", MessageTemplate.is_default)))
+    template_id = in_app(
+        live_server,
+        lambda: db.session.scalar(
+            select(MessageTemplate.id).where(
+                MessageTemplate.channel == "email", MessageTemplate.kind == "initial", MessageTemplate.is_default
+            )
+        ),
+    )
     page.goto(f"/templates/{template_id}")
     page.get_by_label("Send a test to").fill("first-hour@example.com")
     page.get_by_role("button", name="Send test").click()
     expect(page.get_by_text("Test sent to first-hour@example.com")).to_be_visible()
-    email = in_app(live_server, lambda: db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.to == "first-hour@example.com")).one())
+    email = in_app(
+        live_server,
+        lambda: db.session.scalars(select(OutboxMessage).where(OutboxMessage.to == "first-hour@example.com")).one(),
+    )
     assert email.subject.startswith("[Test] ") and "Harbor Mugs" in email.text
     assert f'src="{live_server["url"]}{logo_src}"' in email.html and f"background:{BRAND}" in email.html
     page.goto("/outbox/?to=first-hour%40example.com")
@@ -109,8 +121,12 @@ def test_settings_change_the_brand_everywhere_without_a_restart(merchant, browse
     # Screenshots at both widths, the email as the customer's mail app shows it.
     for name, viewport in WIDTHS.items():
         shot = page if name == "desktop" else merchant(viewport)
-        for screen, path in (("overview", "/"), ("requests-log", "/requests/"), ("settings", "/settings/"),
-                             ("customer-page", f"/r/{token}")):
+        for screen, path in (
+            ("overview", "/"),
+            ("requests-log", "/requests/"),
+            ("settings", "/settings/"),
+            ("customer-page", f"/r/{token}"),
+        ):
             shot.goto(path)
             screenshot(shot, f"first-hour-{screen}-{name}")
         # A blank page of its own: the dashboard's CSP (no inline styles) is not a mail app's.

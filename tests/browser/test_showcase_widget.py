@@ -45,8 +45,12 @@ def webm_clip(seconds=2, size=(180, 320)):
 
 
 def submit_through_the_link(client, app, n, clip):
-    body = order_body(f"evt_wall_{n}", order_id=f"wall-{n}", items=[item(f"li_w{n}", PRODUCT, title="Wall mug")],
-                      customer={"email": f"wall{n}@example.com", "first_name": f"Walla{n}", "last_name": "Q"})
+    body = order_body(
+        f"evt_wall_{n}",
+        order_id=f"wall-{n}",
+        items=[item(f"li_w{n}", PRODUCT, title="Wall mug")],
+        customer={"email": f"wall{n}@example.com", "first_name": f"Walla{n}", "last_name": "Q"},
+    )
     response = client.post("/webhooks/orders", json=body)
     assert response.status_code == 202, response.get_json()
     [request_id] = response.get_json()["created"]
@@ -83,10 +87,14 @@ def wall_site(live_server):
         apply_action("approve", ids[:3], now())
         apply_action("feature", [ids[1]], now())
         db.session.commit()
-    snippet = (f'<div data-testimonials data-product-id="{PRODUCT}"></div>\n'
-               f'<script src="{live_server["url"]}/embed/widget.js" async></script>')
-    html = (f"<!doctype html><html><head><meta charset='utf-8'><title>Wall mug — Shop</title></head><body>"
-            f"<h1>Wall mug</h1><p>A mug for walls.</p>{snippet}<footer id='after'>Shop footer</footer></body></html>")
+    snippet = (
+        f'<div data-testimonials data-product-id="{PRODUCT}"></div>\n'
+        f'<script src="{live_server["url"]}/embed/widget.js" async></script>'
+    )
+    html = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Wall mug — Shop</title></head><body>"
+        f"<h1>Wall mug</h1><p>A mug for walls.</p>{snippet}<footer id='after'>Shop footer</footer></body></html>"
+    )
 
     class ShopPage(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802 - http.server's name
@@ -123,8 +131,10 @@ def test_the_snippet_on_another_origin_shows_the_approved_testimonials_and_plays
     assert "Testimonial 2 for the wall" in cards.first.inner_text()  # featured first
     assert "Testimonial 4" not in wall.locator("main").inner_text()
     # The iframe's height follows the wall's content (no inner scroll bar).
-    page.wait_for_function("() => parseInt(document.querySelector('[data-testimonials] iframe').style.height) > 0 "
-                           "&& document.querySelector('[data-testimonials] iframe').style.height !== '420px'")
+    page.wait_for_function(
+        "() => parseInt(document.querySelector('[data-testimonials] iframe').style.height) > 0 "
+        "&& document.querySelector('[data-testimonials] iframe').style.height !== '420px'"
+    )
     frame = frame_element.element_handle().content_frame()
     content = frame.evaluate("document.documentElement.scrollHeight")
     assert abs(frame_element.bounding_box()["height"] - content) <= 2
@@ -135,8 +145,11 @@ def test_the_snippet_on_another_origin_shows_the_approved_testimonials_and_plays
     cards.first.get_by_role("link", name="Play the video by Walla2 Q.").click()
     video = cards.first.locator("video")
     video.wait_for()
-    frame.wait_for_function("() => { const v = document.querySelector('article.card video');"
-                            " return v && v.readyState >= 2 && v.currentTime > 0; }", timeout=15_000)
+    frame.wait_for_function(
+        "() => { const v = document.querySelector('article.card video');"
+        " return v && v.readyState >= 2 && v.currentTime > 0; }",
+        timeout=15_000,
+    )
     assert frame.evaluate("document.cookie") == ""
     context.close()
 

@@ -19,8 +19,10 @@ from app import create_app
 from app.extensions import db
 from tests.conftest import make_config
 
-SKIP_REASON = ("TEST_POSTGRES_URL is not set: `make test` starts a throwaway PostgreSQL and sets it "
-               "(or set it yourself to a server where the tests may create databases)")
+SKIP_REASON = (
+    "TEST_POSTGRES_URL is not set: `make test` starts a throwaway PostgreSQL and sets it "
+    "(or set it yourself to a server where the tests may create databases)"
+)
 NAME_RE = re.compile(r"^(?:tmpl|t)_(\d+)_[0-9a-f]{8}$")
 
 

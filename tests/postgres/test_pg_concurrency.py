@@ -96,15 +96,17 @@ def racing_ticks(app_factory, clock, name):
 def sends_per_slot_and_channel(model):
     db.session.rollback()
     counts = db.session.execute(
-        select(model.request_id, model.slot, model.channel, func.count())
-        .group_by(model.request_id, model.slot, model.channel)
+        select(model.request_id, model.slot, model.channel, func.count()).group_by(
+            model.request_id, model.slot, model.channel
+        )
     ).all()
     db.session.rollback()
     return {(request_id, slot, channel): n for request_id, slot, channel, n in counts}
 
 
-def test_ticks_of_several_processes_at_once_send_each_slot_and_channel_exactly_once(app, app_factory, client, clock,
-                                                                                     cli):
+def test_ticks_of_several_processes_at_once_send_each_slot_and_channel_exactly_once(
+    app, app_factory, client, clock, cli
+):
     campaign(clock, delay_days=0, channel="both", reminder_delay_days=1, max_reminders=1, expire_after_days=30)
     orders = 30
     for n in range(orders):
@@ -156,8 +158,9 @@ def order_events():
     return db.session.scalar(select(func.count()).select_from(OrderEvent))
 
 
-def test_the_same_webhook_delivered_at_once_from_several_threads_creates_each_request_once(app, app_factory,
-                                                                                            clock, cli):
+def test_the_same_webhook_delivered_at_once_from_several_threads_creates_each_request_once(
+    app, app_factory, clock, cli
+):
     campaign(clock)
     body = order_body("evt_race", items=THREE_PRODUCTS)
 
@@ -199,6 +202,7 @@ def test_a_cancellation_racing_the_delivery_of_the_same_order_still_stops_it(app
 
     event.listen(db.session, "before_commit", hold_the_delivery)
     try:
+
         def deliver():
             return post_order(delivery_app.test_client(), order_body("evt_d", items=THREE_PRODUCTS)).status_code
 
@@ -210,8 +214,10 @@ def test_a_cancellation_racing_the_delivery_of_the_same_order_still_stops_it(app
             return status
 
         results = {}
-        threads = [threading.Thread(target=lambda f=f, n=n: results.update({n: f()}), name=n)
-                   for n, f in (("delivery", deliver), ("cancel", cancel))]
+        threads = [
+            threading.Thread(target=lambda f=f, n=n: results.update({n: f()}), name=n)
+            for n, f in (("delivery", deliver), ("cancel", cancel))
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -227,19 +233,20 @@ def test_a_cancellation_racing_the_delivery_of_the_same_order_still_stops_it(app
 # The SQLite tests of the stuck-claim rule, of a crash after the hand-over and of a pause or
 # a customer acting while a tick runs, run here on PostgreSQL (this folder's conftest gives
 # them a PostgreSQL database).
-from tests.test_dispatch import (  # noqa: E402
+from tests.lifecycle.test_dispatch import (  # noqa: E402
     test_a_claim_left_by_a_crashed_process_fails_as_interrupted_after_the_lease_and_is_never_resent,  # noqa: F401
     test_a_crash_between_the_provider_call_and_the_commit_never_resends_and_keeps_what_was_recorded,  # noqa: F401
 )
-from tests.test_reminders import (  # noqa: E402
+from tests.lifecycle.test_reminders import (  # noqa: E402
     test_a_campaign_paused_while_a_tick_runs_holds_the_slots_it_has_not_claimed,  # noqa: F401
     test_a_click_while_the_first_message_is_in_flight_ends_clicked_with_reminders_planned,  # noqa: F401
     test_a_submission_while_a_reminder_is_in_flight_stops_the_reminders,  # noqa: F401
 )
 
 
-def test_a_pause_committed_between_reading_the_campaign_and_claiming_holds_the_slot(app, app_factory, client,
-                                                                                     clock, cli):
+def test_a_pause_committed_between_reading_the_campaign_and_claiming_holds_the_slot(
+    app, app_factory, client, clock, cli
+):
     """Spec §5 on PostgreSQL (READ COMMITTED: each statement sees what was committed before
     it): the tick has counted the slot as due under an active campaign, then the merchant's
     pause commits just before the claim; the claim's UPDATE requires the campaign to be
@@ -275,8 +282,9 @@ def test_a_pause_committed_between_reading_the_campaign_and_claiming_holds_the_s
     assert tick(clock).sent == 1
 
 
-def test_an_email_bounce_and_an_sms_failure_of_one_request_arriving_at_once_are_both_recorded(app, app_factory,
-                                                                                               client, clock):
+def test_an_email_bounce_and_an_sms_failure_of_one_request_arriving_at_once_are_both_recorded(
+    app, app_factory, client, clock
+):
     campaign(clock, delay_days=0, channel="both")
     [request_id] = post_order(client, order_body()).get_json()["created"]
     assert tick(clock).sent == 1
@@ -289,8 +297,9 @@ def test_an_email_bounce_and_an_sms_failure_of_one_request_arriving_at_once_are_
     rendezvous_before(workers, "UPDATE testimonial_requests")
     deliveries = [
         lambda c: post_sendgrid(c, [sg_event(request_id, "bounce", timestamp=sent_at + 60, reason="mailbox full")]),
-        lambda c: post_twilio(c, TWILIO_STATUS_PATH, status_params(sms_sid, "undelivered", error_code=30003,
-                                                                   to=phone), token=None),
+        lambda c: post_twilio(
+            c, TWILIO_STATUS_PATH, status_params(sms_sid, "undelivered", error_code=30003, to=phone), token=None
+        ),
     ]
 
     answers = in_threads(2, lambda i: deliveries[i](workers[i].test_client()).status_code)
@@ -302,8 +311,7 @@ def test_an_email_bounce_and_an_sms_failure_of_one_request_arriving_at_once_are_
     assert req.last_error.startswith("email: ") and " · sms: " in req.last_error
 
 
-def test_ticks_recovering_the_same_stale_claim_at_once_record_the_interruption_once(app, app_factory, client,
-                                                                                      clock):
+def test_ticks_recovering_the_same_stale_claim_at_once_record_the_interruption_once(app, app_factory, client, clock):
     campaign(clock, delay_days=0)
     [request_id] = post_order(client, order_body()).get_json()["created"]
     claim_slot(request_id, clock(), TickReport())  # … and the process dies before sending
@@ -322,7 +330,10 @@ def test_ticks_recovering_the_same_stale_claim_at_once_record_the_interruption_o
     assert (sum(r.recovered for r in reports), sum(r.failed for r in reports)) == (1, 1)
     req = request_row(request_id)
     assert (req.status, req.claimed_at, req.claim_id) == ("failed", None, None)
-    failed = db.session.execute(select(TestimonialRequestEvent.channel, TestimonialRequestEvent.error_code).where(
-        TestimonialRequestEvent.request_id == request_id, TestimonialRequestEvent.type == "failed")).all()
+    failed = db.session.execute(
+        select(TestimonialRequestEvent.channel, TestimonialRequestEvent.error_code).where(
+            TestimonialRequestEvent.request_id == request_id, TestimonialRequestEvent.type == "failed"
+        )
+    ).all()
     assert sorted(failed, key=str) == [("email", "interrupted"), (None, None)]  # the channel's, the request's
     assert outbox(outcome=None) == []

@@ -12,7 +12,7 @@ from app.extensions import db
 from app.lifecycle.models import SlotSend
 from tests.factories import campaign, order_body, post_order
 from tests.fake_http import FakeHTTPServer
-from tests.test_dispatch_pool import flask
+from tests.lifecycle.test_dispatch_pool import flask
 
 pytestmark = pytest.mark.postgres
 
@@ -25,14 +25,19 @@ def test_four_dispatcher_processes_send_every_slot_exactly_once(app, database_ur
     db.session.rollback()
     with FakeHTTPServer() as sendgrid:
         sendgrid.reply(202, headers={"X-Message-Id": "sg"}, path="/v3/mail/send", times=None, delay=0.05)
-        env = {"EMAIL_PROVIDER": "sendgrid", "SENDGRID_API_KEY": "SG.t", "SENDGRID_API_HOST": sendgrid.url,
-               "SEND_CONCURRENCY": "8", "LOG_LEVEL": "WARNING"}
+        env = {
+            "EMAIL_PROVIDER": "sendgrid",
+            "SENDGRID_API_KEY": "SG.t",
+            "SENDGRID_API_HOST": sendgrid.url,
+            "SEND_CONCURRENCY": "8",
+            "LOG_LEVEL": "WARNING",
+        }
         processes = [flask(database_url, "dispatch", "--json", env=env) for _ in range(4)]
         outputs = [p.communicate(timeout=300)[0] for p in processes]
         received = Counter(int(r.json()["custom_args"]["request_id"]) for r in sendgrid.requests)
 
     assert [p.returncode for p in processes] == [0] * 4, outputs
-    reports = [json.loads(out[out.index("{"):]) for out in outputs]
+    reports = [json.loads(out[out.index("{") :]) for out in outputs]
     assert sum(r["sent"] for r in reports) == 200
     assert sum(1 for r in reports if r["claimed"]) >= 2, reports  # they really ran side by side
     assert len(received) == 200 and set(received.values()) == {1}  # every slot once, none twice

@@ -3,7 +3,7 @@ erasure check (a UNION), and the overview's totals afterwards."""
 
 import pytest
 
-from tests.test_erasure import (
+from tests.erasure.test_erasure import (
     site,  # noqa: F401  (fixture)
     test_erasure_leaves_no_trace_keeps_the_totals_and_blocks_a_later_order,  # noqa: F401
 )

@@ -59,29 +59,36 @@ def test_a_request_from_the_order_webhook_to_the_submitted_testimonial(app, clie
     clock.advance(days=10)
     assert tick(clock).messages == 0  # reminder 2 never goes
     # sorted: the two channels of a slot go out side by side, in either order
-    assert sorted((m.slot, m.channel) for m in outbox(request_id)) == [(0, "email"), (0, "sms"), (1, "email"), (1, "sms")]
+    assert sorted((m.slot, m.channel) for m in outbox(request_id)) == [
+        (0, "email"),
+        (0, "sms"),
+        (1, "email"),
+        (1, "sms"),
+    ]
     assert event_types(request_id) == ["queued", "sent", "sent", "clicked", "queued", "sent", "sent", "submitted"]
 
     # The home page's figures of that life.
     figures = metrics.period_metrics(metrics.parse_period({"from": "2026-11-20", "to": "2026-11-23"}, clock()))
     assert [(d.day, d.scheduled, d.sent, d.reminders, d.failed) for d in figures.days] == [
-        (date(2026, 11, 20), 1, 0, 0, 0), (date(2026, 11, 21), 0, 2, 0, 0),
-        (date(2026, 11, 22), 0, 0, 0, 0), (date(2026, 11, 23), 0, 2, 2, 0),
+        (date(2026, 11, 20), 1, 0, 0, 0),
+        (date(2026, 11, 21), 0, 2, 0, 0),
+        (date(2026, 11, 22), 0, 0, 0, 0),
+        (date(2026, 11, 23), 0, 2, 2, 0),
     ]
-    assert (figures.requests_sent, figures.clicked, figures.submitted, figures.by_status) == (
-        1, 1, 1, {"submitted": 1})
+    assert (figures.requests_sent, figures.clicked, figures.submitted, figures.by_status) == (1, 1, 1, {"submitted": 1})
     assert sorted((c.channel, c.provider, c.sent, c.failed) for c in figures.channels) == [
-        ("email", "outbox", 2, 0), ("sms", "outbox", 2, 0)]
+        ("email", "outbox", 2, 0),
+        ("sms", "outbox", 2, 0),
+    ]
     since, until = datetime(2026, 11, 20, tzinfo=UTC), clock()
     assert metrics.due_send_p95_seconds(since, until) == (0.0, 4)  # every slot went out when due
     assert metrics.creation_p95_ms(since, until)[1] == 1
     assert cli("stats", "check")["ok"] is True
 
 
-
-# The daily_stats checks of tests/test_daily_stats.py, run here against the PostgreSQL
+# The daily_stats checks of tests/monitoring/test_daily_stats.py, run here against the PostgreSQL
 # statement triggers of migration 0005.
-from tests.test_daily_stats import (  # noqa: E402, F401
+from tests.monitoring.test_daily_stats import (  # noqa: E402, F401
     test_every_step_of_the_lifecycle_keeps_the_counts_exact,
     test_writes_outside_the_app_are_counted_too,
 )

@@ -37,10 +37,10 @@ def schema():
         "indexes": "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'",
         "sequences": "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'",
         "functions": "SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
-                     "WHERE n.nspname = 'public'",
+        "WHERE n.nspname = 'public'",
         "triggers": "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal",
         "types": "SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace "
-                 "WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd')",
+        "WHERE n.nspname = 'public' AND t.typtype IN ('e', 'd')",
         "views": "SELECT viewname FROM pg_views WHERE schemaname = 'public'",
     }
     found = {kind: set(db.session.execute(text(sql)).scalars()) for kind, sql in queries.items()}
@@ -65,8 +65,15 @@ def test_upgrade_to_head_then_downgrade_to_base_leaves_nothing_and_upgrades_agai
     downgrade(revision="base")
 
     assert current_revision() is None
-    assert schema() == {"tables": {"alembic_version"}, "indexes": {"alembic_version_pkc"}, "sequences": set(),
-                        "functions": set(), "triggers": set(), "types": set(), "views": set()}
+    assert schema() == {
+        "tables": {"alembic_version"},
+        "indexes": {"alembic_version_pkc"},
+        "sequences": set(),
+        "functions": set(),
+        "triggers": set(),
+        "types": set(),
+        "views": set(),
+    }
 
     upgrade()  # fails on anything the downgrade left behind (a type, a function …)
 

@@ -3,8 +3,8 @@
 
 import pytest
 
-from tests.test_overview_testimonials import test_overview_shows_the_queue_latest_and_funnel  # noqa: F401
-from tests.test_showcase import (  # noqa: F401
+from tests.dashboard.test_overview_testimonials import test_overview_shows_the_queue_latest_and_funnel  # noqa: F401
+from tests.showcase.test_showcase import (  # noqa: F401
     site,  # noqa: F401  (fixture)
     test_feed_etag_answers_304_until_something_changes,
     test_feed_filters_limit_and_cursor,

@@ -37,6 +37,7 @@ def create_app(config_class=None):
         count = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     register_extensions(app)
+    register_domain_signals()
     register_input_guards(app)
     register_blueprints(app)
     register_commands(app)
@@ -132,6 +133,16 @@ def register_extensions(app):
 
     app.context_processor(settings_context)
     register_filters(app)
+
+
+def register_domain_signals():
+    """One package reacting to another's change without importing it back."""
+    from app.lifecycle.services import cancel_requests_to
+    from app.optouts.services import suppressed
+
+    # A contact put on the suppression list: its pending requests stop (connecting the same
+    # function again, for another app in the same process, changes nothing).
+    suppressed.connect(cancel_requests_to)
 
 
 def register_input_guards(app):

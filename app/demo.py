@@ -144,7 +144,7 @@ def seed_demo(now, orders=240, days=30, progress=None):
     simulated time meanwhile), so stored times, outbox messages and timelines agree.
     ``progress(text)``, when given, hears how far the seed is (every tenth of the way)."""
     from app.campaigns.services import set_status
-    from app.public.services import opt_out
+    from app.optouts.services import suppress as opt_out
 
     if db.session.scalar(select(func.count(Campaign.id))):
         return "demo data already present; nothing seeded"

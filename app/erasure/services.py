@@ -33,13 +33,12 @@ from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, unio
 
 from app.clock import as_utc, isoformat
 from app.erasure.models import ContactErasure
-from app.events.models import ContactEvent
 from app.extensions import db
 from app.intake.models import OrderEvent, OrderEventItem
 from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import CANCELLABLE
-from app.optouts.models import OptOut, normalise_contact
+from app.optouts.models import ContactEvent, OptOut, normalise_contact
 from app.optouts.services import OptOutInvalid, clean_contact
 from app.providers.outbox import OutboxMessage
 from app.testimonials.models import Testimonial, VideoUpload

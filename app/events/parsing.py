@@ -6,14 +6,14 @@ names. Everything else works with our event types (spec §4):
     sent  delivered  opened  clicked  failed  delivery_deferred  opted_out  opted_in
 """
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from app.input_guard import unstorable_text
+from app.optouts.models import E164, OPTED_IN, OPTED_OUT
 
 SENT, DELIVERED, OPENED, CLICKED, FAILED = "sent", "delivered", "opened", "clicked", "failed"
-DELIVERY_DEFERRED, OPTED_OUT, OPTED_IN = "delivery_deferred", "opted_out", "opted_in"
+DELIVERY_DEFERRED = "delivery_deferred"
 CONTACT_KINDS = (OPTED_OUT, OPTED_IN)
 
 # SendGrid event name → our type.
@@ -53,7 +53,6 @@ TWILIO_ERRORS = {
 TWILIO_OPT_OUT_CODE = "21610"
 
 EARLIEST, LATEST = 946684800, 4102444800  # 2000-01-01 .. 2100-01-01: anything else is a bug
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 MAX_DETAIL = 500
 
 

@@ -28,7 +28,6 @@ from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import IntegrityError
 
 from app.events import parsing
-from app.events.models import OPTED_IN, OPTED_OUT, ContactEvent
 from app.events.parsing import CLICKED, FAILED, EventProblem
 from app.extensions import db
 from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
@@ -36,11 +35,12 @@ from app.lifecycle.services import mark_clicked
 from app.lifecycle.states import FAILED as STATUS_FAILED
 from app.lifecycle.states import SENT as STATUS_SENT
 from app.lifecycle.states import add_event, transition
-from app.optouts.models import OptOut, normalise_contact
+from app.optouts.models import OPTED_OUT, ContactEvent, normalise_contact
+from app.optouts.services import DUPLICATE, STORED, record_contact_event
 
 log = logging.getLogger("app.events")
 
-STORED, DUPLICATE, IGNORED = "stored", "duplicate", "ignored"
+IGNORED = "ignored"
 
 
 class Ignored(Exception):
@@ -340,85 +340,3 @@ def other_channel_reached(req, channel):
         TestimonialRequestEvent.dedupe_key.is_not(None),
     )
     return bool(db.session.scalar(select(and_(accepted, ~reported_failed))))
-
-
-# -- contacts: opt-outs and opt-ins -------------------------------------------------------
-
-
-def record_contact_event(
-    channel,
-    contact,
-    kind,
-    occurred_at,
-    now,
-    *,
-    source,
-    provider=None,
-    dedupe_key=None,
-    detail=None,
-    only_if_source=None,
-):
-    """An opt-out or opt-in for a contact: recorded once, applied unless a later opposite
-    event exists (a late opt-out older than the merchant's removal stays removed).
-
-    ``only_if_source``: an opt-in removes only an opt-out of that source (SendGrid's group
-    resubscribe undoes a group unsubscribe, never a STOP or a spam report)."""
-    from app.public.services import opt_out
-
-    contact = normalise_contact(channel, contact)
-    if dedupe_key is not None and db.session.scalar(
-        select(ContactEvent.id).where(ContactEvent.dedupe_key == dedupe_key)
-    ):
-        return DUPLICATE
-    opposite = OPTED_IN if kind == OPTED_OUT else OPTED_OUT
-    later = db.session.scalar(
-        select(ContactEvent.id)
-        .where(
-            ContactEvent.channel == channel,
-            ContactEvent.contact == contact,
-            ContactEvent.type == opposite,
-            ContactEvent.applied.is_(True),
-            ContactEvent.occurred_at > occurred_at,
-        )
-        .limit(1)
-    )
-    row = ContactEvent(
-        channel=channel,
-        contact=contact,
-        type=kind,
-        source=source[:40],
-        provider=provider,
-        dedupe_key=dedupe_key,
-        applied=later is None,
-        detail=(detail or "")[:255] or None,
-        occurred_at=occurred_at,
-        created_at=now,
-    )
-    db.session.add(row)
-    db.session.flush()
-    if later is not None:
-        log.info(
-            "%s %s %s at %s is older than a later %s: recorded, not applied",
-            channel,
-            contact,
-            kind,
-            occurred_at,
-            opposite,
-        )
-        return STORED
-    if kind == OPTED_OUT:
-        opt_out(channel, contact, now, source=source[:40], detail=detail)
-    else:
-        remove_suppression(channel, contact, source=source, only_if_source=only_if_source)
-    return STORED
-
-
-def remove_suppression(channel, contact, *, source, only_if_source=None):
-    """Delete the contact's OptOut row; True when there was one to delete."""
-    row = db.session.scalar(select(OptOut).where(OptOut.channel == channel, OptOut.contact == contact))
-    if row is None or (only_if_source is not None and row.source != only_if_source):
-        return False
-    db.session.delete(row)
-    db.session.flush()
-    log.info("opt-in %s %s (%s): removed from the suppression list", channel, contact, source)
-    return True

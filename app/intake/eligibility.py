@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from app.clock import isoformat
-from app.intake.schema import E164
+from app.optouts.models import E164
 
 
 @dataclass(frozen=True)

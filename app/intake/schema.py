@@ -4,16 +4,14 @@ Every problem is reported with the path of the offending field, e.g.
 ``order.items[0].id``, so an integrator can fix their payload without guessing.
 """
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from app.clock import parse_rfc3339
+from app.optouts.models import EMAIL
 
 EVENT_TYPES = ("order.delivered", "order.fulfilled", "order.cancelled", "order.refunded")
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 MAX_ID_LENGTH = 64
 MAX_ITEMS = 500
 EARLIEST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)

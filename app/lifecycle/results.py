@@ -33,7 +33,7 @@ from app.lifecycle.states import (
     transition,
     transition_each,
 )
-from app.public.services import opt_out
+from app.optouts.services import suppress
 
 log = logging.getLogger("app.lifecycle")
 
@@ -208,7 +208,7 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
             # The provider knows the recipient unsubscribed (Twilio 21610): suppress the
             # contact for every campaign, atomically with the failure it explains.
             to = next(m.to for m, _ in claim.messages if m.channel == channel)
-            opt_out(channel, to, now, source=f"{provider_name}_{error.code}", detail=f"request {claim.request_id}")
+            suppress(channel, to, now, source=f"{provider_name}_{error.code}", detail=f"request {claim.request_id}")
 
 
 def record_accepted(answers, now):

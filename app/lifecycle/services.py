@@ -6,10 +6,11 @@ transaction boundary.
 
 import logging
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 
 from app.extensions import db
 from app.lifecycle import explain, policy
+from app.lifecycle.explain import mask_email, mask_phone
 from app.lifecycle.models import SlotSend, TestimonialRequest
 from app.lifecycle.states import (
     CANCELLABLE,
@@ -24,6 +25,8 @@ from app.lifecycle.states import (
     add_event,
     transition,
 )
+from app.optouts.models import OptOut, normalise_contact
+from app.optouts.services import OptOutInvalid, clean_contact, is_suppressed
 
 log = logging.getLogger("app.lifecycle")
 
@@ -110,6 +113,23 @@ def cancel_request(req, now, reason):
     return True
 
 
+def cancel_requests_to(channel, *, contact, now, source):
+    """The contact was just suppressed (``app.optouts.services.suppressed``, connected in
+    the app factory): cancel its pending requests on that channel. A "both" request goes on
+    while its other channel is still reachable."""
+    column = TestimonialRequest.customer_email if channel == "email" else TestimonialRequest.customer_phone
+    pending = db.session.scalars(
+        select(TestimonialRequest).where(column == contact, TestimonialRequest.status.in_(CANCELLABLE))
+    ).all()
+    other = "sms" if channel == "email" else "email"
+    for req in pending:
+        if req.channel == "both":
+            other_contact = req.customer_phone if other == "sms" else req.customer_email
+            if not is_suppressed(other, normalise_contact(other, other_contact)):
+                continue
+        cancel_request(req, now, f"customer opted out ({channel}, {source})")
+
+
 def retry_request(req, now, *, by="merchant"):
     """A person's Retry of a failed request: its failed slot is due again now."""
     db.session.refresh(req)
@@ -154,8 +174,6 @@ RESENDABLE = (SENT, CLICKED, FAILED)
 
 def last_sent_slot(request_id):
     """The highest slot a provider accepted for this request (None: nothing sent yet)."""
-    from sqlalchemy import func
-
     return db.session.scalar(
         select(func.max(SlotSend.slot)).where(SlotSend.request_id == request_id, SlotSend.status == "sent")
     )
@@ -180,8 +198,6 @@ def resend_request(req, now, *, by="merchant"):
     again it reads k-1, so the campaign's maximum is not held against the resend, and
     settling puts it back to k.
     """
-    from app.lifecycle import policy
-
     db.session.refresh(req)
     if req.status not in RESENDABLE:
         raise ActionRefused(f"request {req.id} is {req.status}; only sent, clicked or failed requests can be resent")
@@ -255,8 +271,6 @@ def clean_contact_details(req, email, phone):
     Validated with the intake's own rules (app.intake.schema EMAIL / E164, through the
     opt-out list's cleaner): e-mail lower-cased, phone in E.164 (spaces, dashes and
     brackets dropped). A channel the request uses cannot be left empty."""
-    from app.optouts.services import OptOutInvalid, clean_contact
-
     cleaned = {}
     for channel, field, value in (("email", "email", email), ("sms", "phone", phone)):
         value = (value or "").strip()
@@ -281,8 +295,6 @@ def change_contact(req, now, *, email, phone, by="merchant"):
     Later sends (a Retry, the next reminder) go to the new details. Refused for a contact
     on the opt-out list, for a finished request and while a send is in flight. Records a
     ``contact_changed`` event (old → new, masked). Returns the list of changed fields."""
-    from app.lifecycle.explain import mask_email, mask_phone
-    from app.optouts.models import OptOut
 
     db.session.refresh(req)
     if req.status not in CONTACT_EDITABLE:

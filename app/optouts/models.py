@@ -1,11 +1,23 @@
-"""One suppression list for both channels."""
+"""One suppression list for both channels, and the contact events that change it.
 
-from sqlalchemy import String, UniqueConstraint, and_, or_, select
+A contact is stored normalised (``normalise_contact``): an email address lower-cased, a
+phone number in E.164. ``EMAIL`` and ``E164`` are the shapes every part of the app
+accepts (the order webhook, Shopify's payloads, the merchant's forms).
+"""
+
+import re
+
+from sqlalchemy import Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.clock import utcnow
+from app.clock import isoformat, utcnow
 from app.dbtypes import UTCDateTime
 from app.extensions import db
+
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+OPTED_OUT, OPTED_IN = "opted_out", "opted_in"
 
 
 class OptOut(db.Model):
@@ -21,17 +33,46 @@ class OptOut(db.Model):
     __table_args__ = (UniqueConstraint("channel", "contact", name="uq_optout_contact"),)
 
 
+class ContactEvent(db.Model):
+    """An opt-out or opt-in about a contact rather than a request: reported by a provider
+    (SendGrid unsubscribe, Twilio STOP/START) or made by the merchant.
+
+    Kept for two reasons: the unique ``dedupe_key`` makes a replayed webhook a no-op even
+    when no request is involved (a STOP replayed after a START must not opt the number out
+    again), and their times let a late opt-out that is older than the merchant's removal be
+    recorded without being applied."""
+
+    __tablename__ = "contact_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(5))  # email | sms
+    contact: Mapped[str] = mapped_column(String(254))  # normalised like OptOut.contact
+    type: Mapped[str] = mapped_column(String(20))  # opted_out | opted_in
+    source: Mapped[str] = mapped_column(String(40))  # sms_stop, sms_start, sendgrid_unsubscribe, merchant…
+    provider: Mapped[str | None] = mapped_column(String(20))
+    # Provider events only: the provider's event id (or message id); None for merchant actions.
+    dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    applied: Mapped[bool] = mapped_column(default=True)  # False: older than a later opposite event
+    detail: Mapped[str | None] = mapped_column(String(255))
+    occurred_at = mapped_column(UTCDateTime, nullable=False)
+    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
+
+    __table_args__ = (Index("ix_contact_events_contact", "channel", "contact", "occurred_at"),)
+
+    def to_dict(self):
+        return {
+            "id": self.id,
+            "channel": self.channel,
+            "contact": self.contact,
+            "type": self.type,
+            "source": self.source,
+            "provider": self.provider,
+            "applied": self.applied,
+            "detail": self.detail,
+            "occurred_at": isoformat(self.occurred_at),
+            "created_at": isoformat(self.created_at),
+        }
+
+
 def normalise_contact(channel, contact):
     return contact.strip().lower() if channel == "email" else contact.strip()
-
-
-def opted_out_channels(email, phone):
-    """The channels on which this customer has opted out (one query for both)."""
-    pairs = []
-    if email:
-        pairs.append(and_(OptOut.channel == "email", OptOut.contact == normalise_contact("email", email)))
-    if phone:
-        pairs.append(and_(OptOut.channel == "sms", OptOut.contact == normalise_contact("sms", phone)))
-    if not pairs:
-        return set()
-    return set(db.session.scalars(select(OptOut.channel).where(or_(*pairs))))

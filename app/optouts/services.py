@@ -1,29 +1,40 @@
-"""The suppression list as the merchant sees it: list, add, remove (dashboard and CLI).
+"""The suppression list: the one place that adds a contact to it or takes one off.
 
-Customers opt out through the unsubscribe link, SMS STOP, or their mail client
-(SendGrid unsubscribe / spam report); providers report it (Twilio 21610). Whatever the
-source, an opted-out contact gets no further message from any campaign. The merchant can
-add a contact by hand (a customer asked by phone) or remove one (a customer asked to be
-contacted again); both are recorded as contact events with who did it.
+Customers opt out through the unsubscribe link (``unsubscribe``), SMS STOP, or their mail
+client (SendGrid unsubscribe / spam report: ``record_contact_event``); providers report it
+(Twilio 21610, reported by the dispatch tick: ``suppress``). Whatever the source, an
+opted-out contact gets no further message from any campaign: every addition goes through
+``suppress``, which sends the ``suppressed`` signal; the request lifecycle, connected to it
+in the app factory, cancels the contact's pending requests in the same transaction.
 
-Removing an opt-out does not revive the requests it cancelled (cancelled is final); new
-orders create requests again. Flushes, never commits.
+The merchant sees the list, adds a contact by hand (a customer asked by phone) or removes
+one (a customer asked to be contacted again), in the dashboard and with ``flask optouts``;
+both are recorded as contact events with who did it. Removing an opt-out does not revive
+the requests it cancelled (cancelled is final); new orders create requests again.
+
+Flushes, never commits.
 """
 
 import logging
 
+from blinker import Namespace
 from sqlalchemy import func, or_, select
 
 from app.clock import isoformat
-from app.events.models import OPTED_IN, OPTED_OUT, ContactEvent
 from app.extensions import db
-from app.intake.schema import E164, EMAIL
-from app.optouts.models import OptOut, normalise_contact
+from app.optouts.models import E164, EMAIL, OPTED_IN, OPTED_OUT, ContactEvent, OptOut, normalise_contact
 
 log = logging.getLogger("app.optouts")
 
 CHANNELS = ("email", "sms")
 MERCHANT = "merchant"
+STORED, DUPLICATE = "stored", "duplicate"  # what record_contact_event did with a provider's event
+
+suppressed = Namespace().signal(
+    "contact-suppressed",
+    doc="Sent by ``suppress`` with the channel as sender and ``contact`` (normalised), ``now``, "
+    "``source``: whatever sends to the contact stops (connected in ``app.create_app``).",
+)
 
 
 class OptOutInvalid(ValueError):
@@ -96,12 +107,10 @@ def add_optout(channel, contact, now, *, by=MERCHANT, detail=None):
     """The merchant suppresses a contact: pending requests to it are cancelled at once.
 
     Returns (OptOut, created); created is False when it was already on the list."""
-    from app.public.services import opt_out
-
     contact = clean_contact(channel, contact)
     note = (detail or "").strip()[:200] or None
     text = f"added by {by}" + (f": {note}" if note else "")
-    created = opt_out(channel, contact, now, source=MERCHANT, detail=text[:255])
+    created = suppress(channel, contact, now, source=MERCHANT, detail=text[:255])
     db.session.add(
         ContactEvent(
             channel=channel,
@@ -177,3 +186,111 @@ def optout_dict(row):
         "detail": row.detail,
         "created_at": isoformat(row.created_at),
     }
+
+
+# -- adding and removing: every source ends here ----------------------------------------------
+
+
+def suppress(channel, contact, now, *, source, detail=None):
+    """Add a contact to the suppression list (once) and stop what is pending for it (the
+    ``suppressed`` signal: the lifecycle cancels the contact's pending requests, also when
+    it was already listed). True when the contact was not on the list before."""
+    contact = normalise_contact(channel, contact)
+    exists = db.session.scalar(select(OptOut).where(OptOut.channel == channel, OptOut.contact == contact))
+    if exists is None:
+        db.session.add(OptOut(channel=channel, contact=contact, source=source, detail=detail, created_at=now))
+        db.session.flush()
+        log.info("opt-out %s %s (%s)", channel, contact, source)
+    suppressed.send(channel, contact=contact, now=now, source=source)
+    return exists is None
+
+
+def unsubscribe(req, now, *, source):
+    """The customer's unsubscribe link: every channel of their request is suppressed."""
+    for channel in req.channels:
+        contact = req.customer_email if channel == "email" else req.customer_phone
+        if contact:
+            suppress(channel, contact, now, source=source, detail=f"request {req.id}")
+
+
+def is_suppressed(channel, contact):
+    """Is this (normalised) contact on the list?"""
+    return db.session.scalar(select(OptOut.id).where(OptOut.channel == channel, OptOut.contact == contact)) is not None
+
+
+def record_contact_event(
+    channel,
+    contact,
+    kind,
+    occurred_at,
+    now,
+    *,
+    source,
+    provider=None,
+    dedupe_key=None,
+    detail=None,
+    only_if_source=None,
+):
+    """An opt-out or opt-in for a contact: recorded once, applied unless a later opposite
+    event exists (a late opt-out older than the merchant's removal stays removed).
+    Returns STORED, or DUPLICATE for a ``dedupe_key`` already recorded.
+
+    ``only_if_source``: an opt-in removes only an opt-out of that source (SendGrid's group
+    resubscribe undoes a group unsubscribe, never a STOP or a spam report)."""
+    contact = normalise_contact(channel, contact)
+    if dedupe_key is not None and db.session.scalar(
+        select(ContactEvent.id).where(ContactEvent.dedupe_key == dedupe_key)
+    ):
+        return DUPLICATE
+    opposite = OPTED_IN if kind == OPTED_OUT else OPTED_OUT
+    later = db.session.scalar(
+        select(ContactEvent.id)
+        .where(
+            ContactEvent.channel == channel,
+            ContactEvent.contact == contact,
+            ContactEvent.type == opposite,
+            ContactEvent.applied.is_(True),
+            ContactEvent.occurred_at > occurred_at,
+        )
+        .limit(1)
+    )
+    row = ContactEvent(
+        channel=channel,
+        contact=contact,
+        type=kind,
+        source=source[:40],
+        provider=provider,
+        dedupe_key=dedupe_key,
+        applied=later is None,
+        detail=(detail or "")[:255] or None,
+        occurred_at=occurred_at,
+        created_at=now,
+    )
+    db.session.add(row)
+    db.session.flush()
+    if later is not None:
+        log.info(
+            "%s %s %s at %s is older than a later %s: recorded, not applied",
+            channel,
+            contact,
+            kind,
+            occurred_at,
+            opposite,
+        )
+        return STORED
+    if kind == OPTED_OUT:
+        suppress(channel, contact, now, source=source[:40], detail=detail)
+    else:
+        remove_suppression(channel, contact, source=source, only_if_source=only_if_source)
+    return STORED
+
+
+def remove_suppression(channel, contact, *, source, only_if_source=None):
+    """Delete the contact's OptOut row; True when there was one to delete."""
+    row = db.session.scalar(select(OptOut).where(OptOut.channel == channel, OptOut.contact == contact))
+    if row is None or (only_if_source is not None and row.source != only_if_source):
+        return False
+    db.session.delete(row)
+    db.session.flush()
+    log.info("opt-in %s %s (%s): removed from the suppression list", channel, contact, source)
+    return True

@@ -1,18 +1,18 @@
 """What the customer can do through their link: submit a testimonial, postpone the next
-reminder ("not arrived yet"), unsubscribe. Flushes, never commits."""
+reminder ("not arrived yet"). Unsubscribing is the suppression list's
+(``app.optouts.services.unsubscribe``). Flushes, never commits."""
 
 import logging
 import uuid
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
-from app.lifecycle.services import cancel_request, record_submission
-from app.lifecycle.states import CANCELLABLE, CLICKED, SCHEDULED, SENT, SUBMITTED, add_event
-from app.optouts.models import OptOut, normalise_contact
+from app.lifecycle.services import record_submission
+from app.lifecycle.states import CLICKED, SCHEDULED, SENT, SUBMITTED, add_event
 from app.public import uploads
 from app.settings import current_settings
 from app.storage import get_storage
@@ -204,40 +204,3 @@ def postpone(req, now):
     db.session.refresh(req)
     log.info("request=%s campaign=%s postponed by the customer to %s", req.id, req.campaign_id, next_send_at)
     return req
-
-
-# -- opting out ------------------------------------------------------------------------------
-
-
-def opt_out(channel, contact, now, *, source, detail=None):
-    """Add a contact to the suppression list and cancel its pending requests."""
-    contact = normalise_contact(channel, contact)
-    exists = db.session.scalar(select(OptOut).where(OptOut.channel == channel, OptOut.contact == contact))
-    if exists is None:
-        db.session.add(OptOut(channel=channel, contact=contact, source=source, detail=detail, created_at=now))
-        db.session.flush()
-        log.info("opt-out %s %s (%s)", channel, contact, source)
-    column = TestimonialRequest.customer_email if channel == "email" else TestimonialRequest.customer_phone
-    pending = db.session.scalars(
-        select(TestimonialRequest).where(column == contact, TestimonialRequest.status.in_(CANCELLABLE))
-    ).all()
-    for req in pending:
-        other = "sms" if channel == "email" else "email"
-        if req.channel == "both":
-            # Still reachable on the other channel unless that one opted out too.
-            other_contact = req.customer_phone if other == "sms" else req.customer_email
-            if not db.session.scalar(
-                select(OptOut.id).where(
-                    OptOut.channel == other, OptOut.contact == normalise_contact(other, other_contact)
-                )
-            ):
-                continue
-        cancel_request(req, now, f"customer opted out ({channel}, {source})")
-    return exists is None
-
-
-def unsubscribe(req, now, *, source):
-    for channel in req.channels:
-        contact = req.customer_email if channel == "email" else req.customer_phone
-        if contact:
-            opt_out(channel, contact, now, source=source, detail=f"request {req.id}")

@@ -14,6 +14,7 @@ from app.clock import now
 from app.extensions import csrf, db
 from app.lifecycle.services import find_by_token, link_for, record_click
 from app.lifecycle.states import CANCELLED, EXPIRED, SUBMITTED
+from app.optouts.services import unsubscribe
 from app.public.services import (
     PostponeRefused,
     SubmissionRefused,
@@ -22,7 +23,6 @@ from app.public.services import (
     postpone,
     postpone_days,
     submit_testimonial,
-    unsubscribe,
 )
 from app.security import blueprint_security
 from app.testimonials.removal import testimonial_of_request, withdraw

@@ -14,9 +14,7 @@ from decimal import Decimal, InvalidOperation
 
 from app.clock import parse_rfc3339
 from app.intake.schema import (
-    E164,
     EARLIEST_SUPPORTED,
-    EMAIL,
     LATEST_SUPPORTED,
     MAX_ID_LENGTH,
     CustomerIn,
@@ -24,6 +22,7 @@ from app.intake.schema import (
     OrderEventIn,
     SchemaError,
 )
+from app.optouts.models import E164, EMAIL
 
 # Topics whose payload is an order but that start nothing: kept (in the intake log) so a
 # later fulfillment event can be matched with the order's customer, total and tags.

@@ -9,10 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from app import create_app
-from app.events.models import ContactEvent
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequestEvent
-from app.optouts.models import OptOut
+from app.optouts.models import ContactEvent, OptOut
 from tests.events_helpers import (
     PRODUCTION,
     SG_TIMESTAMP,

@@ -8,11 +8,10 @@ import random
 import pytest
 from sqlalchemy import select
 
-from app.events.models import ContactEvent
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequestEvent
 from app.monitoring.models import DailyStat
-from app.optouts.models import OptOut
+from app.optouts.models import ContactEvent, OptOut
 from tests.events_helpers import (
     PHONE,
     PRODUCTION,

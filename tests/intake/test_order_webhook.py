@@ -320,7 +320,7 @@ def test_a_change_between_the_read_and_the_write_is_decided_again_under_the_lock
     holds: here another process opts the customer out in between."""
     import app.intake.services as intake
     from app.clock import now
-    from app.public.services import opt_out
+    from app.optouts.services import suppress
 
     campaign(clock, channel="email")
     other = app_factory()
@@ -329,7 +329,7 @@ def test_a_change_between_the_read_and_the_write_is_decided_again_under_the_lock
     def read_then_opt_out(*args, **kwargs):
         plan = original(*args, **kwargs)
         with other.app_context():
-            opt_out("email", "ada@example.com", now(), source="link", detail="between the read and the write")
+            suppress("email", "ada@example.com", now(), source="link", detail="between the read and the write")
             db.session.commit()
         return plan
 

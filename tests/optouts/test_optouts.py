@@ -4,10 +4,9 @@ orders for it are skipped, and the merchant can list, add and remove opt-outs.""
 import pytest
 from sqlalchemy import select
 
-from app.events.models import ContactEvent
 from app.extensions import db
 from app.optouts import services
-from app.optouts.models import OptOut
+from app.optouts.models import ContactEvent, OptOut
 from tests.events_helpers import (
     PHONE,
     T0,

@@ -70,7 +70,7 @@ def check_production_config(app):
     from config import provider_config_problems
 
     problems.extend(provider_config_problems(app.config))
-    from app.events.signatures import webhook_config_problems
+    from app.webhooks.signatures import webhook_config_problems
 
     problems.extend(webhook_config_problems(app.config))
     if problems:

@@ -5,19 +5,25 @@ failed answers. A request that fails verification gets 401 and writes nothing.
 Production refuses unverifiable calls (503) instead of trusting them.
 """
 
-import json
 import logging
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from twilio.twiml.messaging_response import MessagingResponse
 
 from app.clock import now
-from app.events import signatures
 from app.events.parsing import EventProblem
 from app.events.services import receive_sendgrid_batch, receive_twilio_inbound, receive_twilio_status
 from app.extensions import csrf, db
-from app.intake.views import problem, read_limited_body
 from app.settings import current_settings
+from app.webhooks import (
+    BodyRefused,
+    limit_form_body,
+    parse_json,
+    problem,
+    read_limited_body,
+    signatures,
+    too_large_message,
+)
 
 bp = Blueprint("events", __name__)
 log = logging.getLogger("app.events")
@@ -56,18 +62,16 @@ def _json(answer):
 def sendgrid_events():
     raw = read_limited_body()
     if raw is None:
-        return problem(413, f"body larger than {current_app.config['WEBHOOK_MAX_BYTES']} bytes")
+        return problem(413, too_large_message())
     return _record(_refuse_unverified_sendgrid(raw), lambda: _event_batch(raw), receive_sendgrid_batch, _json)
 
 
 def _event_batch(raw):
     """The body as SendGrid's list of events. Raises EventProblem (a 400) when it is not one."""
     try:
-        events = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except RecursionError:
-        raise EventProblem("malformed JSON: nested too deeply") from None
-    except (UnicodeError, ValueError) as exc:
-        raise EventProblem(f"malformed JSON: {exc}") from exc
+        events = parse_json(raw)
+    except BodyRefused as exc:
+        raise EventProblem(exc.message) from exc
     if not isinstance(events, list):
         raise EventProblem("the body must be a JSON array of events (SendGrid's Event Webhook format)")
     return events
@@ -114,10 +118,6 @@ def _sendgrid_verifier(key):
     return cache[key]
 
 
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")
-
-
 # -- Twilio ------------------------------------------------------------------------------
 
 
@@ -144,7 +144,7 @@ TWILIO_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 def _refuse_unverified_twilio():
     config = current_app.config
-    request.max_content_length = config["WEBHOOK_MAX_BYTES"]  # over it: 413 before parsing
+    limit_form_body()
     if request.mimetype and request.mimetype not in TWILIO_FORM_TYPES:
         # A JSON test call would otherwise read as an empty form: a misleading 401 (the
         # signature of no fields) or "field 'MessageSid' is missing" for a field that is there.

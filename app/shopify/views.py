@@ -5,32 +5,20 @@ five seconds as a failure and retries the same payload for hours. An unverified 
 writes nothing.
 """
 
-import base64
-import hashlib
-import hmac
-import json
 import logging
 
 from flask import Blueprint, current_app, jsonify, request
 
 from app.clock import arrival_time
 from app.extensions import csrf, db
-from app.input_guard import unstorable_text
 from app.intake.schema import SchemaError
-from app.intake.views import UNSTORABLE, problem, read_limited_body
 from app.shopify.mapping import PayloadProblem, WebhookMeta, supported_time
 from app.shopify.services import IGNORED, receive
+from app.webhooks import BodyRefused, parse_json, problem, read_limited_body, refuse_unstorable, too_large_message
+from app.webhooks.signatures import shopify_hmac_valid
 
 bp = Blueprint("shopify", __name__)
 log = logging.getLogger("app.shopify")
-
-
-def hmac_valid(secret, raw_body, header):
-    """X-Shopify-Hmac-Sha256 is the base64 HMAC-SHA256 of the raw body (constant-time check)."""
-    if not header:
-        return False
-    expected = base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest())
-    return hmac.compare_digest(expected, header.strip().encode("utf-8", "replace"))
 
 
 @bp.post("/webhooks/shopify")
@@ -38,7 +26,7 @@ def hmac_valid(secret, raw_body, header):
 def shopify_webhook():
     raw = read_limited_body()
     if raw is None:
-        return problem(413, f"body larger than {current_app.config['WEBHOOK_MAX_BYTES']} bytes")
+        return problem(413, too_large_message())
     secret = (current_app.config.get("SHOPIFY_WEBHOOK_SECRET") or "").strip()
     if not secret:
         log.error("Shopify webhook refused: SHOPIFY_WEBHOOK_SECRET is not set")
@@ -47,7 +35,7 @@ def shopify_webhook():
             "Shopify webhooks are not configured on this server: set SHOPIFY_WEBHOOK_SECRET "
             "(see docs/shopify.md); unverified order data is never accepted",
         )
-    if not hmac_valid(secret, raw, request.headers.get("X-Shopify-Hmac-Sha256")):
+    if not shopify_hmac_valid(secret, raw, request.headers.get("X-Shopify-Hmac-Sha256")):
         log.warning(
             "Shopify webhook refused: missing or wrong X-Shopify-Hmac-Sha256 (topic %s, shop %s)",
             request.headers.get("X-Shopify-Topic"),
@@ -60,15 +48,11 @@ def shopify_webhook():
     if bad_header:
         return _refuse(bad_header[1], field=bad_header[0])
     try:
-        payload = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
-    except RecursionError:
-        return _refuse("malformed JSON: nested too deeply", meta)
-    except (UnicodeDecodeError, ValueError) as exc:
+        payload = parse_json(raw)
+        refuse_unstorable(payload)
+    except BodyRefused as exc:
         # Shopify will retry the same bytes, which will not parse any better: say so loudly.
-        return _refuse(f"malformed JSON: {exc}", meta)
-    unstorable = unstorable_text(payload, "")
-    if unstorable is not None:
-        return _refuse(UNSTORABLE.format(unstorable or "the body"), meta, field=unstorable or None)
+        return _refuse(exc.message, meta, field=exc.field)
     try:
         record, duplicate = receive(meta, payload, raw.decode("utf-8"))
     except SchemaError as exc:  # PayloadProblem, or a send time past the supported years
@@ -125,7 +109,3 @@ def _answer(record, duplicate):
     if record.event_type == IGNORED:
         return jsonify({"status": "ignored", "reason": record.summary, **answer}), 200
     return jsonify({"status": "accepted", **answer, **record.outcome()}), 200 if duplicate else 202
-
-
-def _reject_constant(name):
-    raise ValueError(f"{name} is not valid JSON")

@@ -1,12 +1,16 @@
-"""Who sent this webhook: SendGrid's Signed Event Webhook and Twilio's X-Twilio-Signature.
+"""Who sent this webhook: the order webhook's and Shopify's HMAC of the body, SendGrid's
+Signed Event Webhook and Twilio's X-Twilio-Signature.
 
-Both checks use the providers' own SDK code. Every way a signature can be malformed
-(bad base64, a DER blob that is not a signature, a missing header, a body that is not
-UTF-8) ends as "not verified", never as an exception.
+The HMACs are compared in constant time; SendGrid's and Twilio's checks use the providers'
+own SDK code. Every way a signature can be malformed (bad base64, a DER blob that is not a
+signature, a missing header, a body that is not UTF-8) ends as "not verified", never as an
+exception.
 """
 
+import base64
 import binascii
-import logging
+import hashlib
+import hmac
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -18,12 +22,28 @@ from twilio.request_validator import (
     get_signature_algorithm,
 )
 
-log = logging.getLogger("app.events")
-
 SENDGRID_SIGNATURE_HEADER = EventWebhookHeader.SIGNATURE  # X-Twilio-Email-Event-Webhook-Signature
 SENDGRID_TIMESTAMP_HEADER = EventWebhookHeader.TIMESTAMP  # X-Twilio-Email-Event-Webhook-Timestamp
 TWILIO_SIGNATURE_HEADER = SIGNATURE_HEADER
 TWILIO_SETTINGS_HEADER = SIGNATURE_SETTINGS_HEADER  # names HMAC_SHA256 when Twilio uses it
+
+
+def order_signature_valid(secret, raw_body, header):
+    """X-Webhook-Signature is ``sha256=`` and the hex HMAC-SHA256 of the raw body."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode(), raw_body, hashlib.sha256).hexdigest().encode()
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    given = header[len("sha256=") :].strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(expected, given)
+
+
+def shopify_hmac_valid(secret, raw_body, header):
+    """X-Shopify-Hmac-Sha256 is the base64 HMAC-SHA256 of the raw body."""
+    if not header:
+        return False
+    expected = base64.b64encode(hmac.new(secret.encode(), raw_body, hashlib.sha256).digest())
+    return hmac.compare_digest(expected, header.strip().encode("utf-8", "replace"))
 
 
 class KeyInvalid(ValueError):

@@ -7,6 +7,7 @@ from flask import Flask, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from app.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
+from app.web import wants_json
 
 
 def create_app(config_class=None):
@@ -120,9 +121,10 @@ def register_extensions(app):
 
     login_manager.user_loader(admin_for_session)
 
-    from app.dashboard.nav import nav_context
+    from app.dashboard import nav
+    from app.monitoring.alerts import slo_banners
 
-    app.context_processor(nav_context)
+    nav.init_app(app, banner_sources=[slo_banners])
 
     from app.lifecycle.explain import channel_name
 
@@ -197,8 +199,11 @@ def register_blueprints(app):
 def register_commands(app):
     from app.auth.cli import admins_cli
     from app.campaigns.cli import campaigns_cli
-    from app.lifecycle.cli import dispatch_command, outbox_cli, requests_cli, seed_demo_command, worker_command
+    from app.demo.cli import seed_demo_command
+    from app.lifecycle.cli import dispatch_command, requests_cli
+    from app.outbox.cli import outbox_cli
     from app.providers.cli import providers_cli
+    from app.scheduler import worker_command
     from app.shopify.cli import shopify_cli
 
     app.cli.add_command(admins_cli)
@@ -221,16 +226,6 @@ def register_commands(app):
 
     app.cli.add_command(testimonials_cli)
     app.cli.add_command(customers_cli)
-
-
-# Paths of the JSON APIs: every answer, errors included, is JSON whatever the Accept header.
-JSON_PATHS = ("/webhooks/", "/templates/preview", "/api/")
-
-
-def wants_json():
-    return request.path.startswith(JSON_PATHS) or (
-        request.accept_mimetypes.best_match(["application/json", "text/html"]) == "application/json"
-    )
 
 
 # The last resort when even the error page cannot render: no template, no database.

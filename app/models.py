@@ -8,6 +8,6 @@ from app.lifecycle.heartbeat import DispatchTick  # noqa: F401
 from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent  # noqa: F401
 from app.monitoring.models import Alert, DailyStat  # noqa: F401
 from app.optouts.models import ContactEvent, OptOut  # noqa: F401
-from app.providers.outbox import OutboxMessage  # noqa: F401
+from app.outbox.models import OutboxMessage  # noqa: F401
 from app.settings.models import ShopSettings  # noqa: F401
 from app.testimonials.models import Testimonial, VideoUpload  # noqa: F401

@@ -1,4 +1,5 @@
-"""The in-process scheduler: a declarative job table, each job a thin shell over a service.
+"""The in-process scheduler: a declarative job table, each job a thin shell over a service;
+``flask worker`` runs it alone.
 
 Every process that starts a scheduler runs its jobs (each gunicorn worker; both sides of
 the debug reloader), so the start is guarded and the dispatch job is safe to run
@@ -7,21 +8,28 @@ concurrently anyway: it claims slots in the database.
 
 import logging
 import os
+import signal
+import threading
 
 import click
 from apscheduler.schedulers.background import BackgroundScheduler
+from flask import current_app
+from flask.cli import with_appcontext
 from werkzeug.serving import is_running_from_reloader
 
 from app.clock import now
+from app.extensions import db
+from app.lifecycle.dispatch import dispatch_due
+from app.lifecycle.heartbeat import record_tick
+from app.monitoring.alerts import evaluate_alerts
+from app.public.uploads import delete_expired_uploads
+from app.testimonials.processing import process_due_videos
 
 log = logging.getLogger("app.scheduler")
 _scheduler = None
 
 
 def dispatch_job(app):
-    from app.lifecycle.dispatch import dispatch_due
-    from app.lifecycle.heartbeat import record_tick
-
     with app.app_context():
         try:
             started = now()
@@ -35,8 +43,6 @@ def dispatch_job(app):
 
 
 def alerts_job(app):
-    from app.monitoring.alerts import evaluate_alerts
-
     with app.app_context():
         try:
             evaluate_alerts(now())
@@ -45,10 +51,6 @@ def alerts_job(app):
 
 
 def video_job(app):
-    from app.extensions import db
-    from app.public.uploads import delete_expired_uploads
-    from app.testimonials.processing import process_due_videos
-
     with app.app_context():
         try:
             counts = process_due_videos(now())
@@ -141,3 +143,19 @@ def run_worker(app, stop):
         scheduler.shutdown(wait=True)
         global _scheduler
         _scheduler = None
+
+
+@click.command("worker")
+@with_appcontext
+def worker_command():
+    """Run the scheduler (dispatch, alerts, videos) and nothing else, until stopped.
+
+    For deployments that keep the web workers free of it (SCHEDULER_ENABLED=false on the
+    web side). Several workers, on several machines, may run at once on PostgreSQL: their
+    claims never overlap."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    click.echo("worker: running the scheduler (SIGTERM or Ctrl-C to stop)")
+    run_worker(current_app._get_current_object(), stop)
+    click.echo("worker: stopped")

@@ -164,7 +164,7 @@ def outbox(request_id=None, outcome="accepted"):
     """Messages the outbox provider stored (accepted ones unless told otherwise)."""
     from sqlalchemy import select
 
-    from app.providers.outbox import OutboxMessage
+    from app.outbox.models import OutboxMessage
 
     db.session.expire_all()
     query = select(OutboxMessage).order_by(OutboxMessage.id)

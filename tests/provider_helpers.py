@@ -89,8 +89,8 @@ def register_rendezvous_provider(name, parties, timeout=60):
     holding claims, whatever the thread scheduling."""
     import threading
 
+    from app.outbox.provider import OutboxProvider
     from app.providers.base import register
-    from app.providers.outbox import OutboxProvider
 
     rendezvous = threading.Barrier(parties, timeout=timeout)
     lock = threading.Lock()

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from app.extensions import db
-from app.lifecycle.models import Testimonial, TestimonialRequest
+from app.lifecycle.models import TestimonialRequest
+from app.testimonials.models import Testimonial
 from tests.factories import campaign, item, order_body, post_order, submit_testimonial, tick
 
 MP4 = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + b"\x00\x00\x00\x08free" + b"\x00" * 200

@@ -12,14 +12,15 @@ from app.auth.models import Admin
 from app.auth.services import create_admin
 from app.campaigns.models import Campaign
 from app.clock import as_utc
-from app.demo import DEMO_ADMIN, demo_login_path, seed_demo_admin
+from app.demo.seed import DEMO_ADMIN, demo_login_path, seed_demo_admin
 from app.extensions import db
 from app.lifecycle import models
 from app.lifecycle.states import STATUSES
 from app.monitoring import rollup
 from app.monitoring.alerts import current_breaches
 from app.optouts.models import OptOut
-from app.providers.outbox import OutboxMessage
+from app.outbox.models import OutboxMessage
+from app.testimonials.models import Testimonial
 from tests.conftest import FakeClock, csrf_from, make_config, parse
 
 START = "2026-11-20T12:00:00Z"  # the clock fixture's
@@ -85,9 +86,9 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, client, clock, s
         )
         >= 1
     )
-    assert db.session.scalar(select(func.count(models.Testimonial.id)).where(models.Testimonial.text.is_not(None))) >= 3
+    assert db.session.scalar(select(func.count(Testimonial.id)).where(Testimonial.text.is_not(None))) >= 3
     # Every submitted request has its testimonial: the Testimonials page and the overview agree.
-    assert db.session.scalar(select(func.count(models.Testimonial.id))) == statuses["submitted"]
+    assert db.session.scalar(select(func.count(Testimonial.id))) == statuses["submitted"]
     assert db.session.scalar(select(func.count(OptOut.id))) >= 2
     assert counts(models.SlotSend.slot).get(1, 0) > 0  # reminders went out
     assert rollup.drift() == []  # the home page's daily counts match the demo's rows exactly
@@ -103,10 +104,10 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, client, clock, s
 
     # A video product's demo has videos: a few short clips made at seed time, playable on the
     # Testimonials screen, some approved and some waiting, every testimonial rated.
-    videos = db.session.scalars(select(models.Testimonial).where(models.Testimonial.video_key.is_not(None))).all()
+    videos = db.session.scalars(select(Testimonial).where(Testimonial.video_key.is_not(None))).all()
     assert len(videos) == 4 and {t.video_status for t in videos} == {"ready"}
     assert sorted(t.status for t in videos) == ["approved", "approved", "pending", "pending"]
-    assert db.session.scalar(select(func.count(models.Testimonial.id)).where(models.Testimonial.rating.is_(None))) == 0
+    assert db.session.scalar(select(func.count(Testimonial.id)).where(Testimonial.rating.is_(None))) == 0
     page = client.get("/testimonials/?status=approved").get_data(as_text=True)
     assert all(f"/testimonials/{t.id}/video" in page for t in videos if t.status == "approved")
     import io

@@ -33,10 +33,11 @@ from twilio.request_validator import RequestValidator
 from app import create_app
 from app.auth.services import create_admin
 from app.campaigns.models import Campaign, MessageTemplate
-from app.demo import seed_demo
+from app.demo.seed import seed_demo
 from app.extensions import db
-from app.lifecycle.models import Testimonial, TestimonialRequest
+from app.lifecycle.models import TestimonialRequest
 from app.optouts.models import OptOut
+from app.testimonials.models import Testimonial
 from app.testimonials.moderation import apply_action
 from config import TestConfig
 from tests.conftest import CSRF_RE, FakeClock, make_config, parse

@@ -325,7 +325,3 @@ class TestSendForm(FlaskForm):
         "Send a test to", validators=[DataRequired(message="Enter an address or phone number."), Length(max=254)]
     )
     send = SubmitField("Send test")
-
-
-class ConfirmForm(FlaskForm):
-    """A form with only the CSRF token (status buttons, deletions)."""

@@ -20,8 +20,8 @@ from app.campaigns.models import MessageTemplate
 from app.campaigns.rendering import VARIABLES, TemplateProblem
 from app.campaigns.sms import sms_count
 from app.clock import now
-from app.dashboard import dashboard_blueprint
 from app.extensions import db
+from app.web import dashboard_blueprint
 
 bp = dashboard_blueprint("templates", __name__, url_prefix="/templates")
 

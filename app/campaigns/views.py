@@ -3,7 +3,7 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from app.campaigns.forms import CampaignForm, ConfirmForm
+from app.campaigns.forms import CampaignForm
 from app.campaigns.models import Campaign
 from app.campaigns.services import (
     DEFAULTS,
@@ -14,10 +14,10 @@ from app.campaigns.services import (
     update_campaign,
 )
 from app.clock import now
-from app.dashboard import dashboard_blueprint
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.states import CANCELLABLE, STATUSES
+from app.web import ConfirmForm, dashboard_blueprint
 
 bp = dashboard_blueprint("campaigns", __name__, url_prefix="/campaigns")
 

@@ -8,14 +8,18 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
-from app.lifecycle.models import Testimonial, TestimonialRequest
-
-# Other modules append callables returning a list of (level, message) banners, e.g. SLO
-# breaches from monitoring. Each is called once per page render.
-BANNER_SOURCES = []
-
+from app.lifecycle.models import TestimonialRequest
+from app.testimonials.models import Testimonial
 
 log = logging.getLogger("app.dashboard")
+
+
+def init_app(app, banner_sources):
+    """Put the navigation counts and banners on every page. ``banner_sources``: callables
+    returning a list of (level, message) banners (e.g. SLO breaches), each called once per
+    page render; the factory names them."""
+    app.extensions["dashboard_banners"] = tuple(banner_sources)
+    app.context_processor(nav_context)
 
 
 def nav_context():
@@ -28,7 +32,7 @@ def nav_context():
         )
         pending = db.session.scalar(select(func.count(Testimonial.id)).where(Testimonial.status == "pending"))
         banners = []
-        for source in BANNER_SOURCES:
+        for source in current_app.extensions["dashboard_banners"]:
             banners.extend(source())
     except SQLAlchemyError:
         # The page's own queries will fail and be reported; a page that needs none still shows.

@@ -3,17 +3,13 @@
 from flask import current_app, render_template, request
 
 from app.clock import now
-from app.dashboard import dashboard_blueprint
-from app.dashboard.nav import BANNER_SOURCES
 from app.monitoring import metrics, slo
-from app.monitoring.alerts import current_breaches, recent_alerts, slo_banners
+from app.monitoring.alerts import current_breaches, recent_alerts
 from app.monitoring.chart import bar_chart_svg
 from app.testimonials import overview
+from app.web import dashboard_blueprint
 
 bp = dashboard_blueprint("dashboard", __name__)
-
-if slo_banners not in BANNER_SOURCES:
-    BANNER_SOURCES.append(slo_banners)
 
 
 @bp.get("/")

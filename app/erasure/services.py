@@ -40,7 +40,7 @@ from app.lifecycle.services import cancel_request
 from app.lifecycle.states import CANCELLABLE
 from app.optouts.models import ContactEvent, OptOut, normalise_contact
 from app.optouts.services import OptOutInvalid, clean_contact
-from app.providers.outbox import OutboxMessage
+from app.outbox.models import OutboxMessage
 from app.testimonials.models import Testimonial, VideoUpload
 from app.testimonials.moderation import ERASED, move
 from app.testimonials.removal import delete_files, stored_keys, uploads_of

@@ -4,13 +4,12 @@ erasure; and the list of erasures with "Lift" (take orders from the contact agai
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.campaigns.forms import ConfirmForm
 from app.clock import now
-from app.dashboard import dashboard_blueprint
 from app.erasure.services import ErasureInvalid, erase, erasure_dicts, lift, plan_erasure
 from app.extensions import db
 from app.input_guard import database_id
 from app.lifecycle.models import TestimonialRequest
+from app.web import ConfirmForm, dashboard_blueprint
 
 bp = dashboard_blueprint("erasure", __name__, url_prefix="/customers")
 

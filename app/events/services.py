@@ -149,7 +149,7 @@ def _apply(event, now, seen):
     )
     db.session.flush()
     if event.kind == CLICKED:
-        apply_click(req, occurred_at, now)
+        apply_click(req, occurred_at)
     elif event.kind == FAILED:
         apply_delivery_failure(req, event, slot, occurred_at)
         if event.provider == "twilio" and event.error_code == parsing.TWILIO_OPT_OUT_CODE:
@@ -302,7 +302,7 @@ def _slot_of_message(request_id, channel, message_id):
 # -- effects on the request --------------------------------------------------------------
 
 
-def apply_click(req, clicked_at, now):
+def apply_click(req, clicked_at):
     """``record_click`` semantics for a provider-reported click (one rule, in lifecycle)."""
     mark_clicked(req, clicked_at)
 

@@ -6,10 +6,10 @@ from flask import render_template, request
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from app.dashboard import dashboard_blueprint
 from app.extensions import db
 from app.input_guard import page_number
 from app.intake.models import OrderEvent
+from app.web import dashboard_blueprint
 
 bp = dashboard_blueprint("intake_log", __name__, url_prefix="/intake")
 

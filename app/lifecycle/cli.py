@@ -1,4 +1,4 @@
-"""``flask requests …``, ``flask outbox list``, ``flask dispatch``, ``flask seed-demo``."""
+"""``flask requests …``, ``flask dispatch``."""
 
 import click
 from flask.cli import AppGroup, with_appcontext
@@ -12,10 +12,8 @@ from app.lifecycle.heartbeat import record_tick
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import ActionRefused, cancel_request, link_for, retry_request
 from app.lifecycle.states import STATUSES
-from app.providers.outbox import OutboxMessage
 
 requests_cli = AppGroup("requests", help="Inspect, retry and cancel testimonial requests.")
-outbox_cli = AppGroup("outbox", help="Messages stored by the outbox provider.")
 
 
 def request_dict(req, with_events=False):
@@ -103,29 +101,6 @@ def cancel(request_id, reason, as_json):
     emit(request_dict(req), as_json, human_row)
 
 
-@outbox_cli.command("list")
-@click.option("--request", "request_id", type=ID)
-@click.option("--json", "as_json", is_flag=True)
-def outbox_list(request_id, as_json):
-    """Messages the outbox provider stored (newest last)."""
-    query = select(OutboxMessage).order_by(OutboxMessage.id)
-    if request_id:
-        query = query.where(OutboxMessage.request_id == request_id)
-    rows = [m.to_dict() for m in db.session.scalars(query)]
-
-    def human(rows):
-        return (
-            "\n".join(
-                f"#{m['id']} {m['created_at']} {m['channel']} to {m['to']} request {m['request_id']} slot {m['slot']} "
-                f"[{m['outcome']}] {m['subject'] or m['text'][:60]}"
-                for m in rows
-            )
-            or "outbox is empty"
-        )
-
-    emit(rows, as_json, human)
-
-
 @click.command("dispatch")
 @click.option(
     "--now",
@@ -144,61 +119,3 @@ def dispatch_command(now_given, as_json):
     report = result.to_dict()
     report["now"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
     emit(report, as_json, lambda r: ", ".join(f"{k}={v}" for k, v in r.items() if k != "errors"))
-
-
-@click.command("seed-demo")
-@with_appcontext
-def seed_demo_command():
-    """Seed a demo campaign and history unless the database already has campaigns."""
-    import logging
-    import os
-
-    from flask import current_app
-
-    from app.demo import demo_login_path, seed_demo, seed_demo_admin
-
-    app_log = logging.getLogger("app")
-    level = app_log.level
-    # The history is hundreds of step lines and its simulated send failures: keep make run readable.
-    app_log.setLevel(logging.ERROR)
-    try:
-        import time
-
-        started = time.monotonic()
-        click.echo("Seeding the demo shop (orders, messages, replies and testimonials of the last 30 days)…")
-        result = seed_demo(clock_now(), progress=lambda line: click.echo(line))
-        if result.startswith("demo data seeded"):
-            click.echo(f"  100%  done in {time.monotonic() - started:.0f} s")
-        click.echo(result)
-    finally:
-        app_log.setLevel(level)
-    login_file = seed_demo_admin(
-        clock_now(), demo_login_path(current_app.config["SQLALCHEMY_DATABASE_URI"], current_app.instance_path)
-    )
-    with open(login_file) as f:
-        click.echo(f.read().strip())
-    shown = os.path.relpath(login_file)
-    click.echo(f"(kept in {login_file if shown.startswith('..') else shown})")
-
-
-@click.command("worker")
-@with_appcontext
-def worker_command():
-    """Run the scheduler (dispatch, alerts, videos) and nothing else, until stopped.
-
-    For deployments that keep the web workers free of it (SCHEDULER_ENABLED=false on the
-    web side). Several workers, on several machines, may run at once on PostgreSQL: their
-    claims never overlap."""
-    import signal
-    import threading
-
-    from flask import current_app
-
-    from app.scheduler import run_worker
-
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    click.echo("worker: running the scheduler (SIGTERM or Ctrl-C to stop)")
-    run_worker(current_app._get_current_object(), stop)
-    click.echo("worker: stopped")

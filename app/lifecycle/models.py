@@ -62,6 +62,8 @@ class TestimonialRequest(db.Model):
 
     campaign = relationship("Campaign")
     events = relationship("TestimonialRequestEvent", order_by="TestimonialRequestEvent.id", back_populates="request")
+    # What the customer submitted (app.testimonials, which builds on requests: named, not imported).
+    testimonial = relationship("Testimonial", uselist=False, viewonly=True)
 
     __table_args__ = (
         # The guarantee behind "never a second request": replays, new event ids for the
@@ -174,7 +176,3 @@ class SlotSend(db.Model):
         UniqueConstraint("request_id", "slot", "channel", "resend", name="uq_slot_send"),
         Index("ix_slot_sends_finished", "finished_at"),
     )
-
-
-# The testimonial itself lives with the testimonials; imported here for older imports.
-from app.testimonials.models import Testimonial  # noqa: E402, F401

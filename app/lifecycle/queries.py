@@ -285,14 +285,6 @@ def request_slot_sends(request_id):
     ).all()
 
 
-def request_outbox_messages(request_id):
-    from app.providers.outbox import OutboxMessage
-
-    return db.session.scalars(
-        select(OutboxMessage).where(OutboxMessage.request_id == request_id).order_by(OutboxMessage.id)
-    ).all()
-
-
 def campaign_statuses():
     return dict(db.session.execute(select(Campaign.id, Campaign.status)).all())
 

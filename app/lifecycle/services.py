@@ -21,7 +21,6 @@ from app.lifecycle.states import (
     SCHEDULED,
     SENT,
     SUBMITTED,
-    TERMINAL,
     add_event,
     transition,
 )
@@ -155,10 +154,6 @@ def retry_request(req, now, *, by="merchant"):
     log.info("step=5 retry requested request=%s campaign=%s slot=%s by=%s", req.id, req.campaign_id, req.next_slot, by)
     db.session.refresh(req)
     return req
-
-
-def is_terminal(req):
-    return req.status in TERMINAL
 
 
 def link_for(req):

@@ -26,12 +26,11 @@ from sqlalchemy import String, select
 from werkzeug.routing import BuildError
 
 from app.clock import now as clock_now
-from app.dashboard import dashboard_blueprint
 from app.extensions import db
 from app.input_guard import page_number
 from app.lifecycle import explain, queries
 from app.lifecycle.forms import ContactForm, RequestFilterForm
-from app.lifecycle.models import Testimonial, TestimonialRequest
+from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import (
     CONTACT_EDITABLE,
     RESENDABLE,
@@ -46,6 +45,8 @@ from app.lifecycle.services import (
     slot_name,
 )
 from app.lifecycle.states import CANCELLABLE, FAILED, channel_failures
+from app.outbox.models import messages_of_request
+from app.web import dashboard_blueprint
 
 bp = dashboard_blueprint("requests", __name__, url_prefix="/requests")
 
@@ -257,7 +258,7 @@ def render_detail(req, status=200):
             max_attempts=config["MAX_SEND_ATTEMPTS"],
             this_year=clock_now().year,
         ),
-        "testimonial": db.session.scalar(select(Testimonial).where(Testimonial.request_id == req.id)),
+        "testimonial": req.testimonial,
         "testimonials_url": optional_url("testimonials.index", request=req.id),
         "cancel_reason": next(
             (explain.explain_cancel(e.detail) for e in reversed(events) if e.type == "cancelled"), None
@@ -266,7 +267,7 @@ def render_detail(req, status=200):
         else None,
         "can_edit_contact": req.status in CONTACT_EDITABLE,
         "slot_sends": queries.request_slot_sends(req.id),
-        "messages": queries.request_outbox_messages(req.id) if outbox_in_use else [],
+        "messages": messages_of_request(req.id) if outbox_in_use else [],
         "outbox_in_use": outbox_in_use,
         "link": link_for(req),
         "mask_phone": queries.mask_phone,

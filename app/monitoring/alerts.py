@@ -14,10 +14,12 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from app.clock import now as clock_now
 from app.extensions import db
 from app.monitoring import metrics, slo
 from app.monitoring.models import Alert
 from app.providers import OutgoingMessage, ProviderError, get_provider
+from app.settings import current_settings
 
 log = logging.getLogger("app.monitoring")
 
@@ -37,11 +39,10 @@ def current_breaches(now):
 
 
 def slo_banners():
-    """A BANNER_SOURCES entry: one red banner per SLO breached now, on every dashboard page,
-    in the merchant's words (the figures are on the home page's "Service levels" panel)."""
-    from app.clock import now
-
-    return [("danger", b.message) for b in current_breaches(now())]
+    """A dashboard banner source (app.dashboard.nav): one red banner per SLO breached now,
+    on every dashboard page, in the merchant's words (the figures are on the home page's
+    "Service levels" panel)."""
+    return [("danger", b.message) for b in current_breaches(clock_now())]
 
 
 def open_alerts():
@@ -117,8 +118,6 @@ def notify_open_alerts(now):
 
 
 def alert_message(to, kind, message, opened_at):
-    from app.settings import current_settings
-
     shop = current_settings()
     subject = f"[{shop.name} testimonials] {TITLES[kind]}"
     dashboard = f"{shop.public_base_url}/"

@@ -376,7 +376,3 @@ def slo_panel(now, limits, breached_kinds):
 
 def campaign_choices():
     return db.session.execute(select(Campaign.id, Campaign.name, Campaign.status).order_by(Campaign.name)).all()
-
-
-def status_counts_text(by_status):
-    return ", ".join(f"{n} {s}" for s, n in sorted(by_status.items(), key=lambda kv: -kv[1]))

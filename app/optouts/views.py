@@ -7,9 +7,7 @@ cancels the contact's pending requests like an unsubscribe link does; both recor
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from app.campaigns.forms import ConfirmForm
 from app.clock import now
-from app.dashboard import dashboard_blueprint
 from app.extensions import db
 from app.input_guard import page_number
 from app.optouts.forms import AddOptOutForm
@@ -22,6 +20,7 @@ from app.optouts.services import (
     remove_optout,
     source_label,
 )
+from app.web import ConfirmForm, dashboard_blueprint
 
 bp = dashboard_blueprint("optouts", __name__, url_prefix="/opt-outs")
 

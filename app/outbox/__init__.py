@@ -1,1 +1,2 @@
-"""The dashboard's view of the outbox provider's stored messages."""
+"""The outbox provider (the default: it stores every rendered message and sends nothing),
+its stored messages, the Outbox screen and ``flask outbox list``."""

@@ -7,10 +7,10 @@ messages live at SendGrid or Twilio, and an old outbox would mislead.
 from flask import abort, current_app, render_template, request
 from sqlalchemy import func, select
 
-from app.dashboard import dashboard_blueprint
 from app.extensions import db
 from app.input_guard import database_id, page_number
-from app.providers.outbox import OutboxMessage
+from app.outbox.models import OutboxMessage
+from app.web import dashboard_blueprint
 
 bp = dashboard_blueprint("outbox", __name__, url_prefix="/outbox")
 

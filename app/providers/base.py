@@ -75,7 +75,7 @@ _REGISTRY = {}
 # Imported on first use only, so an unused SDK costs nothing and a provider that is not
 # configured never breaks start-up.
 PROVIDER_MODULES = {
-    "outbox": "app.providers.outbox",
+    "outbox": "app.outbox.provider",
     "sendgrid": "app.providers.sendgrid",
     "twilio": "app.providers.twilio",
 }

@@ -98,7 +98,6 @@ FIELDS = (
         "The sentence the customer ticks before sending a testimonial. Empty: the standard wording.",
     ),
 )
-FIELD_NAMES = tuple(f.name for f in FIELDS)
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,11 @@ from flask import Blueprint, abort, flash, make_response, redirect, render_templ
 from flask_login import current_user
 
 from app.clock import now
-from app.dashboard import dashboard_blueprint
 from app.extensions import db
 from app.settings.current import FIELDS, current_settings
 from app.settings.images import MAX_LOGO_BYTES
 from app.settings.services import SettingsInvalid, logo_row, save_settings
+from app.web import dashboard_blueprint
 
 bp = dashboard_blueprint("settings", __name__, url_prefix="/settings")
 brand_bp = Blueprint("brand", __name__, url_prefix="/brand")

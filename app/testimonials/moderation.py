@@ -74,15 +74,6 @@ def filter_conditions(*, product_id=None, campaign_id=None, min_rating=None, has
     return where
 
 
-def is_public(testimonial):
-    return (
-        testimonial.status == APPROVED
-        and testimonial.consent
-        and testimonial.withdrawn_at is None
-        and testimonial.erased_at is None
-    )
-
-
 def initial_status(auto_approve_min_rating, rating):
     """A new testimonial's status: approved when the campaign approves ratings this high."""
     if auto_approve_min_rating and rating is not None and rating >= auto_approve_min_rating:

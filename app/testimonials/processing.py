@@ -176,12 +176,3 @@ def retry_or_fail(testimonial, now, reason, max_attempts):
         reason,
     )
     return "retry"
-
-
-def reprocess(testimonial, now):
-    """A person asks for another go (after fixing storage, say): back to pending."""
-    testimonial.video_status = "pending"
-    testimonial.video_attempts = 0
-    testimonial.video_next_attempt_at = None
-    testimonial.video_claimed_at = None
-    db.session.flush()

@@ -3,9 +3,7 @@ the snippet for the shop's pages and the export."""
 
 from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 
-from app.campaigns.forms import ConfirmForm
 from app.clock import now
-from app.dashboard import dashboard_blueprint
 from app.extensions import db
 from app.input_guard import database_id, page_number
 from app.settings.current import current_settings
@@ -23,6 +21,7 @@ from app.testimonials.services import (
     tab_counts,
     testimonials_query,
 )
+from app.web import ConfirmForm, dashboard_blueprint
 
 bp = dashboard_blueprint("testimonials", __name__, url_prefix="/testimonials")
 

@@ -28,7 +28,7 @@ def pytest_collection_modifyitems(items):
 def live_server(tmp_path_factory, migrated_db):
     """The real app on a fresh migrated database with demo history, one failed row at least."""
     from app.auth.services import create_admin
-    from app.demo import seed_demo
+    from app.demo.seed import seed_demo
 
     tmp = tmp_path_factory.mktemp("browser")
     db_file = tmp / "browser.db"

@@ -14,7 +14,7 @@ from app.campaigns.models import MessageTemplate
 from app.clock import now
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
-from app.providers.outbox import OutboxMessage
+from app.outbox.models import OutboxMessage
 from app.settings.services import save_settings
 from tests.browser.conftest import ADMIN, screenshot
 from tests.images import png

@@ -5,7 +5,7 @@ from sqlalchemy import select
 from app.campaigns.models import MessageTemplate
 from app.clock import now
 from app.extensions import db
-from app.providers.outbox import OutboxMessage
+from app.outbox.models import OutboxMessage
 from app.settings.services import save_settings
 
 

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.lifecycle import models as lifecycle_models
 from app.lifecycle.models import TestimonialRequest
 from app.optouts.models import OptOut
+from app.testimonials.models import Testimonial
 from tests.conftest import AuthActions, csrf_from
 from tests.factories import campaign, item, order_body
 
@@ -118,7 +118,7 @@ def submitted(client, clock, *, video=True, text="Love this mug, use it every da
         data["video"] = (io.BytesIO(MP4), "my clip.mp4", "video/mp4")
     response = client.post(f"/r/{req.token}", data=data, content_type="multipart/form-data")
     assert response.status_code == 200, response.get_data(as_text=True)
-    return db.session.scalars(select(lifecycle_models.Testimonial)).one()
+    return db.session.scalars(select(Testimonial)).one()
 
 
 def test_testimonials_list_shows_player_text_product_and_customer(logged_in, client, clock):

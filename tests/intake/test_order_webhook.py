@@ -970,8 +970,8 @@ def test_a_webhook_arriving_while_a_tick_calls_the_provider_is_answered_at_once(
     write lock (SQLite would make it wait up to its 30 s busy timeout, then 503) nor is
     stamped late: its received_at is the moment it arrived, before the clock moved on."""
     from app.lifecycle.dispatch import dispatch_due
+    from app.outbox.provider import OutboxProvider
     from app.providers.base import register
-    from app.providers.outbox import OutboxProvider
 
     webhook_app = app_factory()
     seen = {}

@@ -11,7 +11,7 @@ import pytest
 from app.extensions import db
 from app.lifecycle import queries
 from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
-from app.providers.outbox import OutboxMessage
+from app.outbox.models import OutboxMessage
 from tests.conftest import csrf_from
 from tests.factories import campaign, item, order_body, submit_testimonial
 

@@ -19,7 +19,7 @@ from app.lifecycle.claims import claim_slot
 from app.lifecycle.dispatch import TickReport, dispatch_due
 from app.lifecycle.models import SlotSend
 from app.lifecycle.results import INTERRUPTED
-from app.providers.outbox import OutboxMessage
+from app.outbox.models import OutboxMessage
 from app.settings.services import save_settings
 from tests.factories import (
     campaign,
@@ -258,8 +258,8 @@ def test_a_crash_between_the_provider_call_and_the_commit_never_resends_and_keep
     then the process died after handing the SMS over but before recording it. After the
     lease the SMS is "interrupted, outcome unknown" and never re-sent; the slot counts as
     sent (the e-mail went) and reminders stay planned."""
+    from app.outbox.provider import OutboxProvider
     from app.providers.base import register
-    from app.providers.outbox import OutboxProvider
 
     @register("dies-after-sms")
     class DiesAfterHandOver(OutboxProvider):
@@ -297,8 +297,8 @@ def test_a_channel_whose_outcome_is_unknown_is_not_sent_again_by_the_retries_of_
     """Spec §3, §6, §7: on a "both" slot the e-mail timed out after reaching the provider
     (outcome unknown) and the SMS failed transiently. The backoff retries the SMS only; the
     e-mail is never handed over a second time."""
+    from app.outbox.provider import OutboxProvider
     from app.providers.base import ProviderError, register
-    from app.providers.outbox import OutboxProvider
 
     @register("email-times-out")
     class EmailTimesOut(OutboxProvider):
@@ -504,8 +504,8 @@ def test_a_provider_that_crashes_after_the_hand_over_is_never_resent_and_the_tic
     """Spec §3, §7: an unexpected exception may come after the provider took the message
     (outcome unknown): the slot fails for a person to Retry, never re-sent on its own;
     the other requests of the tick are still sent (spec §6: the failure has its reason)."""
+    from app.outbox.provider import OutboxProvider
     from app.providers.base import register
-    from app.providers.outbox import OutboxProvider
 
     @register("exploding")
     class ExplodingProvider(OutboxProvider):

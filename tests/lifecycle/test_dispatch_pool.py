@@ -17,7 +17,7 @@ from app.extensions import db
 from app.lifecycle.dispatch import dispatch_due
 from app.lifecycle.models import SlotSend
 from app.lifecycle.results import INTERRUPTED
-from app.providers.outbox import OutboxMessage
+from app.outbox.models import OutboxMessage
 from tests.factories import campaign, order_body, post_order, request_row
 from tests.fake_http import FakeHTTPServer
 from tests.provider_helpers import register_rendezvous_provider

@@ -109,8 +109,8 @@ def provider_acting_during_send(app_factory, action):
     """The outbox provider, except that during each send the customer does
     ``action(client, message)`` through the real pages of another app instance (another
     process's worth of sessions)."""
+    from app.outbox.provider import OutboxProvider
     from app.providers.base import register
-    from app.providers.outbox import OutboxProvider
 
     other = app_factory()
 
@@ -318,8 +318,8 @@ def test_a_campaign_paused_while_a_tick_runs_holds_the_slots_it_has_not_claimed(
     from sqlalchemy import update
 
     from app.campaigns.models import Campaign
+    from app.outbox.provider import OutboxProvider
     from app.providers.base import register
-    from app.providers.outbox import OutboxProvider
     from tests.factories import campaign
 
     @register("pausing")

@@ -16,7 +16,7 @@ from app.monitoring import metrics, slo
 from app.monitoring.alerts import evaluate_alerts
 from app.monitoring.chart import bar_chart_svg, nice_ceiling
 from app.monitoring.models import Alert
-from app.providers.outbox import OutboxMessage
+from app.outbox.models import OutboxMessage
 from tests.factories import campaign, order_body
 
 T = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

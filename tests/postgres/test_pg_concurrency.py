@@ -17,7 +17,7 @@ from app.intake.models import OrderEvent
 from app.lifecycle.claims import claim_slot
 from app.lifecycle.dispatch import TickReport, dispatch_due
 from app.lifecycle.models import SlotSend, TestimonialRequestEvent
-from app.providers.outbox import OutboxMessage
+from app.outbox.models import OutboxMessage
 from tests.events_helpers import post_sendgrid, post_twilio, sg_event, status_params
 from tests.factories import (
     all_requests,

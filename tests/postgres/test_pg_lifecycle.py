@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.lifecycle.models import Testimonial
 from app.monitoring import metrics
+from app.testimonials.models import Testimonial
 from tests.factories import (
     campaign,
     event_types,

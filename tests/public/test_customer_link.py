@@ -11,7 +11,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
 from app.extensions import db
-from app.lifecycle import models as lifecycle_models
+from app.testimonials.models import Testimonial
 from tests.factories import (
     create_request,
     csrf_token_for,
@@ -48,7 +48,7 @@ def stored_files(app):
 
 def stored_testimonials():
     db.session.expire_all()
-    return db.session.scalars(select(lifecycle_models.Testimonial)).all()
+    return db.session.scalars(select(Testimonial)).all()
 
 
 @pytest.fixture

@@ -26,9 +26,10 @@ from app.intake.schema import parse_order_event
 from app.intake.services import ingest_with_retry
 from app.lifecycle.dispatch import TickReport, dispatch_due
 from app.lifecycle.heartbeat import record_ticks
-from app.lifecycle.models import Testimonial, TestimonialRequest
+from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import record_click
 from app.lifecycle.states import CLICKED, SENDABLE, SENT
+from app.testimonials.models import Testimonial
 
 PRODUCTS = [
     ("p_mug", "MUG-BLUE", "Blue ceramic mug"),
@@ -273,7 +274,7 @@ DEMO_VIDEOS = [  # (seconds, tone in Hz, accent colour, rating, approved?)
 def _video_testimonials(now, rng):
     """Ratings on every testimonial, and a video on the latest few (made now with PyAV,
     saved through the video storage): the Testimonials screen shows the product at work."""
-    from app.demo_videos import store_demo_video
+    from app.demo.videos import store_demo_video
     from app.storage import get_storage
     from app.testimonials.moderation import APPROVED, move
 

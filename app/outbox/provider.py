@@ -8,47 +8,12 @@ It simulates a provider's answers for test addresses (documented in the README):
 
 import uuid
 
-from sqlalchemy import ForeignKey, Integer, String, Text, func, select
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import func, select
 
-from app.clock import isoformat, now, utcnow
-from app.dbtypes import UTCDateTime
+from app.clock import now
 from app.extensions import db
+from app.outbox.models import OutboxMessage
 from app.providers.base import MessageProvider, ProviderError, register
-
-
-class OutboxMessage(db.Model):
-    __tablename__ = "outbox_messages"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    request_id: Mapped[int | None] = mapped_column(ForeignKey("testimonial_requests.id"), index=True)
-    campaign_id: Mapped[int | None] = mapped_column(Integer)
-    channel: Mapped[str] = mapped_column(String(5))
-    to: Mapped[str] = mapped_column(String(254), index=True)
-    subject: Mapped[str | None] = mapped_column(String(255))
-    text: Mapped[str] = mapped_column(Text)
-    html: Mapped[str | None] = mapped_column(Text)
-    slot: Mapped[int | None] = mapped_column()
-    # accepted | rejected: rejected rows are the simulated failures, kept for diagnosis.
-    outcome: Mapped[str] = mapped_column(String(10), default="accepted")
-    provider_message_id: Mapped[str | None] = mapped_column(String(64))
-    created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
-
-    def to_dict(self):
-        return {
-            "id": self.id,
-            "request_id": self.request_id,
-            "campaign_id": self.campaign_id,
-            "channel": self.channel,
-            "to": self.to,
-            "subject": self.subject,
-            "text": self.text,
-            "html": self.html,
-            "slot": self.slot,
-            "outcome": self.outcome,
-            "provider_message_id": self.provider_message_id,
-            "created_at": isoformat(self.created_at),
-        }
 
 
 def _simulated_behaviour(channel, to):

@@ -126,9 +126,12 @@ def register_extensions(app):
 
     nav.init_app(app, banner_sources=[slo_banners])
 
-    from app.lifecycle.explain import channel_name
+    from app.lifecycle.explain import channel_name, mask_email, mask_phone
 
     app.add_template_filter(channel_name, "channel_name")
+    # Lists show contacts masked (a•••@example.com, +1•••••4567); a request's page in full.
+    app.add_template_filter(mask_email, "mask_email")
+    app.add_template_filter(mask_phone, "mask_phone")
 
     from app.settings import settings_context
     from app.settings.dates import register_filters

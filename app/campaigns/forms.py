@@ -20,7 +20,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from app.campaigns.models import MessageTemplate
+from app.campaigns.models import MAX_REMINDERS, MessageTemplate
 from app.extensions import db
 from app.lifecycle.explain import CHANNEL_NAMES, channel_name
 
@@ -29,6 +29,13 @@ KINDS = {"initial": "first message", "reminder": "reminders"}
 KIND_WORDS = {"initial": "first message", "reminder": "reminder"}  # one template's use, as Templates says it
 # One template select per channel and kind: email_initial_template_id … sms_reminder_template_id.
 TEMPLATE_FIELDS = {f"{channel}_{kind}_template_id": (channel, kind) for channel in CHANNELS for kind in KINDS}
+# Another template for one reminder number: email_reminder_1_template_id … sms_reminder_10_template_id.
+REMINDER_FIELDS = {
+    f"{channel}_reminder_{number}_template_id": (channel, number)
+    for channel in CHANNELS
+    for number in range(1, MAX_REMINDERS + 1)
+}
+SAME_AS_REMINDERS = "Same as the other reminders"
 LIST_FIELDS = ("include_products", "exclude_products", "exclude_tags")
 PAGE_FIELDS = ("prompt_heading", "consent_text", "thank_you_text")  # the customer's page
 SETTINGS = (
@@ -191,10 +198,25 @@ class CampaignForm(FlaskForm):
             field.choices = [SelectChoice(t.id, f"{t.name} ({KIND_WORDS.get(t.kind, t.kind)})") for t in ordered] or [
                 SelectChoice("", f"— no {channel_name(channel, in_sentence=True)} templates yet —")
             ]
+        for field, channel, _number in self.reminder_fields():
+            ordered = sorted(
+                (t for t in templates if t.channel == channel), key=lambda t: (t.kind != "reminder", t.name.lower())
+            )
+            field.choices = [SelectChoice("", SAME_AS_REMINDERS)] + [
+                SelectChoice(t.id, f"{t.name} ({KIND_WORDS.get(t.kind, t.kind)})") for t in ordered
+            ]
 
     def template_fields(self):
         """(field, channel, kind) of each template select, in TEMPLATE_FIELDS order."""
         return [(self[name], channel, kind) for name, (channel, kind) in TEMPLATE_FIELDS.items()]
+
+    def reminder_fields(self, channel=None):
+        """(field, channel, reminder number) of each per-reminder template select."""
+        return [
+            (self[name], ch, number)
+            for name, (ch, number) in REMINDER_FIELDS.items()
+            if channel is None or ch == channel
+        ]
 
     def validate_reminder_delay_days(self, field):
         if self.reminder_enabled.data and field.data is not None and field.data < 1:
@@ -218,6 +240,13 @@ class CampaignForm(FlaskForm):
                     "(create one under Templates)."
                 )
                 ok = False
+        for field, channel, _number in self.reminder_fields():
+            valid_ids = {choice.value for choice in field.choices if choice.value != ""}
+            if field.data is not None and field.data not in valid_ids:
+                field.errors.append(
+                    f"Choose one of the {channel_name(channel, in_sentence=True)} templates, or “{SAME_AS_REMINDERS}”."
+                )
+                ok = False
         return ok
 
     def settings(self):
@@ -235,6 +264,11 @@ class CampaignForm(FlaskForm):
         for name in PAGE_FIELDS:
             values[name] = (self[name].data or "").strip()
         values["prompt_questions"] = [q for q in (self[f"prompt_question_{i}"].data for i in (1, 2, 3)) if q]
+        chosen = {}
+        for field, channel, number in self.reminder_fields():
+            if field.data is not None:
+                chosen.setdefault(channel, {})[str(number)] = field.data
+        values["reminder_template_ids"] = chosen  # {} clears every choice
         return values
 
     def fill_from(self, campaign):
@@ -248,12 +282,17 @@ class CampaignForm(FlaskForm):
         questions = list(campaign.prompt_questions or [])
         for i in (1, 2, 3):
             self[f"prompt_question_{i}"].data = questions[i - 1] if len(questions) >= i else ""
+        chosen = campaign.reminder_template_map()
+        for field, channel, number in self.reminder_fields():
+            field.data = chosen.get((channel, number))
 
 
 # WTForms' dynamic form composition: fields set on the class after it is made.
 for _name, (_channel, _kind) in TEMPLATE_FIELDS.items():
     _label = f"{CHANNELS[_channel]}: {KINDS[_kind]}"  # "Email: first message" … "SMS: reminders"
     setattr(CampaignForm, _name, SelectField(_label, coerce=optional_int, validate_choice=False))
+for _name, (_channel, _number) in REMINDER_FIELDS.items():
+    setattr(CampaignForm, _name, SelectField(f"Reminder {_number}", coerce=optional_int, validate_choice=False))
 
 
 class TemplateForm(FlaskForm):

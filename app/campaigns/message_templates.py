@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from types import SimpleNamespace
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 
 from app.campaigns.models import Campaign, MessageTemplate
 from app.campaigns.rendering import SAMPLE, SAMPLE_TOKEN, TemplateProblem, check, reminder_variables, render_message
@@ -164,7 +164,7 @@ def save_template(template, values, now):
 
 
 def used_by(template):
-    """The campaigns that send this template."""
+    """The campaigns that send this template (for every reminder or for one of them)."""
     return db.session.scalars(
         select(Campaign)
         .where(
@@ -173,19 +173,31 @@ def used_by(template):
                 Campaign.email_reminder_template_id == template.id,
                 Campaign.sms_initial_template_id == template.id,
                 Campaign.sms_reminder_template_id == template.id,
+                Campaign.id.in_(
+                    [c.id for c in _with_reminder_templates() if template.id in c.reminder_template_map().values()]
+                ),
             )
         )
         .order_by(Campaign.name)
     ).all()
 
 
+def _with_reminder_templates():
+    """The campaigns that chose another template for some reminder (few: read them whole)."""
+    return db.session.scalars(select(Campaign).where(Campaign.reminder_template_ids.is_not(None))).all()
+
+
 def usage_counts():
-    counts = {}
+    """{template id: how many campaigns use it}, each campaign counted once per template."""
+    users = {}
     for column in ("email_initial", "email_reminder", "sms_initial", "sms_reminder"):
         col = getattr(Campaign, f"{column}_template_id")
-        for template_id, count in db.session.execute(select(col, func.count()).where(col.is_not(None)).group_by(col)):
-            counts[template_id] = counts.get(template_id, 0) + count
-    return counts
+        for campaign_id, template_id in db.session.execute(select(Campaign.id, col).where(col.is_not(None))):
+            users.setdefault(template_id, set()).add(campaign_id)
+    for campaign in _with_reminder_templates():
+        for template_id in campaign.reminder_template_map().values():
+            users.setdefault(template_id, set()).add(campaign.id)
+    return {template_id: len(ids) for template_id, ids in users.items()}
 
 
 @dataclass(frozen=True)

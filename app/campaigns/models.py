@@ -15,6 +15,7 @@ CAMPAIGN_STATUSES = ("draft", "active", "paused", "archived")
 TRIGGERS = ("delivered", "fulfilled")
 CHANNELS = ("email", "sms", "both")
 TEMPLATE_KINDS = ("initial", "reminder")
+MAX_REMINDERS = 10  # as ck_campaign_max_reminders says
 
 
 class MessageTemplate(db.Model):
@@ -137,6 +138,15 @@ class Campaign(db.Model):
             return {}
         return value if isinstance(value, dict) else {}
 
+    def reminder_template_map(self):
+        """{(channel, reminder number): template id} of the well-formed choices."""
+        chosen = {}
+        for channel, numbers in self.reminder_template_choices().items():
+            for number, template_id in (numbers if isinstance(numbers, dict) else {}).items():
+                if str(number).isdigit() and isinstance(template_id, int) and not isinstance(template_id, bool):
+                    chosen[(channel, int(number))] = template_id
+        return chosen
+
     @property
     def channels(self):
         return ("email", "sms") if self.channel == "both" else (self.channel,)
@@ -173,6 +183,8 @@ class Campaign(db.Model):
                 for ch in ("email", "sms")
                 for kind in TEMPLATE_KINDS
             },
+            # {"sms": {"2": template id}}: another template for that reminder number.
+            "reminder_templates": self.reminder_template_choices(),
             "created_at": self.created_at.strftime("%Y-%m-%dT%H:%M:%SZ") if self.created_at else None,
         }
 

@@ -1,5 +1,6 @@
 """Campaign settings and status changes. Flushes, never commits."""
 
+import json
 import logging
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
@@ -7,7 +8,7 @@ from decimal import Decimal, InvalidOperation
 from flask import current_app
 from sqlalchemy import select
 
-from app.campaigns.models import CAMPAIGN_STATUSES, CHANNELS, TRIGGERS, Campaign, MessageTemplate
+from app.campaigns.models import CAMPAIGN_STATUSES, CHANNELS, MAX_REMINDERS, TRIGGERS, Campaign, MessageTemplate
 from app.extensions import db
 from app.lifecycle import policy
 from app.lifecycle.models import TestimonialRequest
@@ -42,12 +43,15 @@ EDITABLE = set(DEFAULTS) | {
     "email_reminder_template_id",
     "sms_initial_template_id",
     "sms_reminder_template_id",
+    # {"email": {"2": template id}, "sms": {…}} (or its JSON): another template for one reminder.
+    "reminder_template_ids",
     # The customer's page (app/public): its heading, questions, consent and thank-you texts.
     "prompt_heading",
     "prompt_questions",
     "consent_text",
     "thank_you_text",
 }
+REMINDER_TEMPLATES = "reminder_template_ids"
 PAGE_TEXTS = {"prompt_heading": 200, "consent_text": 1000, "thank_you_text": 2000}
 MAX_QUESTIONS, MAX_QUESTION = 3, 200
 
@@ -112,7 +116,51 @@ def validate(values):
             template = db.session.get(MessageTemplate, template_id)
             if template is None or template.channel != channel:
                 raise CampaignInvalid(f"{field}: no {channel} template with id {template_id}", field)
+    _validate_reminder_templates(values)
     return values
+
+
+def _validate_reminder_templates(values):
+    """The per-reminder templates: each an existing template of its channel, for a reminder
+    number from 1 to the campaign's maximum (a choice past it could never be sent, so it is
+    dropped). Stored as JSON, None when every reminder uses the campaign's reminder template."""
+    chosen = values.get("reminder_template_ids")
+    if isinstance(chosen, str):
+        try:
+            chosen = json.loads(chosen or "{}")
+        except ValueError:
+            raise CampaignInvalid(
+                'reminder templates must be JSON such as {"sms": {"2": 7}}', REMINDER_TEMPLATES
+            ) from None
+    chosen = chosen or {}
+    if not isinstance(chosen, dict) or not all(isinstance(n, dict) for n in chosen.values()):
+        raise CampaignInvalid('reminder templates must look like {"sms": {"2": 7}}', REMINDER_TEMPLATES)
+    kept = {}
+    for channel, numbers in chosen.items():
+        if channel not in ("email", "sms"):
+            raise CampaignInvalid(
+                f"reminder templates: {channel!r} is not a channel (email or sms)", REMINDER_TEMPLATES
+            )
+        for number, template_id in numbers.items():
+            number = str(number)
+            field = f"{channel}_reminder_{number}_template_id"
+            if not number.isdigit() or not 1 <= int(number) <= MAX_REMINDERS:
+                raise CampaignInvalid(
+                    f"reminder templates: {number!r} is not a reminder number from 1 to {MAX_REMINDERS}",
+                    REMINDER_TEMPLATES,
+                )
+            if template_id in (None, ""):
+                continue
+            template = None
+            if isinstance(template_id, int) and not isinstance(template_id, bool) and 0 < template_id < 2**63:
+                template = db.session.get(MessageTemplate, template_id)
+            if template is None or template.channel != channel:
+                raise CampaignInvalid(
+                    f"{channel} reminder {number}: no {channel} template with id {template_id}", field
+                )
+            if int(number) <= values["max_reminders"]:
+                kept.setdefault(channel, {})[str(int(number))] = template_id
+    values["reminder_template_ids"] = json.dumps(kept, sort_keys=True) if kept else None
 
 
 def _validate_page_texts(values):

@@ -58,6 +58,13 @@ class Answer:
     error: ProviderError | None = None
 
 
+# How far ahead of the senders the tick claims, in time: the messages the senders get
+# through in this long (at their recent pace) may wait for one, claimed and committed.
+AHEAD_SECONDS = 0.5
+# How long the tick waits, after one answer, for more to record with it.
+LINGER_SECONDS = 0.05
+
+
 class SendPool:
     """A bounded pool of ``SEND_CONCURRENCY`` senders; ``free`` says how many more
     messages it takes now."""
@@ -78,7 +85,9 @@ class SendPool:
                 limits={"email": RateLimiter(key[1]), "sms": RateLimiter(key[2])},
             )
         self.limits, self._pool = shared["limits"], shared["executor"]
+        self.most_ahead = max(2 * self.size, int(config.get("DISPATCH_BATCH_SIZE") or 0))
         self._in_flight = set()
+        self._answered = deque()  # when the last second's answers came in (monotonic)
 
     def __enter__(self):
         return self
@@ -87,12 +96,26 @@ class SendPool:
         wait(self._in_flight)  # a tick leaves nothing in flight behind it
 
     @property
+    def depth(self):
+        """Messages it holds at most, sending or waiting for a sender: one per sender and
+        one more each, or what the senders answer in ``AHEAD_SECONDS`` at their pace of
+        the last second when that is more (a provider answering at once: the claims and
+        records are then made in batches, not a handful at a time), at most
+        ``DISPATCH_BATCH_SIZE``. Slow or hanging providers keep it at twice the senders."""
+        answered = self._answered
+        cutoff = time.monotonic() - 1.0
+        while answered and answered[0] < cutoff:
+            answered.popleft()
+        return max(2 * self.size, min(self.most_ahead, int(len(answered) * AHEAD_SECONDS)))
+
+    @property
     def free(self):
-        """Messages it takes now: one per sender, and one more each waiting its turn (so
-        the next claim is made while the senders are busy, never more than that ahead)."""
-        room = 2 * self.size - len(self._in_flight)
-        # A handful at a time: a claim statement costs the same for one slot or eight.
-        return room if room >= max(1, self.size // 2) or not self._in_flight else 0
+        """Messages it takes now (so the next claim is made while the senders are busy,
+        never more than ``depth`` ahead)."""
+        depth = self.depth
+        room = depth - len(self._in_flight)
+        # A batch at a time: a claim statement costs about the same for one slot or fifty.
+        return room if room >= max(1, depth // 4) or not self._in_flight else 0
 
     @property
     def busy(self):
@@ -102,15 +125,29 @@ class SendPool:
         future = self._pool.submit(self._send, claim, message, provider)
         self._in_flight.add(future)
 
-    def answers(self, *, block=True):
+    def answers(self, *, block=True, linger=LINGER_SECONDS):
         """The answers that are in (waits for at least one when ``block``).
+
+        After the first, it waits up to ``linger`` for a batch worth recording in one
+        transaction (a quarter of ``depth``, or all in flight): answers coming in one by
+        one would otherwise be recorded one transaction each.
 
         A sender that died of a BaseException (the process is going down) is re-raised
         after the other senders' answers came in, so they can be recorded first."""
         if not self._in_flight:
             return []
         done, _ = wait(self._in_flight, timeout=None if block else 0, return_when=FIRST_COMPLETED)
+        if block and linger > 0:
+            want = min(len(self._in_flight), max(1, self.depth // 4))
+            deadline = time.monotonic() + linger
+            while len(done) < want and not any(f.exception() for f in done):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                time.sleep(min(0.005, left))
+                done = {f for f in self._in_flight if f.done()}
         self._in_flight -= done
+        self._answered.extend([time.monotonic()] * len(done))
         dying = [f for f in done if f.exception() is not None]
         if dying:
             rest, _ = wait(self._in_flight)

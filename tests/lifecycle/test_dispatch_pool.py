@@ -251,3 +251,32 @@ def test_flask_worker_runs_the_scheduler_alone_whatever_scheduler_enabled_says(a
             process.kill()
     assert process.returncode == 0, output
     assert "worker: running the scheduler" in output and "worker: stopped" in output
+
+
+def test_the_pool_claims_ahead_by_the_pace_of_its_answers(app):
+    """Claimed and waiting for a sender: twice the senders at first (and with a slow or
+    hanging provider, as above), the answers of AHEAD_SECONDS at a fast provider's pace."""
+    from types import SimpleNamespace
+
+    from app.lifecycle.sending import AHEAD_SECONDS, SendPool
+
+    class Instant:
+        name, rate_limited = "instant", False
+
+        def send(self, message):
+            return f"id-{message.n}"
+
+    config = {**app.config, "SEND_CONCURRENCY": 2, "DISPATCH_BATCH_SIZE": 200}
+    with SendPool(app, config) as pool:
+        assert (pool.depth, pool.free) == (4, 4)
+        for n in range(100):
+            pool.submit(SimpleNamespace(n=n), SimpleNamespace(channel="email", n=n), Instant())
+        assert pool.free == 0  # full: nothing more is claimed until answers come in
+        answers = []
+        while pool.busy:
+            answers += pool.answers()
+        assert sorted(a.message_id for a in answers) == sorted(f"id-{n}" for n in range(100))
+        assert pool.depth == int(100 * AHEAD_SECONDS) == pool.free  # 100 answers within the last second
+    config["DISPATCH_BATCH_SIZE"] = 20
+    with SendPool(app, config) as pool:
+        assert pool.depth == 4  # a new tick's pool starts from twice its senders again

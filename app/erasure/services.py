@@ -70,7 +70,9 @@ def contact_hash(channel, contact):
     return hmac.new(key, f"{channel}:{contact}".encode(), hashlib.sha256).hexdigest()
 
 
-def _hashes(email, phone):
+def contact_hashes(email, phone):
+    """The HMACs the erasure list would hold for this customer's email and phone (either may
+    be missing; a contact that is not an email address or phone number has none)."""
     found = []
     for value in (email, phone):
         if value:
@@ -93,7 +95,7 @@ def _erased_query(hashes):
 
 def erasure_reason(email, phone):
     """Why an order from this customer is not taken (their contact was erased), or None."""
-    hashes = _hashes(email, phone)
+    hashes = contact_hashes(email, phone)
     if not hashes:
         return None
     rows = db.session.execute(_erased_query(hashes)).all()
@@ -124,7 +126,7 @@ def contact_refusals(email, phone):
     params = {
         "email_contact": normalise_contact("email", email) if email else None,
         "phone_contact": normalise_contact("sms", phone) if phone else None,
-        "hashes": _hashes(email, phone),
+        "hashes": contact_hashes(email, phone),
     }
     opted_out, erased = set(), []
     for kind, at in db.session.execute(_REFUSALS, params):

@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, func, insert, or_, select
 
 from app.campaigns.active import FINGERPRINT as CAMPAIGNS_FINGERPRINT
 from app.erasure.models import ContactErasure
-from app.erasure.services import _hashes as contact_hashes  # the HMACs the erasure list holds
+from app.erasure.services import contact_hashes
 from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
 from app.lifecycle.models import TestimonialRequest
 from app.optouts.models import OptOut, normalise_contact

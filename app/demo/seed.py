@@ -23,13 +23,14 @@ from app.campaigns.services import create_campaign
 from app.clock import as_utc
 from app.extensions import db
 from app.intake.schema import parse_order_event
-from app.intake.services import ingest_with_retry
+from app.intake.services import ingest
 from app.lifecycle.dispatch import TickReport, dispatch_due
 from app.lifecycle.heartbeat import record_ticks
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import record_click
 from app.lifecycle.states import CLICKED, SENDABLE, SENT
 from app.testimonials.models import Testimonial
+from app.transactions import commit_with_retry
 
 PRODUCTS = [
     ("p_mug", "MUG-BLUE", "Blue ceramic mug"),
@@ -179,7 +180,8 @@ def seed_demo(now, orders=240, days=30, progress=None):
         def order(body):
             def deliver(when):
                 body["occurred_at"] = when.strftime("%Y-%m-%dT%H:%M:%SZ")
-                ingest_with_retry(parse_order_event(body), body, when)
+                event = parse_order_event(body)
+                commit_with_retry(lambda attempt: ingest(event, body, when, attempt=attempt))
 
             return deliver
 
@@ -328,7 +330,8 @@ def _cancellations_and_opt_outs(now, orders, opt_out):
             "occurred_at": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "order": {"id": f"{5000 + orders - 12}"},
         }
-        ingest_with_retry(parse_order_event(body), body, when)
+        event = parse_order_event(body)
+        commit_with_retry(lambda attempt: ingest(event, body, when, attempt=attempt))
 
     def unsubscribe(i):
         def act(when):

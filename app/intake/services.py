@@ -1,7 +1,7 @@
 """Steps 1–4: an order event becomes per-product testimonial requests (or cancels them).
 
 ``ingest_order_event`` is the one intake path: the generic webhook and the Shopify
-webhook both end here, so one set of rules decides.
+webhook both end here, so one set of rules decides. Flushes only: the caller commits.
 """
 
 import hashlib
@@ -12,7 +12,6 @@ import time
 from dataclasses import dataclass, field
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -29,6 +28,7 @@ from app.lifecycle import policy
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import SUBMITTED, TERMINAL
+from app.transactions import log_after_commit
 
 log = logging.getLogger("app.intake")
 
@@ -52,57 +52,33 @@ class EventIdReused(ValueError):
         self.message = str(self)
 
 
-def ingest_with_retry(event, raw_payload, now, *, source="generic", cancel_item_ids=None, on_recorded=None):
-    """Ingest and commit. A unique-constraint race (a concurrent delivery of the same event
-    or order) is rolled back and evaluated again: the second pass sees the winner's rows.
+def ingest(event, raw_payload, now, *, attempt=0, source="generic", cancel_item_ids=None, on_recorded=None):
+    """One pass of the intake for a delivery (flushes): (OrderEvent, duplicate).
+
+    The caller commits through ``app.transactions.commit_with_retry``: a unique-constraint
+    race (a concurrent delivery of the same event or order) raises IntegrityError, is rolled
+    back there and this runs again with the next ``attempt``: that pass sees the winner's rows.
 
     ``on_recorded(record)`` runs on a new (not duplicate) event inside the same transaction:
     a source adds what only it knows (Shopify: topic, shop, line items it left out).
 
-    A delivery is decided first from a read-only snapshot (``read_ahead``), so the write
-    transaction holds the lock only to check that snapshot and insert. The returned
-    record is not expired by the commit: its answer is built from the rows just written,
-    without a second transaction (on SQLite one more wait for the lock)."""
-    for attempt in range(3):
-        try:
-            ahead = read_ahead(event, now, source) if attempt == 0 else None
-            record, duplicate = ingest_order_event(
-                event, raw_payload, now, source=source, cancel_item_ids=cancel_item_ids, ahead=ahead
-            )
-            if on_recorded is not None and not duplicate:
-                on_recorded(record)
-                db.session.flush()
-            _commit_keeping(record)
-            for line in db.session.info.pop(PENDING_LOG, ()):
-                log.info(*line)
-            return record, duplicate
-        except IntegrityError:
-            db.session.rollback()
-            db.session.info.pop(PENDING_LOG, None)
-            if attempt == 2:
-                raise
-            log.info("intake race on event %s, evaluating again", event.event_id)
-
-
-PENDING_LOG = "intake log lines"
+    On the first attempt a delivery is decided from a read-only snapshot (``read_ahead``),
+    so the write transaction holds the lock only to check that snapshot and insert."""
+    if attempt:
+        log.info("intake race on event %s, evaluating again", event.event_id)
+    ahead = read_ahead(event, now, source) if attempt == 0 else None
+    record, duplicate = ingest_order_event(
+        event, raw_payload, now, source=source, cancel_item_ids=cancel_item_ids, ahead=ahead
+    )
+    if on_recorded is not None and not duplicate:
+        on_recorded(record)
+        db.session.flush()
+    return record, duplicate
 
 
 def _log_once_committed(*line):
-    """The step lines of an event, written after its commit: a log write inside the
-    transaction would hand the CPU to other threads while this one holds the write lock."""
-    db.session.info.setdefault(PENDING_LOG, []).append(line)
-
-
-def _commit_keeping(record):
-    session = db.session()
-    if record not in session:
-        session.commit()
-        return
-    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = expire_on_commit
+    """The step lines of an event, written after its commit (``app.transactions``)."""
+    log_after_commit(log, *line)
 
 
 def read_ahead(event, now, source):

@@ -11,7 +11,8 @@ from flask import Blueprint, current_app, jsonify, request
 from app.clock import arrival_time
 from app.extensions import csrf, db
 from app.intake.schema import SchemaError, parse_order_event
-from app.intake.services import EventIdReused, ingest_with_retry
+from app.intake.services import EventIdReused, ingest
+from app.transactions import commit_with_retry
 from app.webhooks import BodyRefused, parse_json, problem, read_limited_body, refuse_unstorable, too_large_message
 from app.webhooks.signatures import order_signature_valid
 
@@ -56,7 +57,10 @@ def order_webhook():
     if event.event_type == "order.refunded" and event.items:
         cancel_items = [item.id for item in event.items]  # a partial refund names its items
     try:
-        record, duplicate = ingest_with_retry(event, raw.decode("utf-8"), arrival_time(), cancel_item_ids=cancel_items)
+        received_at, raw_text = arrival_time(), raw.decode("utf-8")
+        record, duplicate = commit_with_retry(
+            lambda attempt: ingest(event, raw_text, received_at, attempt=attempt, cancel_item_ids=cancel_items)
+        )
     except EventIdReused as exc:
         db.session.rollback()
         return problem(409, exc.message, "event_id")  # logged by the service

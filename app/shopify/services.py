@@ -2,8 +2,8 @@
 
 Every verified webhook becomes an ``order_events`` row (the intake log), with its topic,
 Shopify event id and shop: triggers and cancellations through
-``app.intake.services.ingest_with_retry``; topics and statuses that start nothing as an
-``ignored`` row with the reason. Those stored payloads are also our memory of the order:
+``app.intake.services.ingest``; topics and statuses that start nothing as an
+``ignored`` row with the reason. Flushes only: the view commits. Those stored payloads are also our memory of the order:
 a ``fulfillment_events/create`` carries only ids, so its line items are looked up in the
 fulfillment (or order) payloads received earlier for the same order.
 """
@@ -14,13 +14,13 @@ import re
 from dataclasses import replace
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from app.extensions import db
 from app.intake.models import OrderEvent, OrderEventItem
-from app.intake.services import ingest_with_retry
+from app.intake.services import ingest
 from app.shopify import mapping
 from app.shopify.mapping import FulfillmentChanged, FulfillmentDelivered, Ignore, PayloadProblem
+from app.transactions import log_after_commit
 
 log = logging.getLogger("app.shopify")
 
@@ -29,8 +29,11 @@ IGNORED = "ignored"  # order_events.event_type of a webhook that started nothing
 WAITING = "waiting for the items of fulfillment"
 
 
-def receive(meta, payload, raw_text):
-    """Record and act on one verified webhook; returns (OrderEvent, duplicate). Commits."""
+def receive(meta, payload, raw_text, attempt=0):
+    """Record and act on one verified webhook; returns (OrderEvent, duplicate). Flushes.
+
+    Run through ``app.transactions.commit_with_retry``: a second delivery of the same
+    webhook at the same moment raises IntegrityError, and the next ``attempt`` finds it."""
     earlier = find_delivery(meta)
     if earlier is not None:
         log.info(
@@ -47,15 +50,18 @@ def receive(meta, payload, raw_text):
         routed = on_delivered_event(meta, routed)
     if isinstance(routed, Ignore):
         return record_ignored(meta, routed, raw_text)
-    record, duplicate = ingest_with_retry(
+    record, duplicate = ingest(
         routed.event,
         raw_text,
         meta.received_at,
+        attempt=attempt,
         source=SOURCE,
         cancel_item_ids=routed.cancel_item_ids,
         on_recorded=lambda record: annotate(record, meta, routed),
     )
-    log.info("Shopify %s webhook %s for order %s: %s", meta.topic, meta.webhook_id, record.order_id, record.summary)
+    log_after_commit(
+        log, "Shopify %s webhook %s for order %s: %s", meta.topic, meta.webhook_id, record.order_id, record.summary
+    )
     return record, duplicate
 
 
@@ -163,12 +169,8 @@ def record_ignored(meta, ignore, raw_text):
     )
     _stamp(record, meta)
     db.session.add(record)
-    try:
-        db.session.commit()
-    except IntegrityError:  # the same webhook, delivered twice at once
-        db.session.rollback()
-        return find_delivery(meta), True
-    log.info("Shopify %s webhook %s ignored: %s", meta.topic, meta.webhook_id, ignore.reason)
+    db.session.flush()  # the same webhook delivered twice at once: IntegrityError, see receive
+    log_after_commit(log, "Shopify %s webhook %s ignored: %s", meta.topic, meta.webhook_id, ignore.reason)
     return record, False
 
 

@@ -14,6 +14,7 @@ from app.extensions import csrf, db
 from app.intake.schema import SchemaError
 from app.shopify.mapping import PayloadProblem, WebhookMeta, supported_time
 from app.shopify.services import IGNORED, receive
+from app.transactions import commit_with_retry
 from app.webhooks import BodyRefused, parse_json, problem, read_limited_body, refuse_unstorable, too_large_message
 from app.webhooks.signatures import shopify_hmac_valid
 
@@ -54,7 +55,8 @@ def shopify_webhook():
         # Shopify will retry the same bytes, which will not parse any better: say so loudly.
         return _refuse(exc.message, meta, field=exc.field)
     try:
-        record, duplicate = receive(meta, payload, raw.decode("utf-8"))
+        raw_text = raw.decode("utf-8")
+        record, duplicate = commit_with_retry(lambda attempt: receive(meta, payload, raw_text, attempt))
     except SchemaError as exc:  # PayloadProblem, or a send time past the supported years
         db.session.rollback()
         return _refuse(f"{meta.topic} payload: {exc.message}", meta, field=exc.field)

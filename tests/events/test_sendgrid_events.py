@@ -348,33 +348,6 @@ def test_unsubscribe_spamreport_and_group_unsubscribe_opt_the_address_out(client
     assert events_of(ids[2], "opted_out")[0].detail == "the customer unsubscribed from the group (group 42)"
 
 
-def test_an_unsubscribe_for_an_unknown_request_is_still_honoured(client, signer):
-    answer = post(
-        client,
-        signer,
-        sg_event(999, "unsubscribe", email="someone@example.com"),
-        sg_event(None, "spamreport", email="other@example.com"),
-    )
-    assert answer["stored"] == 2 and answer["rejected"] == []
-    assert {o.contact for o in db.session.scalars(select(OptOut))} == {"someone@example.com", "other@example.com"}
-
-
-def test_group_resubscribe_undoes_only_a_group_unsubscribe(client, signer):
-    post(
-        client,
-        signer,
-        sg_event(None, "group_unsubscribe", email="a@example.com", timestamp=T0),
-        sg_event(None, "unsubscribe", email="b@example.com", timestamp=T0),
-    )
-    post(
-        client,
-        signer,
-        sg_event(None, "group_resubscribe", email="a@example.com", timestamp=T0 + 60),
-        sg_event(None, "group_resubscribe", email="b@example.com", timestamp=T0 + 60),
-    )
-    assert [o.contact for o in db.session.scalars(select(OptOut))] == ["b@example.com"]
-
-
 def test_events_map_by_message_id_when_custom_args_are_missing(client, signer, sent):
     message_id = request_row(sent).email_message_id
     answer = post(client, signer, sg_event(None, "delivered", message_id=message_id))

@@ -324,24 +324,6 @@ def test_advanced_opt_out_type_is_trusted_over_the_text(client, sms):
     assert db.session.scalar(select(OptOut.id)) is None
 
 
-@pytest.mark.parametrize("word", ["START", "unstop", "Yes"])
-def test_start_opts_the_number_back_in(client, sms, word):
-    inbound(client, "STOP")
-    inbound(client, word, sid="SM" + "2" * 32)
-    assert db.session.scalar(select(OptOut.id)) is None
-    history = db.session.scalars(select(ContactEvent.type).order_by(ContactEvent.id)).all()
-    assert history == ["opted_out", "opted_in"]
-
-
-def test_a_replayed_stop_after_start_does_not_opt_out_again(client, sms):
-    inbound(client, "STOP", sid="SM" + "1" * 32)
-    inbound(client, "START", sid="SM" + "2" * 32)
-    counts = row_counts()
-    inbound(client, "STOP", sid="SM" + "1" * 32)  # Twilio retried the first webhook
-    assert db.session.scalar(select(OptOut.id)) is None
-    assert row_counts() == counts
-
-
 def test_a_stop_from_a_short_code_or_whatsapp_is_ignored(client, sms):
     inbound(client, "STOP", sender="whatsapp:+15551234567")
     inbound(client, "STOP", sender="12345", sid="SM" + "3" * 32)

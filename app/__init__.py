@@ -2,9 +2,13 @@
 
 import logging
 import os
+from urllib.parse import urlparse
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, g, jsonify, render_template, request
+from markupsafe import escape
+from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
 from app.web import wants_json
@@ -33,8 +37,6 @@ def create_app(config_class=None):
 
     security.init_app(app)  # headers on every response, error pages included
     if app.config.get("TRUSTED_PROXIES"):
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         count = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)
     register_extensions(app)
@@ -82,8 +84,6 @@ def check_storage_config(app):
     """Refuse to start on a VIDEO_STORAGE_URL that names no storage (checked, not connected)."""
     url = app.config.get("VIDEO_STORAGE_URL") or ""
     if url.startswith("s3://"):
-        from urllib.parse import urlparse
-
         bucket = urlparse(url).netloc
         if not bucket:
             raise RuntimeError(f"refusing to start: VIDEO_STORAGE_URL={url!r} names no bucket (s3://bucket/prefix)")
@@ -126,7 +126,8 @@ def register_extensions(app):
 
     nav.init_app(app, banner_sources=[slo_banners])
 
-    from app.lifecycle.explain import channel_name, mask_email, mask_phone
+    from app.campaigns.models import channel_name
+    from app.lifecycle.explain import mask_email, mask_phone
 
     app.add_template_filter(channel_name, "channel_name")
     # Lists show contacts masked (a•••@example.com, +1•••••4567); a request's page in full.
@@ -160,8 +161,8 @@ def register_input_guards(app):
 
 def register_blueprints(app):
     # Dashboard pages: campaigns, message templates, testimonials, intake log, outbox, opt-outs.
+    from app.campaign_admin.views import bp as campaigns_bp
     from app.campaigns.template_views import bp as templates_bp
-    from app.campaigns.views import bp as campaigns_bp
     from app.erasure.views import bp as erasure_bp
     from app.intake.log_views import bp as intake_log_bp
     from app.optouts.views import bp as optouts_bp
@@ -183,17 +184,19 @@ def register_blueprints(app):
 
     app.register_blueprint(events_bp)
     app.register_blueprint(public_bp)
+    from app.showcase.embed_views import bp as showcase_embed_bp
     from app.showcase.views import bp as showcase_bp
 
     app.register_blueprint(showcase_bp)
+    app.register_blueprint(showcase_embed_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(dashboard_bp)
 
     from app.lifecycle.views import bp as requests_bp
 
     app.register_blueprint(requests_bp)
-    from app.settings.views import bp as settings_bp
     from app.settings.views import brand_bp
+    from app.settings_admin.views import bp as settings_bp
 
     app.register_blueprint(settings_bp)
     app.register_blueprint(brand_bp)
@@ -201,7 +204,7 @@ def register_blueprints(app):
 
 def register_commands(app):
     from app.auth.cli import admins_cli
-    from app.campaigns.cli import campaigns_cli
+    from app.campaign_admin.cli import campaigns_cli
     from app.demo.cli import seed_demo_command
     from app.lifecycle.cli import dispatch_command, requests_cli
     from app.outbox.cli import outbox_cli
@@ -241,10 +244,6 @@ DATABASE_DOWN = "The database cannot be used right now; the request was not appl
 
 
 def register_error_handlers(app):
-    from flask import g
-    from markupsafe import escape
-    from sqlalchemy.exc import DatabaseError, SQLAlchemyError
-
     def forget_session():
         try:
             db.session.rollback()

@@ -4,6 +4,8 @@ import json
 
 import click
 
+from app.clock import parse_rfc3339
+
 # Ids a database integer can hold: a bigger number is a usage error, not an OverflowError.
 ID = click.IntRange(1, 2**63 - 1)
 
@@ -21,8 +23,6 @@ def fail(message):
 
 
 def parse_time_option(value):
-    from app.clock import parse_rfc3339
-
     if value is None:
         return None
     try:

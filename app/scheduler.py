@@ -22,8 +22,8 @@ from app.extensions import db
 from app.lifecycle.dispatch import dispatch_due
 from app.lifecycle.heartbeat import record_tick
 from app.monitoring.alerts import evaluate_alerts
-from app.public.uploads import delete_expired_uploads
 from app.testimonials.processing import process_due_videos
+from app.testimonials.uploads import delete_expired_uploads
 
 log = logging.getLogger("app.scheduler")
 _scheduler = None

@@ -78,7 +78,7 @@ def seed(app, slots):
     from flask_migrate import upgrade
     from sqlalchemy import insert
 
-    from app.campaigns.services import create_campaign
+    from app.campaign_admin.services import create_campaign
     from app.extensions import db
     from app.lifecycle.models import TestimonialRequest
 

@@ -74,7 +74,7 @@ def seed(app, rows, rng):
     from sqlalchemy import insert
 
     from app.auth.services import create_admin
-    from app.campaigns.services import create_campaign
+    from app.campaign_admin.services import create_campaign
     from app.extensions import db
     from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
 

@@ -112,7 +112,7 @@ def prepare_project_database(url, workdir):
     from flask_migrate import upgrade
 
     from app import create_app
-    from app.campaigns.services import create_campaign
+    from app.campaign_admin.services import create_campaign
     from app.clock import now
     from app.extensions import db
     from config import TestConfig

@@ -2,7 +2,7 @@
 
 import copy
 
-from app.campaigns.services import create_campaign
+from app.campaign_admin.services import create_campaign
 from app.extensions import db
 
 ORDER = {

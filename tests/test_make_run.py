@@ -31,7 +31,7 @@ def free_port():
 def due_request_db(tmp_path, migrated_db):
     import shutil
 
-    from app.campaigns.services import create_campaign
+    from app.campaign_admin.services import create_campaign
     from app.clock import utcnow
     from app.intake.schema import parse_order_event
     from app.intake.services import ingest_order_event

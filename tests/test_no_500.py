@@ -143,7 +143,7 @@ QUERY_PARAMS = {
         "request",
         "page",
     ),
-    "testimonials.embed": ("product", "theme"),
+    "showcase_embed.embed": ("product", "theme"),
     "testimonials.export": ("status", "product", "campaign_id", "min_rating", "has_video", "q"),
     "erasure.confirm": ("contact", "request"),
     "showcase.feed": ("product_id", "campaign_id", "min_rating", "has_video", "limit", "cursor"),

@@ -1,6 +1,6 @@
 """Dashboard forms for campaigns and message templates.
 
-Field names match the settings ``app.campaigns.services`` takes, so a CampaignInvalid's
+Field names match the settings ``app.campaign_admin.services`` takes, so a CampaignInvalid's
 ``field`` names the form field that shows the message.
 """
 
@@ -20,9 +20,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from app.campaigns.models import MAX_REMINDERS, MessageTemplate
+from app.campaigns.models import CHANNEL_NAMES, MAX_REMINDERS, MessageTemplate, channel_name
 from app.extensions import db
-from app.lifecycle.explain import CHANNEL_NAMES, channel_name
 
 CHANNELS = {c: CHANNEL_NAMES[c] for c in ("email", "sms")}  # the label a field starts with
 KINDS = {"initial": "first message", "reminder": "reminders"}

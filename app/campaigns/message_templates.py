@@ -16,6 +16,7 @@ from app.campaigns.rendering import SAMPLE, SAMPLE_TOKEN, TemplateProblem, check
 from app.campaigns.sms import sms_count
 from app.extensions import db
 from app.providers import OutgoingMessage, ProviderError, get_provider
+from app.settings import current_settings
 
 log = logging.getLogger("app.campaigns")
 
@@ -77,8 +78,6 @@ def problems(values, context=None):
 
 def sample_context(kind="initial", reminder_number=None, max_reminders=2):
     """The sample data, with this shop's name, logo, colour and its real link length."""
-    from app.settings import current_settings
-
     shop = current_settings()
     number = 0 if kind != "reminder" else min(max(int(reminder_number or 1), 1), max(max_reminders, 1))
     return {
@@ -225,7 +224,6 @@ def test_message(template, to):
             raise TemplateInvalid("enter a phone number in international format, such as +15551234567", "to")
     context = sample_context(template.kind)
     subject, html, text = render_message(template, context)
-    from app.settings import current_settings
 
     shop = current_settings()
     return OutgoingMessage(

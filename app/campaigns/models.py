@@ -17,6 +17,18 @@ CHANNELS = ("email", "sms", "both")
 TEMPLATE_KINDS = ("initial", "reminder")
 MAX_REMINDERS = 10  # as ck_campaign_max_reminders says
 
+# How every screen names a channel (labels; ``channel_name`` for the other forms).
+CHANNEL_NAMES = {"email": "Email", "sms": "SMS", "both": "Email and SMS"}
+
+
+def channel_name(channel, *, in_sentence=False, short=False):
+    """ "Email", "SMS", "Email and SMS"; ``in_sentence``: "email", "SMS", "email and SMS";
+    ``short`` (a narrow column): "Email + SMS"."""
+    name = CHANNEL_NAMES.get(channel, channel or "")
+    if short:
+        name = name.replace(" and ", " + ")
+    return name.replace("Email", "email") if in_sentence else name
+
 
 class MessageTemplate(db.Model):
     __tablename__ = "message_templates"
@@ -102,7 +114,7 @@ class Campaign(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     updated_at = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow, nullable=False)
     # A new random number on every change (see new_revision): the intake's cached rules
-    # (app.campaigns.active) compare the table's fingerprint with the one they were read at.
+    # (app.intake.active_campaigns) compare the table's fingerprint with the one they were read at.
     revision: Mapped[int] = mapped_column(default=lambda: new_revision(), nullable=False)
 
     email_initial_template = relationship(MessageTemplate, foreign_keys=[email_initial_template_id])

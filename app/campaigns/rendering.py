@@ -4,10 +4,14 @@ Merchants write templates; the sandbox keeps a template from reaching anything b
 variables listed here.
 """
 
+import re
 from functools import lru_cache
+from html import unescape
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
+
+from app.campaigns.email_layout import plain_text, render_layout, split_paragraphs
 
 VARIABLES = {
     "first_name": "The customer's first name (falls back to 'there')",
@@ -139,8 +143,6 @@ def render_message(template, context):
     Simple mode (email): subject, heading, body paragraphs and button text, laid out by
     ``email_layout``, with the plain-text part made from the same pieces. HTML mode: the
     merchant's own HTML; an empty text part is made from the HTML."""
-    from app.campaigns.email_layout import plain_text, render_layout, split_paragraphs
-
     limit = MAX_OUTPUT["sms" if getattr(template, "channel", "email") == "sms" else "email"]
     subject = render(template.subject, context, limit=limit) if template.subject else None
     if getattr(template, "mode", "html") == "simple" and template.channel == "email":
@@ -163,9 +165,6 @@ def render_message(template, context):
 def text_from_html(html):
     """A readable plain-text part for an HTML email that has none: paragraphs kept, links
     written out after their words."""
-    import re
-    from html import unescape
-
     text = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", "", html)
     text = re.sub(r'(?is)<a\b[^>]*href="([^"]*)"[^>]*>(.*?)</a>', lambda m: f"{m.group(2)} ({m.group(1)})", text)
     text = re.sub(r"(?i)<br\s*/?>", "\n", text)

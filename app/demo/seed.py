@@ -18,9 +18,10 @@ from sqlalchemy.engine import make_url
 
 from app.auth.models import Admin
 from app.auth.services import create_admin
+from app.campaign_admin.services import create_campaign, set_status
 from app.campaigns.models import Campaign
-from app.campaigns.services import create_campaign
 from app.clock import as_utc
+from app.demo.videos import store_demo_video
 from app.extensions import db
 from app.intake.schema import parse_order_event
 from app.intake.services import ingest
@@ -29,7 +30,11 @@ from app.lifecycle.heartbeat import record_ticks
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import record_click
 from app.lifecycle.states import CLICKED, SENDABLE, SENT
+from app.optouts.services import suppress as opt_out
+from app.public.services import submit_testimonial
+from app.storage import get_storage
 from app.testimonials.models import Testimonial
+from app.testimonials.moderation import APPROVED, move
 from app.transactions import commit_with_retry
 
 PRODUCTS = [
@@ -145,9 +150,6 @@ def seed_demo(now, orders=240, days=30, progress=None):
     Everything happens in time order on a simulated clock (``app.clock.now()`` returns the
     simulated time meanwhile), so stored times, outbox messages and timelines agree.
     ``progress(text)``, when given, hears how far the seed is (every tenth of the way)."""
-    from app.campaigns.services import set_status
-    from app.optouts.services import suppress as opt_out
-
     if db.session.scalar(select(func.count(Campaign.id))):
         return "demo data already present; nothing seeded"
     rng = random.Random(42)
@@ -276,10 +278,6 @@ DEMO_VIDEOS = [  # (seconds, tone in Hz, accent colour, rating, approved?)
 def _video_testimonials(now, rng):
     """Ratings on every testimonial, and a video on the latest few (made now with PyAV,
     saved through the video storage): the Testimonials screen shows the product at work."""
-    from app.demo.videos import store_demo_video
-    from app.storage import get_storage
-    from app.testimonials.moderation import APPROVED, move
-
     testimonials = db.session.scalars(select(Testimonial).order_by(Testimonial.created_at.desc())).all()
     for testimonial in testimonials:
         testimonial.rating = rng.choice((5, 5, 5, 4, 4, 3))
@@ -384,8 +382,6 @@ def simulated_clock(start):
 def _customers_respond(tick, rng, within):
     """Some customers open their link or submit within ``within`` after ``tick`` (before
     the next call, so the history stays in time order)."""
-    from app.public.services import submit_testimonial
-
     latest = max(5, int(within.total_seconds() // 60) - 5)
     scale = min(1.0, within / COARSE_STEP)  # hourly calls in the live hours: the same rate per day
     has_text = db.session.scalar(select(func.count(Testimonial.id)).where(Testimonial.text.is_not(None))) > 0

@@ -17,28 +17,23 @@ What "erase" means per table, chosen so that the overview's figures stay right:
 
 What stays is one ``contact_erasures`` row per contact with an HMAC of it (keyed with the
 app's SECRET_KEY), the time and who asked: a later order from the same contact is then
-skipped with a reason (``erasure_reason``) unless the merchant lifts the block.
+skipped with a reason (``app.optouts.erasures``) unless the merchant lifts the block.
 """
 
-import hashlib
-import hmac
-import json
 import logging
 import secrets
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
-from flask import current_app
-from sqlalchemy import and_, bindparam, delete, func, literal, or_, select, union_all, update
+from sqlalchemy import delete, func, or_, select, update
 
-from app.clock import as_utc, isoformat
-from app.erasure.models import ContactErasure
+from app.clock import isoformat
 from app.extensions import db
-from app.intake.models import OrderEvent, OrderEventItem
+from app.intake.models import ERASED_PAYLOAD, OrderEvent, OrderEventItem
 from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import CANCELLABLE
-from app.optouts.models import ContactEvent, OptOut, normalise_contact
+from app.optouts.erasures import contact_hash
+from app.optouts.models import ContactErasure, ContactEvent, OptOut
 from app.optouts.services import OptOutInvalid, clean_contact
 from app.outbox.models import OutboxMessage
 from app.testimonials.models import Testimonial, VideoUpload
@@ -47,7 +42,6 @@ from app.testimonials.removal import delete_files, stored_keys, uploads_of
 
 log = logging.getLogger("app.erasure")
 R = TestimonialRequest
-ERASED_PAYLOAD = json.dumps({"erased": "the customer's data was erased on request"})
 
 
 class ErasureInvalid(ValueError):
@@ -62,79 +56,6 @@ def parse_contact(text):
         return channel, clean_contact(channel, text)
     except OptOutInvalid as exc:
         raise ErasureInvalid(f"{exc} — give the customer's email address or phone number (+15551234567)") from None
-
-
-def contact_hash(channel, contact):
-    key = current_app.config["SECRET_KEY"]
-    key = key.encode() if isinstance(key, str) else key
-    return hmac.new(key, f"{channel}:{contact}".encode(), hashlib.sha256).hexdigest()
-
-
-def contact_hashes(email, phone):
-    """The HMACs the erasure list would hold for this customer's email and phone (either may
-    be missing; a contact that is not an email address or phone number has none)."""
-    found = []
-    for value in (email, phone):
-        if value:
-            try:
-                found.append(contact_hash(*parse_contact(value)))
-            except ErasureInvalid:
-                continue
-    return found
-
-
-def _reason(erased_at):
-    return f"customer erased on request on {erased_at:%Y-%m-%d} (lift it under Customers › Erasures to ask again)"
-
-
-def _erased_query(hashes):
-    return select(literal("erased"), ContactErasure.erased_at).where(
-        ContactErasure.contact_hash.in_(hashes), ContactErasure.lifted_at.is_(None)
-    )
-
-
-def erasure_reason(email, phone):
-    """Why an order from this customer is not taken (their contact was erased), or None."""
-    hashes = contact_hashes(email, phone)
-    if not hashes:
-        return None
-    rows = db.session.execute(_erased_query(hashes)).all()
-    return _reason(min(as_utc(at) for _, at in rows)) if rows else None
-
-
-# Built once (the intake runs it on every order): the customer's opt-outs and the erasures
-# in force for their contacts, UNIONed.
-_opt_outs, _erasures = OptOut.__table__, ContactErasure.__table__
-_REFUSALS = union_all(
-    select(_opt_outs.c.channel, literal(None).label("at")).where(
-        or_(
-            and_(_opt_outs.c.channel == "email", _opt_outs.c.contact == bindparam("email_contact")),
-            and_(_opt_outs.c.channel == "sms", _opt_outs.c.contact == bindparam("phone_contact")),
-        )
-    ),
-    select(literal("erased"), _erasures.c.erased_at).where(
-        _erasures.c.contact_hash.in_(bindparam("hashes", expanding=True)), _erasures.c.lifted_at.is_(None)
-    ),
-)
-
-
-def contact_refusals(email, phone):
-    """(opted-out channels, erasure reason or None) in one statement, for the intake's
-    fixed handful: the opt-out lookup and the erasure lookup UNIONed."""
-    if not email and not phone:
-        return set(), None
-    params = {
-        "email_contact": normalise_contact("email", email) if email else None,
-        "phone_contact": normalise_contact("sms", phone) if phone else None,
-        "hashes": contact_hashes(email, phone),
-    }
-    opted_out, erased = set(), []
-    for kind, at in db.session.execute(_REFUSALS, params):
-        if kind == "erased":
-            erased.append(as_utc(at) if not isinstance(at, str) else datetime.fromisoformat(at).replace(tzinfo=UTC))
-        else:
-            opted_out.add(kind)
-    return opted_out, (_reason(min(erased)) if erased else None)
 
 
 @dataclass

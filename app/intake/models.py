@@ -1,11 +1,17 @@
 """Every order webhook we received, with what became of each of its items."""
 
+import json
+
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import isoformat
 from app.dbtypes import UTCDateTime
 from app.extensions import db
+
+# The stored body of an erased customer's order (app.erasure), and of one refused because
+# the customer was erased.
+ERASED_PAYLOAD = json.dumps({"erased": "the customer's data was erased on request"})
 
 
 class OrderEvent(db.Model):

@@ -15,19 +15,19 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.campaigns.active import active_campaigns
 from app.clock import as_utc, isoformat
 from app.database import READ_ONLY
-from app.erasure.services import ERASED_PAYLOAD, contact_refusals
 from app.extensions import db
 from app.intake import statements
+from app.intake.active_campaigns import active_campaigns
 from app.intake.eligibility import Cancellation, cancellation_reason, cancelled_by, evaluate_item
-from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
+from app.intake.models import ERASED_PAYLOAD, OrderCancellation, OrderEvent, OrderEventItem
 from app.intake.schema import LATEST_SUPPORTED, SchemaError
 from app.lifecycle import policy
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import SUBMITTED, TERMINAL
+from app.optouts.erasures import contact_refusals
 from app.transactions import log_after_commit
 
 log = logging.getLogger("app.intake")

@@ -10,12 +10,11 @@ the suppression list stores them), ``contact_hashes`` (as the erasure list does)
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select
 
-from app.campaigns.active import FINGERPRINT as CAMPAIGNS_FINGERPRINT
-from app.erasure.models import ContactErasure
-from app.erasure.services import contact_hashes
+from app.intake.active_campaigns import FINGERPRINT as CAMPAIGNS_FINGERPRINT
 from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
 from app.lifecycle.models import TestimonialRequest
-from app.optouts.models import OptOut, normalise_contact
+from app.optouts.erasures import contact_hashes
+from app.optouts.models import ContactErasure, OptOut, normalise_contact
 
 _events = OrderEvent.__table__
 _cancellations = OrderCancellation.__table__
@@ -74,7 +73,7 @@ SNAPSHOT = select(
     *_count_and_max(_requests, *_earlier),
     *_count_and_max(_opt_outs, _customer_opt_outs),
     *_count_and_max(_erasures, *_customer_erasures),  # a lift lowers the count
-    *CAMPAIGNS_FINGERPRINT,  # app.campaigns.active's
+    *CAMPAIGNS_FINGERPRINT,  # app.intake.active_campaigns'
 )
 
 

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import selectinload
 
-from app.campaigns.models import Campaign
+from app.campaigns.models import Campaign, channel_name
 from app.campaigns.rendering import TemplateProblem, message_context, render_message
 from app.extensions import db
 from app.lifecycle import explain, policy
@@ -39,7 +39,6 @@ from app.lifecycle.states import (
 from app.optouts.models import OptOut, normalise_contact
 from app.providers import OutgoingMessage, ProviderError, get_provider
 from app.settings import current_settings
-from app.settings.quiet_hours import quiet_hours_window
 
 log = logging.getLogger("app.lifecycle")
 R = TestimonialRequest
@@ -281,7 +280,7 @@ def _text(template):
 def _shop_window(shop):
     """The shop's quiet hours (Settings) hold every channel of every campaign."""
     try:
-        return quiet_hours_window(shop.quiet_hours)
+        return policy.quiet_hours_window(shop.quiet_hours)
     except policy.WindowInvalid:
         return None
 
@@ -375,7 +374,7 @@ def _defer(row, campaign, claim_id, plan, now, report):
     closed = [
         f"the shop's quiet hours {w.quiet_hours()}"
         if ch is None
-        else f"{explain.channel_name(ch, in_sentence=True)} quiet hours {w.quiet_hours()}"
+        else f"{channel_name(ch, in_sentence=True)} quiet hours {w.quiet_hours()}"
         for ch, w in plan.closed
     ]
     local = plan.opening.astimezone(ZoneInfo(tz_name))
@@ -485,7 +484,7 @@ def _start_sends(to_send, claim_id, providers, now):
                     earlier.attempts + 1,
                 )
                 earlier.started_at, earlier.error, earlier.finished_at = now, None, None
-        names = ", ".join(explain.channel_name(c, in_sentence=True) for c in channels)
+        names = ", ".join(channel_name(c, in_sentence=True) for c in channels)
         events.append(
             dict(
                 request_id=row.id,

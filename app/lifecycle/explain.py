@@ -14,6 +14,7 @@ Everything here is pure: strings and numbers in, strings out; no database, no cl
 import re
 from dataclasses import dataclass
 
+from app.campaigns.models import CHANNEL_NAMES
 from app.settings.dates import DATETIME_FORMAT, to_shop_time
 
 # -- the kinds of failure -------------------------------------------------------------------
@@ -31,19 +32,6 @@ UNKNOWN = "unknown"
 
 # Kinds for which pressing Retry alone sends to the same place and fails the same way.
 PERMANENT_KINDS = frozenset({ADDRESS, OPTED_OUT, TEMPLATE, SETUP, REFUSED})
-
-# How every screen names a channel (labels; ``channel_name`` for the other forms).
-CHANNEL_NAMES = {"email": "Email", "sms": "SMS", "both": "Email and SMS"}
-
-
-def channel_name(channel, *, in_sentence=False, short=False):
-    """ "Email", "SMS", "Email and SMS"; ``in_sentence``: "email", "SMS", "email and SMS";
-    ``short`` (a narrow column): "Email + SMS"."""
-    name = CHANNEL_NAMES.get(channel, channel or "")
-    if short:
-        name = name.replace(" and ", " + ")
-    return name.replace("Email", "email") if in_sentence else name
-
 
 SEND_RESULT = re.compile(r"^(?P<kind>retryable|permanent)(?: \[(?P<code>[^\]]*)\])?: (?P<message>.*)$", re.S)
 REPORTED = re.compile(r"^(?P<detail>.*) \(reported by (?P<provider>[\w-]+)\)$", re.S)

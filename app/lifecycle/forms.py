@@ -5,8 +5,7 @@ from wtforms import BooleanField, DateField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, Optional, ValidationError
 
-from app.campaigns.models import CHANNELS
-from app.lifecycle.explain import CHANNEL_NAMES
+from app.campaigns.models import CHANNEL_NAMES, CHANNELS
 from app.lifecycle.queries import RequestFilter
 from app.lifecycle.states import STATUSES
 

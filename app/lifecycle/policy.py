@@ -218,6 +218,21 @@ def windows_overlap(a, b):
     return any(a.contains(m) and b.contains(m) for m in range(1440))
 
 
+def quiet_hours_window(text):
+    """The shop's quiet hours (Settings: no message on any channel of any campaign, on top
+    of each campaign's own send windows, docs/send-windows.md) "21:00-08:00" → the
+    SendWindow when messages may go (08:00-21:00); None when there are none. Raises
+    WindowInvalid for text that is not HH:MM-HH:MM."""
+    if text is None or not str(text).strip() or str(text).strip().lower() in ("none", "any"):
+        return None
+    quiet = SendWindow.parse(text)
+    if quiet is None:
+        return None
+    if quiet.start == quiet.end % 1440:
+        raise WindowInvalid("quiet hours all day long would never send anything")
+    return SendWindow(quiet.end % 1440, quiet.start or 1440)
+
+
 def _opening_on(day, window, tz):
     """The UTC instant the window opens on local date ``day`` (the earliest one if the
     wall time is repeated when clocks go back; just after the jump if it is skipped)."""

@@ -26,6 +26,7 @@ from app.lifecycle.states import (
 )
 from app.optouts.models import OptOut, normalise_contact
 from app.optouts.services import OptOutInvalid, clean_contact, is_suppressed
+from app.settings import current_settings
 
 log = logging.getLogger("app.lifecycle")
 
@@ -157,8 +158,6 @@ def retry_request(req, now, *, by="merchant"):
 
 
 def link_for(req):
-    from app.settings import current_settings
-
     return current_settings().link(f"/r/{req.token}")
 
 

@@ -25,6 +25,7 @@ from flask_login import current_user
 from sqlalchemy import String, select
 from werkzeug.routing import BuildError
 
+from app.campaigns.models import CHANNEL_NAMES
 from app.clock import now as clock_now
 from app.extensions import db
 from app.input_guard import page_number
@@ -144,7 +145,7 @@ def retry_question(req, reasons):
     )
     warnings = []
     for reason in reasons:
-        name = explain.CHANNEL_NAMES.get(reason.channel, "The message")
+        name = CHANNEL_NAMES.get(reason.channel, "The message")
         if reason.fix_contact:
             contact = req.customer_phone if reason.channel == "sms" else req.customer_email
             shown = queries.mask_phone(contact) if reason.channel == "sms" else contact

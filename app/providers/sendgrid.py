@@ -29,6 +29,7 @@ from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Email, Header, Mail, MailSettings, ReplyTo, SandBoxMode
 
 from app.providers.base import MessageProvider, ProviderError, register
+from config import DEFAULT_EMAIL_FROM
 
 log = logging.getLogger("app.providers")
 
@@ -239,6 +240,4 @@ def _is_timeout(exc):
 
 
 def _default_email_from():
-    from config import DEFAULT_EMAIL_FROM
-
     return DEFAULT_EMAIL_FROM

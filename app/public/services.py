@@ -13,9 +13,9 @@ from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import record_submission
 from app.lifecycle.states import CLICKED, SCHEDULED, SENT, SUBMITTED, add_event
-from app.public import uploads
 from app.settings import current_settings
 from app.storage import get_storage
+from app.testimonials import uploads
 from app.testimonials.models import Testimonial
 from app.testimonials.moderation import initial_status
 from app.testimonials.video import sniff_container

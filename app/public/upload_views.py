@@ -1,4 +1,4 @@
-"""The tus 1.0.0 endpoints of the customer's page (the protocol: app/public/uploads.py).
+"""The tus 1.0.0 endpoints of the customer's page (the protocol: app/testimonials/uploads.py).
 
 Every answer carries ``Tus-Resumable: 1.0.0`` and a short plain-text reason when it
 refuses. No CSRF token: the link's token and the upload's random id are the capability,
@@ -11,8 +11,8 @@ from app.clock import now
 from app.extensions import csrf, db
 from app.lifecycle.services import find_by_token
 from app.lifecycle.states import OPEN_FOR_SUBMISSION, SUBMITTED
-from app.public import uploads
 from app.public.views import bp
+from app.testimonials import uploads
 
 
 def tus_response(status, body="", **headers):

@@ -1,5 +1,5 @@
 """The customer's pages: their personal link ``/r/<token>`` (record or choose a video,
-write, rate, consent, send), its resumable uploads (tus, app/public/uploads.py), "not
+write, rate, consent, send), its resumable uploads (tus, app/testimonials/uploads.py), "not
 arrived yet?" ``/r/<token>/postpone`` and unsubscribe ``/u/<token>``."""
 
 import logging

@@ -11,6 +11,7 @@ save applies at once everywhere, without a restart.
 import os
 import re
 from dataclasses import dataclass, field
+from email.utils import formataddr
 
 from flask import current_app, g, has_app_context
 from sqlalchemy import select
@@ -133,8 +134,6 @@ class Settings:
     @property
     def sender(self):
         """``"Name <address>"`` for the From header."""
-        from email.utils import formataddr
-
         return formataddr((self.sender_name, self.email_from))
 
     @property

@@ -18,7 +18,7 @@ from app.input_guard import database_id
 from app.lifecycle.models import TestimonialRequest
 from app.settings.current import current_settings
 from app.testimonials.models import Testimonial
-from app.testimonials.moderation import RATINGS, filter_conditions, public_clause
+from app.testimonials.moderation import RATINGS, display_name, filter_conditions, public_clause
 
 T, R = Testimonial, TestimonialRequest
 DEFAULT_LIMIT, MAX_LIMIT = 20, 100
@@ -133,19 +133,6 @@ def feed_select(query):
         .order_by(T.featured.desc(), T.created_at.desc(), T.id.desc())
         .limit(query.limit + 1)
     )
-
-
-def display_name(testimonial):
-    """What the public sees as the author: the customer's chosen name, else first name and
-    last initial ("Ada L."), else "A customer"."""
-    if testimonial.display_name:
-        return testimonial.display_name
-    req = testimonial.request
-    first = (req.customer_first_name or "").strip()
-    last = (req.customer_last_name or "").strip()
-    if first:
-        return f"{first} {last[0]}." if last else first
-    return "A customer"
 
 
 def public_url(endpoint, **values):

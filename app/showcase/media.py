@@ -5,12 +5,7 @@ The caller has checked that the testimonial is public."""
 from flask import abort
 
 from app.storage import StorageError, get_storage
-
-POSTER_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-
-
-def poster_content_type(key):
-    return POSTER_TYPES.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
+from app.testimonials.models import poster_content_type
 
 
 def public_video(testimonial):

@@ -14,10 +14,10 @@ from app.extensions import csrf, db
 from app.lifecycle.models import TestimonialRequest
 from app.security import blueprint_security, content_security
 from app.showcase.branding import THEMES, brand_colour, frame_ancestors
-from app.showcase.feed import FeedInvalid, FeedQuery, as_json, display_name, encode_cursor, feed_select
+from app.showcase.feed import FeedInvalid, FeedQuery, as_json, encode_cursor, feed_select
 from app.showcase.media import media_response
 from app.testimonials.models import Testimonial
-from app.testimonials.moderation import public_clause
+from app.testimonials.moderation import display_name, public_clause
 from app.testimonials.removal import testimonial_of_request
 
 bp = Blueprint(

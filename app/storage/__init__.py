@@ -18,6 +18,8 @@ from urllib.parse import urlparse
 from flask import current_app
 
 from app.storage.base import Storage, StorageError, check_key
+from app.storage.local import LocalStorage
+from app.storage.s3 import S3Storage
 
 __all__ = ["Storage", "StorageError", "check_key", "get_storage", "storage_from_config"]
 
@@ -25,12 +27,8 @@ __all__ = ["Storage", "StorageError", "check_key", "get_storage", "storage_from_
 def storage_from_config(config):
     url = config.get("VIDEO_STORAGE_URL") or ""
     if not url or url.startswith("file://"):
-        from app.storage.local import LocalStorage
-
         return LocalStorage(urlparse(url).path if url else config["UPLOAD_DIR"])
     if url.startswith("s3://"):
-        from app.storage.s3 import S3Storage
-
         parsed = urlparse(url)
         if not parsed.netloc or not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", parsed.netloc):
             raise StorageError(f"VIDEO_STORAGE_URL={url!r} does not name an S3 bucket (s3://bucket/prefix)")

@@ -1,5 +1,8 @@
 """Storage in an S3-compatible bucket (AWS S3, MinIO, Ceph, R2, …) through boto3."""
 
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
 from flask import redirect
 
 from app.storage.base import Storage, StorageError, check_key
@@ -9,9 +12,6 @@ class S3Storage(Storage):
     name = "s3"
 
     def __init__(self, bucket, prefix="", endpoint_url=None, region=None, presign_seconds=300):
-        import boto3
-        from botocore.config import Config
-
         self.bucket, self.prefix = bucket, prefix.strip("/")
         self.presign_seconds = presign_seconds
         self.client = boto3.client(
@@ -31,8 +31,6 @@ class S3Storage(Storage):
         return f"{self.prefix}/{key}" if self.prefix else key
 
     def save(self, key, stream, content_type=None):
-        from botocore.exceptions import BotoCoreError, ClientError
-
         counted = CountingReader(stream)
         extra = {"ContentType": content_type} if content_type else {}
         try:
@@ -43,8 +41,6 @@ class S3Storage(Storage):
         return counted.count
 
     def _get(self, key, **kwargs):
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             return self.client.get_object(Bucket=self.bucket, Key=self.object_key(key), **kwargs)
         except ClientError as exc:
@@ -65,8 +61,6 @@ class S3Storage(Storage):
             return body.read()
 
     def _head(self, key):
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             return self.client.head_object(Bucket=self.bucket, Key=self.object_key(key))
         except ClientError as exc:
@@ -86,16 +80,12 @@ class S3Storage(Storage):
         return head["ContentLength"]
 
     def delete(self, key):
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             self.client.delete_object(Bucket=self.bucket, Key=self.object_key(key))
         except (BotoCoreError, ClientError) as exc:
             raise StorageError(f"could not delete {key} from s3://{self.bucket}: {exc}") from exc
 
     def list(self, prefix):
-        from botocore.exceptions import BotoCoreError, ClientError
-
         full = self.object_key(prefix.rstrip("/") + "/x")[:-1]
         keys = []
         try:

@@ -8,12 +8,12 @@ from flask.cli import AppGroup
 from app.cli_utils import ID, emit, fail
 from app.clock import now as clock_now
 from app.extensions import db
-from app.public.uploads import delete_expired_uploads
 from app.testimonials.export import export_chunks
 from app.testimonials.models import VIDEO_STATUSES, Testimonial
 from app.testimonials.moderation import ACTION_WORDS, STATUSES, TABS, apply_action
 from app.testimonials.processing import process_due_videos
 from app.testimonials.services import TestimonialFilter, testimonials_query
+from app.testimonials.uploads import delete_expired_uploads
 
 testimonials_cli = AppGroup("testimonials", help="Testimonials customers sent: list, moderate, process videos.")
 

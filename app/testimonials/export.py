@@ -19,9 +19,9 @@ import zipfile
 
 from app.clock import isoformat
 from app.extensions import db
-from app.showcase.feed import display_name
-from app.showcase.media import poster_content_type
 from app.storage import StorageError, get_storage
+from app.testimonials.models import poster_content_type
+from app.testimonials.moderation import display_name
 from app.testimonials.services import testimonials_query
 
 CHUNK = 1024 * 1024

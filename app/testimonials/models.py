@@ -22,6 +22,12 @@ from app.dbtypes import JSONList, UTCDateTime
 from app.extensions import db
 
 VIDEO_STATUSES = ("none", "pending", "processing", "ready", "failed")
+POSTER_TYPES = {"jpg": "image/jpeg", "jpeg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+def poster_content_type(key):
+    """The content type of a poster picture, from its key's extension."""
+    return POSTER_TYPES.get(key.rsplit(".", 1)[-1].lower(), "application/octet-stream")
 
 
 def new_public_id():
@@ -134,7 +140,7 @@ class VideoUpload(db.Model):
     """One resumable (tus) upload from a customer's page; at most one per request is kept.
 
     The bytes live in storage under ``storage_key`` as parts, one per PATCH (see
-    app.public.uploads); ``offset`` is how many bytes have arrived. Unfinished uploads are
+    app.testimonials.uploads); ``offset`` is how many bytes have arrived. Unfinished uploads are
     deleted a day after their last byte (``UPLOAD_EXPIRY_HOURS``).
     """
 
@@ -144,7 +150,7 @@ class VideoUpload(db.Model):
     request_id: Mapped[int] = mapped_column(ForeignKey("testimonial_requests.id"), index=True)
     length: Mapped[int] = mapped_column()
     offset: Mapped[int] = mapped_column(default=0)
-    # The accepted parts' names, in order (each PATCH stores one; see app.public.uploads).
+    # The accepted parts' names, in order (each PATCH stores one; see app.testimonials.uploads).
     parts = mapped_column(JSONList, default=list, nullable=False)
     content_type: Mapped[str | None] = mapped_column(String(80))  # what the browser said it recorded
     filename: Mapped[str | None] = mapped_column(String(255))  # the customer's name for it, shown back only

@@ -151,3 +151,16 @@ def apply_action(action, ids, now):
         raise ValueError(f"unknown action {action!r}")
     done = set(done)
     return sorted(done), sorted(set(ids) - done)
+
+
+def display_name(testimonial):
+    """What the public sees as the author: the customer's chosen name, else first name and
+    last initial ("Ada L."), else "A customer"."""
+    if testimonial.display_name:
+        return testimonial.display_name
+    req = testimonial.request
+    first = (req.customer_first_name or "").strip()
+    last = (req.customer_last_name or "").strip()
+    if first:
+        return f"{first} {last[0]}." if last else first
+    return "A customer"

@@ -1,23 +1,19 @@
 """Testimonials in the dashboard: tabs and filters, moderation (one or many), the player,
-the snippet for the shop's pages and the export."""
+and the export."""
 
 from flask import Response, abort, flash, redirect, render_template, request, stream_with_context, url_for
 
 from app.clock import now
 from app.extensions import db
 from app.input_guard import database_id, page_number
-from app.settings.current import current_settings
-from app.showcase.branding import THEMES, embed_allowed_origins
-from app.showcase.media import poster_content_type
 from app.storage import StorageError, get_storage
 from app.testimonials.export import export_chunks
-from app.testimonials.models import Testimonial
+from app.testimonials.models import Testimonial, poster_content_type
 from app.testimonials.moderation import ACTION_WORDS, ACTIONS, FLAG_ACTIONS, TABS, apply_action
 from app.testimonials.services import (
     FilterInvalid,
     TestimonialFilter,
     filter_choices,
-    public_count,
     tab_counts,
     testimonials_query,
 )
@@ -171,32 +167,6 @@ def video(testimonial_id):
 @bp.get("/<int:testimonial_id>/download")
 def download(testimonial_id):
     return video_response(testimonial_or_404(testimonial_id), as_attachment=True)
-
-
-@bp.get("/embed")
-def embed():
-    """The snippet a merchant pastes on a product page, with the real widget as preview."""
-    products, _ = filter_choices()
-    product = (request.args.get("product") or "").strip()[:64] or None
-    theme = request.args.get("theme") if request.args.get("theme") in THEMES else "light"
-    base = current_settings().public_base_url.rstrip("/")
-    attributes = (f' data-product-id="{product}"' if product else "") + (
-        f' data-theme="{theme}"' if theme != "light" else ""
-    )
-    snippet = (
-        f'<div data-testimonials{attributes}></div>\n<script src="{base}{url_for("showcase.widget")}" async></script>'
-    )
-    return render_template(
-        "testimonials/embed.html",
-        products=products,
-        product=product,
-        theme=theme,
-        themes=THEMES,
-        snippet=snippet,
-        origins=embed_allowed_origins(),
-        feed_url=base + url_for("showcase.feed", **({"product_id": product} if product else {})),
-        public_count=public_count(product),
-    )
 
 
 @bp.get("/export.zip")

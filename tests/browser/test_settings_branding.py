@@ -15,7 +15,7 @@ from app.clock import now
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
 from app.outbox.models import OutboxMessage
-from app.settings.services import save_settings
+from app.settings_admin.services import save_settings
 from tests.browser.conftest import ADMIN, screenshot
 from tests.images import png
 

@@ -75,7 +75,7 @@ def wall_site(live_server):
     client = app.test_client()
     clip = webm_clip()
     with app.app_context():
-        from app.campaigns.services import create_campaign
+        from app.campaign_admin.services import create_campaign
 
         if not db.session.scalar(select(TestimonialRequest.id).where(TestimonialRequest.product_id == PRODUCT)):
             create_campaign(now(), name="Wall campaign", delay_days=0, include_products=[PRODUCT])

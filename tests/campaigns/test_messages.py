@@ -12,7 +12,7 @@ from app.campaigns.models import Campaign, MessageTemplate
 from app.campaigns.sms import sms_count
 from app.clock import now
 from app.extensions import db
-from app.settings.services import save_settings
+from app.settings_admin.services import save_settings
 from tests.conftest import csrf_from
 from tests.factories import campaign as make_campaign
 from tests.factories import item, order_body, outbox, post_order, tick

@@ -7,8 +7,8 @@ import json
 import pytest
 from sqlalchemy import select
 
+from app.campaign_admin.services import CampaignInvalid, update_campaign
 from app.campaigns.models import Campaign, MessageTemplate
-from app.campaigns.services import CampaignInvalid, update_campaign
 from app.clock import now
 from app.extensions import db
 from tests.campaigns.test_campaign_screens import campaign_form

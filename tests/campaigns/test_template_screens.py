@@ -6,7 +6,7 @@ from app.campaigns.models import MessageTemplate
 from app.clock import now
 from app.extensions import db
 from app.outbox.models import OutboxMessage
-from app.settings.services import save_settings
+from app.settings_admin.services import save_settings
 
 
 def default_template(channel, kind="initial"):

@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import String, Text, select, text
 
 from app.clock import now
-from app.erasure.models import ContactErasure
 from app.extensions import db
 from app.monitoring import metrics
 from app.monitoring.rollup import drift
+from app.optouts.models import ContactErasure
 from app.storage import get_storage
 from app.testimonials.models import Testimonial
 from app.testimonials.moderation import apply_action

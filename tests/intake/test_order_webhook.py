@@ -350,8 +350,8 @@ def row_counts_of_event(event_id):
 def test_a_campaign_changed_by_another_process_applies_to_the_next_webhook(app, app_factory, clock):
     """The intake keeps the active campaigns' rules in memory; a change anywhere (here: a
     second app, as another gunicorn worker would be) is seen at the next webhook."""
+    from app.campaign_admin.services import set_status, update_campaign
     from app.campaigns.models import Campaign
-    from app.campaigns.services import set_status, update_campaign
     from app.extensions import db
 
     mugs_id = campaign(clock, exclude_products=["p_2"]).id
@@ -386,9 +386,9 @@ def test_a_campaign_changed_by_another_process_applies_to_the_next_webhook(app, 
 def test_a_campaign_change_rolled_back_is_not_remembered(app, client, clock):
     """A transaction that edits a campaign and reads the rules, then rolls back, leaves the
     campaign as it was: the next webhook must not use the rolled-back rules."""
-    from app.campaigns.active import active_campaigns
     from app.campaigns.models import Campaign
     from app.extensions import db
+    from app.intake.active_campaigns import active_campaigns
 
     mugs = campaign(clock)
     db.session.get(Campaign, mugs.id).exclude_products = ["p_1"]

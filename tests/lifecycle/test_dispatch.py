@@ -20,7 +20,7 @@ from app.lifecycle.dispatch import TickReport, dispatch_due
 from app.lifecycle.models import SlotSend
 from app.lifecycle.results import INTERRUPTED
 from app.outbox.models import OutboxMessage
-from app.settings.services import save_settings
+from app.settings_admin.services import save_settings
 from tests.factories import (
     campaign,
     create_request,

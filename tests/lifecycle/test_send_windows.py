@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from app import create_app
-from app.campaigns.services import CampaignInvalid, create_campaign
+from app.campaign_admin.services import CampaignInvalid, create_campaign
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.policy import (

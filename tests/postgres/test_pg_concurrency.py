@@ -251,8 +251,8 @@ def test_a_pause_committed_between_reading_the_campaign_and_claiming_holds_the_s
     it): the tick has counted the slot as due under an active campaign, then the merchant's
     pause commits just before the claim; the claim's UPDATE requires the campaign to be
     active in the same statement, so the slot is held, not sent."""
+    from app.campaign_admin.services import set_status
     from app.campaigns.models import Campaign
-    from app.campaigns.services import set_status
 
     created = campaign(clock, delay_days=0)
     [request_id] = post_order(client, order_body()).get_json()["created"]

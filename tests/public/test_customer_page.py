@@ -169,8 +169,8 @@ def test_postponing_moves_the_next_reminder_back_once_and_is_recorded(client, cl
 
 
 def test_a_campaign_edit_keeps_the_customers_postponement(client, clock, request_id, token):
+    from app.campaign_admin.services import update_campaign
     from app.campaigns.models import Campaign
-    from app.campaigns.services import update_campaign
 
     client.post(f"/r/{token}/postpone", data={"csrf_token": csrf_token_for(client, f"/r/{token}/postpone")})
     postponed = request_row(request_id).next_send_at

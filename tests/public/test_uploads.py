@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.public.uploads import delete_expired_uploads
 from app.testimonials.models import VideoUpload
+from app.testimonials.uploads import delete_expired_uploads
 from tests.factories import request_row, row_counts, sent_request
 from tests.live_server import serving
 from tests.tus_helpers import OCTETS, TUS, Tus

@@ -13,14 +13,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
 
+from app.campaign_admin.services import reschedule_pending
 from app.campaigns.models import Campaign
-from app.campaigns.services import reschedule_pending
 from app.extensions import db
 from app.lifecycle import policy
 from app.settings.current import FIELDS, current_settings, forget_cached_settings
 from app.settings.images import ImageInvalid, sniff_image
 from app.settings.models import SETTINGS_ROW_ID, ShopSettings
-from app.settings.quiet_hours import quiet_hours_window
 
 log = logging.getLogger("app.settings")
 
@@ -80,7 +79,7 @@ def clean_value(name, raw):
         return value.rstrip("/")
     if name == "quiet_hours":
         try:
-            window = quiet_hours_window(value)
+            window = policy.quiet_hours_window(value)
         except policy.WindowInvalid as exc:
             raise SettingsInvalid(f"{exc}; quiet hours look like 21:00-08:00", name) from None
         return None if window is None else policy.SendWindow.parse(value).text()
@@ -124,7 +123,3 @@ def save_settings(form, now, *, logo=None, remove_logo=False, by=None):
         replanned,
     )
     return replanned
-
-
-def logo_row():
-    return db.session.get(ShopSettings, SETTINGS_ROW_ID)

@@ -3,9 +3,7 @@
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from app.campaigns.forms import CampaignForm
-from app.campaigns.models import Campaign
-from app.campaigns.services import (
+from app.campaign_admin.services import (
     DEFAULTS,
     CampaignInvalid,
     create_campaign,
@@ -13,6 +11,8 @@ from app.campaigns.services import (
     set_status,
     update_campaign,
 )
+from app.campaigns.forms import CampaignForm
+from app.campaigns.models import Campaign
 from app.clock import now
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest

@@ -6,8 +6,8 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from app.campaign_admin.services import CampaignInvalid, create_campaign, set_status, update_campaign
 from app.campaigns.models import Campaign
-from app.campaigns.services import CampaignInvalid, create_campaign, set_status, update_campaign
 from app.cli_utils import ID, emit, fail
 from app.clock import now
 from app.extensions import db

@@ -1,0 +1,74 @@
+"""The erasure list: the contacts whose data was erased on request, kept only as an HMAC
+(keyed with the app's SECRET_KEY). The intake skips a later order from such a contact with
+a reason unless the merchant lifts the block (the erasure itself: app.erasure)."""
+
+import hashlib
+import hmac
+from datetime import UTC, datetime
+
+from flask import current_app
+from sqlalchemy import and_, bindparam, literal, or_, select, union_all
+
+from app.clock import as_utc
+from app.extensions import db
+from app.optouts.models import ContactErasure, OptOut, normalise_contact
+from app.optouts.services import OptOutInvalid, clean_contact
+
+
+def contact_hash(channel, contact):
+    key = current_app.config["SECRET_KEY"]
+    key = key.encode() if isinstance(key, str) else key
+    return hmac.new(key, f"{channel}:{contact}".encode(), hashlib.sha256).hexdigest()
+
+
+def contact_hashes(email, phone):
+    """The HMACs of a customer's email address and phone number (those that are valid)."""
+    found = []
+    for value in (email, phone):
+        text = (value or "").strip()
+        if text:
+            channel = "email" if "@" in text else "sms"
+            try:
+                found.append(contact_hash(channel, clean_contact(channel, text)))
+            except OptOutInvalid:
+                continue
+    return found
+
+
+def _reason(erased_at):
+    return f"customer erased on request on {erased_at:%Y-%m-%d} (lift it under Customers › Erasures to ask again)"
+
+
+# Built once (the intake runs it on every order): the customer's opt-outs and the erasures
+# in force for their contacts, UNIONed.
+_opt_outs, _erasures = OptOut.__table__, ContactErasure.__table__
+_REFUSALS = union_all(
+    select(_opt_outs.c.channel, literal(None).label("at")).where(
+        or_(
+            and_(_opt_outs.c.channel == "email", _opt_outs.c.contact == bindparam("email_contact")),
+            and_(_opt_outs.c.channel == "sms", _opt_outs.c.contact == bindparam("phone_contact")),
+        )
+    ),
+    select(literal("erased"), _erasures.c.erased_at).where(
+        _erasures.c.contact_hash.in_(bindparam("hashes", expanding=True)), _erasures.c.lifted_at.is_(None)
+    ),
+)
+
+
+def contact_refusals(email, phone):
+    """(opted-out channels, erasure reason or None) in one statement, for the intake's
+    fixed handful: the opt-out lookup and the erasure lookup UNIONed."""
+    if not email and not phone:
+        return set(), None
+    params = {
+        "email_contact": normalise_contact("email", email) if email else None,
+        "phone_contact": normalise_contact("sms", phone) if phone else None,
+        "hashes": contact_hashes(email, phone),
+    }
+    opted_out, erased = set(), []
+    for kind, at in db.session.execute(_REFUSALS, params):
+        if kind == "erased":
+            erased.append(as_utc(at) if not isinstance(at, str) else datetime.fromisoformat(at).replace(tzinfo=UTC))
+        else:
+            opted_out.add(kind)
+    return opted_out, (_reason(min(erased)) if erased else None)

@@ -16,9 +16,10 @@ import uuid
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
+from app.bulk import insert_rows
 from app.campaigns.models import Campaign, channel_name
 from app.campaigns.rendering import TemplateProblem, message_context, render_message
 from app.extensions import db
@@ -503,7 +504,7 @@ def _start_sends(to_send, claim_id, providers, now):
             list(channels),
         )
     if new_rows:
-        db.session.execute(insert(SlotSend), new_rows)
+        insert_rows(db.session.connection(), SlotSend.__table__, new_rows)
     add_events(events)
     return started
 

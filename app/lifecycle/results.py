@@ -15,9 +15,10 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 from flask import current_app
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 
+from app.bulk import update_rows
 from app.extensions import db
 from app.lifecycle import policy
 from app.lifecycle.models import SlotSend, TestimonialRequest
@@ -218,37 +219,30 @@ def record_accepted(answers, now):
         return
     connection = db.session.connection()
     sends = SlotSend.__table__
-    connection.execute(
-        update(sends)
-        .where(
-            sends.c.request_id == bindparam("a_request"),
-            sends.c.slot == bindparam("a_slot"),
-            sends.c.channel == bindparam("a_channel"),
-            sends.c.resend == bindparam("a_resend"),
-            sends.c.status == "sending",
-        )
-        .values(status="sent", provider_message_id=bindparam("a_id"), error=None, finished_at=now),
+    update_rows(
+        connection,
+        sends,
+        ["request_id", "slot", "channel", "resend"],
         [
             {
-                "a_request": a.claim.request_id,
-                "a_slot": a.claim.slot,
-                "a_channel": a.channel,
-                "a_resend": a.claim.resend,
-                "a_id": a.message_id,
+                "request_id": a.claim.request_id,
+                "slot": a.claim.slot,
+                "channel": a.channel,
+                "resend": a.claim.resend,
+                "provider_message_id": a.message_id,
             }
             for a in answers
         ],
+        where={"status": "sending"},
+        status="sent",
+        error=None,
+        finished_at=now,
     )
-    requests = TestimonialRequest.__table__
     for channel in ("email", "sms"):
-        ids = [{"a_request": a.claim.request_id, "a_id": a.message_id} for a in answers if a.channel == channel]
-        if ids:
-            connection.execute(
-                update(requests)
-                .where(requests.c.id == bindparam("a_request"))
-                .values({f"{channel}_message_id": bindparam("a_id")}),
-                ids,
-            )
+        ids = [
+            {"id": a.claim.request_id, f"{channel}_message_id": a.message_id} for a in answers if a.channel == channel
+        ]
+        update_rows(connection, TestimonialRequest.__table__, ["id"], ids)
     add_events(
         [
             {

@@ -8,8 +8,9 @@ A move is a conditional ``UPDATE … WHERE id = :id AND status = :expected``; th
 says whether we won, so two workers can never both make the same move.
 """
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import or_, select, update
 
+from app.bulk import insert_rows, update_rows
 from app.clock import utcnow
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest, TestimonialRequestEvent
@@ -115,12 +116,15 @@ def transition_each(moves, *, where=()):
     movable = {request_id for request_id, status in current if status == expected[request_id]}
     if not movable:
         return movable
-    columns = [name for name in moves[0] if name not in ("id", "expected", "target")]
-    connection.execute(
-        update(table)
-        .where(table.c.id == bindparam("m_id"))
-        .values(status=bindparam("m_target"), **{name: bindparam(f"m_{name}") for name in columns}),
-        [{f"m_{k}": v for k, v in move.items() if k != "expected"} for move in moves if move["id"] in movable],
+    update_rows(
+        connection,
+        table,
+        ["id"],
+        [
+            {"status": move["target"], **{k: v for k, v in move.items() if k not in ("expected", "target")}}
+            for move in moves
+            if move["id"] in movable
+        ],
     )
     return movable
 
@@ -133,9 +137,10 @@ def add_events(events):
         return
     connection = db.session.connection()
     blank = dict.fromkeys(("channel", "slot", "provider", "provider_message_id", "error_code", "detail", "dedupe_key"))
-    connection.execute(
-        insert(TestimonialRequestEvent.__table__), [{**blank, "created_at": utcnow(), **e} for e in events]
-    )
+    created_at = utcnow()
+    rows = [{**blank, "created_at": created_at, **e} for e in events]
+    names = set().union(*rows)  # one INSERT needs the same columns in every row
+    insert_rows(connection, TestimonialRequestEvent.__table__, [dict.fromkeys(names) | row for row in rows])
     table = TestimonialRequest.__table__
     by_time = {}
     for e in events:

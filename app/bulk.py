@@ -1,0 +1,83 @@
+"""Many rows written by one statement, instead of one statement per row.
+
+An executemany (``connection.execute(statement, [row, row, …])``) runs its statement once
+per row: on SQLite each run releases Python's interpreter lock and waits to take it back
+from the threads that hold it meanwhile (the dispatcher's senders), and on PostgreSQL
+each run fires the statement triggers again.
+
+- ``insert_rows``: an INSERT … RETURNING, which SQLAlchemy sends as multi-row INSERTs
+  ("insertmanyvalues", a few hundred rows a statement), compiled once;
+- ``update_rows``: ``WITH given(…) AS (VALUES …) UPDATE … FROM given`` (SQLite 3.33+,
+  PostgreSQL). Its text is made here and kept per shape (table, columns, number of rows):
+  SQLAlchemy would compile a VALUES construct anew at every call.
+"""
+
+from sqlalchemy import insert
+
+# Rows per UPDATE statement: SQLite allows 32,766 bound values in one statement (3.32+),
+# and these tables' rows have at most a dozen columns.
+CHUNK = 500
+
+_texts = {}
+
+
+def insert_rows(connection, table, rows):
+    """INSERT ``rows`` (dicts) into ``table`` as multi-row statements."""
+    if rows:
+        connection.execute(insert(table).returning(*table.primary_key.columns), rows).all()
+
+
+def update_rows(connection, table, keys, rows, *, where=None, **same):
+    """UPDATE the rows of ``table`` matched by ``keys`` (column names), each with its own
+    values: ``rows`` are dicts with the same keys, the key columns' values and the new
+    values of the others; ``same``: values set on every matched row; ``where``: {column:
+    value} the rows must also have (else they are left alone). Column ``onupdate``
+    defaults apply as in any UPDATE. One statement per chunk of rows; returns nothing."""
+    if not rows:
+        return
+    dialect = connection.dialect
+    where = where or {}
+    same = dict(same)
+    for column in table.columns:
+        if column.onupdate is not None and column.name not in rows[0] and column.name not in same:
+            default = column.onupdate
+            same[column.name] = default.arg if default.is_scalar else default.arg(None)
+    names = list(rows[0])
+    bind = {name: table.c[name].type._cached_bind_processor(dialect) for name in [*names, *same, *where]}
+
+    def value(name, given):
+        process = bind[name]
+        return process(given) if process is not None else given
+
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        shape = (dialect.name, table.name, tuple(keys), tuple(names), len(chunk), tuple(same), tuple(where))
+        text = _texts.get(shape)
+        if text is None:
+            text = _texts[shape] = _update_text(dialect, table, keys, names, len(chunk), same, where)
+        params = [value(name, row[name]) for row in chunk for name in names]
+        params += [value(name, given) for name, given in same.items()]
+        params += [value(name, given) for name, given in where.items()]
+        connection.exec_driver_sql(text, tuple(params))
+
+
+def _update_text(dialect, table, keys, names, count, same, where):
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    postgresql = dialect.name == "postgresql"
+
+    def given(name):
+        # PostgreSQL types a VALUES column that is NULL in every row as text.
+        column = f"given.{quote(name)}"
+        return f"CAST({column} AS {table.c[name].type.compile(dialect)})" if postgresql else column
+
+    row = "(" + ", ".join([mark] * len(names)) + ")"
+    target = quote(table.name)
+    sets = [f"{quote(n)} = {given(n)}" for n in names if n not in keys] + [f"{quote(n)} = {mark}" for n in same]
+    matches = [f"{target}.{quote(n)} = given.{quote(n)}" for n in keys] + [
+        f"{target}.{quote(n)} = {mark}" for n in where
+    ]
+    return (
+        f"WITH given ({', '.join(quote(n) for n in names)}) AS (VALUES {', '.join([row] * count)}) "
+        f"UPDATE {target} SET {', '.join(sets)} FROM given WHERE {' AND '.join(matches)}"
+    )

@@ -344,7 +344,13 @@ def test_opt_out_list_search(logged_in, form_post):
     form_post("/opt-outs/", data={"channel": "email", "contact": "alice@example.com"})
     form_post("/opt-outs/", data={"channel": "sms", "contact": "+15550001111"})
     logged_in.get("/opt-outs/")  # shows (and clears) the confirmation message
+    # the list shows contacts masked, as the Requests Log does; the search takes them whole
     page = logged_in.get("/opt-outs/?q=ALICE").get_data(as_text=True)
-    assert "alice@example.com" in page and "+15550001111" not in page
+    assert "a•••@example.com" in page and "+1•••••1111" not in page
+    assert ">alice@example.com<" not in page and "Remove alice@example.com" not in page
+    assert "q=alice@example.com" in page  # the link to their requests searches the whole address
     page = logged_in.get("/opt-outs/?channel=sms").get_data(as_text=True)
-    assert "alice@example.com" not in page and "+15550001111" in page
+    assert "a•••@example.com" not in page and "+1•••••1111" in page
+    assert "+15550001111" not in page
+    page = logged_in.get("/opt-outs/?q=alice@example.com").get_data(as_text=True)
+    assert "a•••@example.com" in page

@@ -39,6 +39,15 @@ def _float(name, default):
     return _number(name, default, float, "a number")
 
 
+def _choice(name, default, choices):
+    value = (os.environ.get(name) or "").strip().upper()
+    if not value:
+        return default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {os.environ[name]!r}")
+    return value
+
+
 DEFAULT_EMAIL_FROM = "reviews@shop.example"
 
 
@@ -49,6 +58,10 @@ class Config:
     SECRET_KEY_FILE = os.environ.get("SECRET_KEY_FILE") or None
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "sqlite:///testimonials.db")
     SQLALCHEMY_ENGINE_OPTIONS = {}
+    # FULL: a commit is on disk before the provider is called, so a power cut cannot undo
+    # the record of a send that went out (and send it again). NORMAL is faster and safe
+    # against a crash of the app, not of the machine. See docs/durability.md.
+    SQLITE_SYNCHRONOUS = _choice("SQLITE_SYNCHRONOUS", "FULL", ("FULL", "NORMAL"))
 
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
     SHOP_NAME = os.environ.get("SHOP_NAME", "Demo Shop")
@@ -177,6 +190,9 @@ class TestConfig(Config):
     # Still scrypt, at a cost a test can pay thousands of times (a login is ~2 ms, not
     # ~0.2 s); test_auth checks that the real setting stores a full-cost hash.
     PASSWORD_HASH_METHOD = "scrypt:256:8:1"
+    # A test's database is thrown away: no need to wait for the disk at each commit
+    # (tests/test_database.py checks the real default).
+    SQLITE_SYNCHRONOUS = "NORMAL"
 
 
 def config_from_env():

@@ -44,13 +44,19 @@ def configure_engine(app):
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return
     with app.app_context():
-        configure_sqlite(db.engine)
+        configure_sqlite(db.engine, synchronous=app.config.get("SQLITE_SYNCHRONOUS", "FULL"))
 
 
-def configure_sqlite(engine):
+def configure_sqlite(engine, *, synchronous="FULL"):
     """The settings every SQLite engine of ours uses (bench/webhooks.py's bare endpoint
     too, so that its comparison is fair). The engine's connections should be
-    ``QueuedWriterConnection``s (``connect_args={"factory": ...}``) to queue for the lock."""
+    ``QueuedWriterConnection``s (``connect_args={"factory": ...}``) to queue for the lock.
+
+    ``synchronous`` is SQLite's durability setting (``SQLITE_SYNCHRONOUS``): FULL writes
+    each commit's WAL frames to disk before the commit returns; NORMAL leaves them to the
+    next checkpoint, which a crash of the app survives but a power cut may not."""
+    if synchronous not in ("FULL", "NORMAL"):
+        raise ValueError(f"SQLITE_SYNCHRONOUS must be FULL or NORMAL, got {synchronous!r}")
 
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection, _record):
@@ -60,11 +66,7 @@ def configure_sqlite(engine):
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
         cursor.execute("PRAGMA foreign_keys=ON")
-        # WAL's recommended durability: a commit is not flushed to disk on its own (the
-        # WAL is at each checkpoint), so the write lock is held for microseconds, not
-        # for an fsync. The database cannot be corrupted by a crash; an OS crash or power
-        # cut may lose the last commits. Production with that need runs on PostgreSQL.
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={synchronous}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

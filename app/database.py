@@ -47,6 +47,19 @@ def configure_engine(app):
         configure_sqlite(db.engine, synchronous=app.config.get("SQLITE_SYNCHRONOUS", "FULL"))
 
 
+def relax_durability(engine):
+    """From now on, this engine's SQLite connections commit without waiting for the disk
+    (``synchronous=NORMAL``): for work that is thrown away and redone if the machine stops
+    half-way, the demo seed (``flask seed-demo``), which commits hundreds of times."""
+    if engine.dialect.name != "sqlite":
+        return
+    engine.dispose()
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        dbapi_connection.execute("PRAGMA synchronous=NORMAL")
+
+
 def configure_sqlite(engine, *, synchronous="FULL"):
     """The settings every SQLite engine of ours uses (bench/webhooks.py's bare endpoint
     too, so that its comparison is fair). The engine's connections should be

@@ -127,7 +127,7 @@ def register_extensions(app):
     nav.init_app(app, banner_sources=[slo_banners])
 
     from app.campaigns.models import channel_name
-    from app.lifecycle.explain import mask_email, mask_phone
+    from app.lifecycle.names import mask_email, mask_phone
 
     app.add_template_filter(channel_name, "channel_name")
     # Lists show contacts masked (a•••@example.com, +1•••••4567); a request's page in full.

@@ -159,7 +159,8 @@ def erase(text, now, *, by):
                 customer_phone=None,
                 customer_first_name=None,
                 customer_last_name=None,
-                last_error=None,
+                email_failure_id=None,
+                sms_failure_id=None,
                 updated_at=now,
             )
             .execution_options(synchronize_session=False)

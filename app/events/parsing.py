@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from app.input_guard import unstorable_text
 from app.optouts.models import E164, OPTED_IN, OPTED_OUT
+from app.providers import sendgrid, twilio
 
 SENT, DELIVERED, OPENED, CLICKED, FAILED = "sent", "delivered", "opened", "clicked", "failed"
 DELIVERY_DEFERRED = "delivery_deferred"
@@ -39,18 +40,7 @@ TWILIO_KINDS = {"sent": SENT, "delivered": DELIVERED, "undelivered": FAILED, "fa
 STOP_WORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 START_WORDS = {"START", "UNSTOP", "YES"}
 
-# The Twilio error codes a merchant meets most (https://www.twilio.com/docs/api/errors).
-TWILIO_ERRORS = {
-    "21610": "the recipient replied STOP to this sender",
-    "30003": "unreachable handset (off, or out of coverage)",
-    "30004": "message blocked (the number cannot receive it, or blocked this sender)",
-    "30005": "unknown destination handset",
-    "30006": "landline or unreachable carrier",
-    "30007": "filtered by the carrier as spam",
-    "30008": "unknown error from the carrier",
-    "30034": "sender not registered for A2P 10DLC",
-}
-TWILIO_OPT_OUT_CODE = "21610"
+TWILIO_OPT_OUT_CODE = str(twilio.UNSUBSCRIBED)
 
 EARLIEST, LATEST = 946684800, 4102444800  # 2000-01-01 .. 2100-01-01: anything else is a bug
 MAX_DETAIL = 500
@@ -73,7 +63,8 @@ class ProviderEvent:
     slot: int | None = None
     contact: str | None = None  # the email address or phone number the event is about
     error_code: str | None = None
-    detail: str | None = None
+    detail: str | None = None  # for a failure: the provider's message
+    error_kind: str | None = None  # for a failure: its kind (app.providers.base), from the provider's codes
 
 
 def _text(value, limit=MAX_DETAIL):
@@ -139,12 +130,13 @@ def parse_sendgrid_event(raw):
         # No event id (older accounts, hand-made tests): the spec §7.3 key — request,
         # type, provider message id, one-minute window.
         key = f"sendgrid:{name}:{request_id or '-'}:{message_id or email or '-'}:{int(timestamp) // 60}"
-    error_code, detail = None, None
+    error_code, detail, error_kind = None, None, None
     if name in ("bounce", "dropped"):
-        error_code = _text(raw.get("status") or raw.get("type") or name, 40)
-        reason = _text(raw.get("reason")) or "no reason given"
-        kind_text = f" ({raw['type']})" if name == "bounce" and isinstance(raw.get("type"), str) else ""
-        detail = f"{name}{kind_text}: {reason}"
+        bounce_type = _text(raw.get("type"), 40) if isinstance(raw.get("type"), str) else None
+        error_kind, error_code, detail = sendgrid.report_failure(
+            name, bounce_type, _text(raw.get("reason")), _text(raw.get("status"), 40)
+        )
+        detail = _text(detail)
     elif name == "deferred":
         attempt = _small_int(raw.get("attempt"))
         detail = (
@@ -185,6 +177,7 @@ def parse_sendgrid_event(raw):
         contact=email,
         error_code=error_code,
         detail=detail,
+        error_kind=error_kind,
     )
 
 
@@ -202,10 +195,9 @@ def parse_twilio_status(form):
         raise EventProblem("field 'MessageStatus' is missing")
     kind = TWILIO_KINDS.get(status)
     error_code = _text(form.get("ErrorCode"), 40)
-    detail = None
+    detail, error_kind = None, None
     if kind == FAILED:
-        known = TWILIO_ERRORS.get(error_code or "")
-        detail = f"{status}" + (f" [{error_code}]" if error_code else "") + (f": {known}" if known else "")
+        error_kind, detail = twilio.report_failure(status, error_code)
     elif kind == SENT:
         detail = "Twilio handed the message to the carrier"
     to = (form.get("To") or "").strip()
@@ -222,6 +214,7 @@ def parse_twilio_status(form):
         contact=to if E164.match(to) else None,
         error_code=error_code,
         detail=detail,
+        error_kind=error_kind,
     )
 
 

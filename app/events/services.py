@@ -11,13 +11,13 @@ Rules (docs/events.md has the full table):
   never change a status; ``clicked`` moves only ``sent`` (and a request failed by a
   delivery failure, see below); nothing touches ``submitted``, ``expired``, ``cancelled``.
 - **Order-independent.** The final state depends on which events arrived, not on their
-  order: ``clicked_at`` keeps the earliest click, ``last_error`` each channel's latest
+  order: ``clicked_at`` keeps the earliest click, the standing failures each channel's latest
   failure by event time (``states.channel_failures``), and a click beats a bounce
   whichever comes first (a customer who clicked got a message).
 - **Delivery failures** (bounce, dropped, undelivered, failed) of the *initial* message
   mark a ``sent`` request ``failed`` — the merchant sees it in the Requests Log and may
   press Retry — unless the customer already clicked or the other channel of a "both"
-  request reached them. Failures of reminders only set ``last_error``.
+  request reached them. Failures of reminders only stand on the request.
 
 Service functions flush and never commit; the view commits once per webhook call.
 """
@@ -146,6 +146,9 @@ def _apply(event, now, seen):
         error_code=event.error_code,
         detail=event.detail,
         dedupe_key=event.dedupe_key,
+        # A delivery failure as data: the provider already gave up on this message.
+        retryable=False if event.kind == FAILED else None,
+        error_kind=event.error_kind,
     )
     db.session.flush()
     if event.kind == CLICKED:
@@ -310,7 +313,7 @@ def apply_click(req, clicked_at):
 def apply_delivery_failure(req, event, slot, occurred_at):
     """Bounce / dropped / undelivered / failed after the provider accepted the message.
 
-    (``last_error`` was already updated by ``add_event``, which recorded the event.)"""
+    (The standing failures were already updated by ``add_event``, which recorded the event.)"""
     if slot != 0 or other_channel_reached(req, event.channel):
         return
     failed = transition(

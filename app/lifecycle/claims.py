@@ -23,9 +23,10 @@ from app.bulk import insert_rows
 from app.campaigns.models import Campaign, channel_name
 from app.campaigns.rendering import TemplateProblem, message_context, render_message
 from app.extensions import db
-from app.lifecycle import explain, policy
+from app.lifecycle import policy
 from app.lifecycle.models import SlotSend, TestimonialRequest
-from app.lifecycle.results import committed
+from app.lifecycle.names import message_name
+from app.lifecycle.results import add_failed_event, committed
 from app.lifecycle.states import (
     CANCELLED,
     EXPIRED,
@@ -39,6 +40,7 @@ from app.lifecycle.states import (
 )
 from app.optouts.models import OptOut, normalise_contact
 from app.providers import OutgoingMessage, ProviderError, get_provider
+from app.providers.base import TEMPLATE
 from app.settings import current_settings
 
 log = logging.getLogger("app.lifecycle")
@@ -419,9 +421,7 @@ def fail_unprepared(row, claim_id, now, exc, report):
         claim_id=None,
     ):
         for channel in channels_of(row):
-            add_event(
-                row.id, "failed", now, channel=channel, slot=row.next_slot, error_code=error.code, detail=str(error)
-            )
+            add_failed_event(row.id, row.next_slot, error.failure(channel, None), now)
         add_event(
             row.id,
             "failed",
@@ -492,7 +492,7 @@ def _start_sends(to_send, claim_id, providers, now):
                 type="queued",
                 slot=row.next_slot,
                 occurred_at=now,
-                detail=f"{explain.message_name(row.next_slot)} by {names}",
+                detail=f"{message_name(row.next_slot)} by {names}",
             )
         )
         started.append((row, tuple(going)))
@@ -530,7 +530,7 @@ def _prepare(row, campaign, claim_id, channels, providers):
                 raise TemplateProblem(f"the campaign has no {channel} {kind} template")
             subject, html, text = render_message(template, context)
         except TemplateProblem as exc:
-            failures.append((channel, ProviderError(f"template error: {exc}", retryable=False, code="template")))
+            failures.append((channel, ProviderError(str(exc), retryable=False, code="template", kind=TEMPLATE)))
             continue
         except Exception as exc:  # a bug in rendering: nothing was handed over
             log.exception("step=5 could not render request=%s channel=%s", row.id, channel)

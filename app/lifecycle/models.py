@@ -1,11 +1,14 @@
 """Testimonial requests, their event stream and their per-slot sends."""
 
+import dataclasses
+
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.clock import isoformat, utcnow
 from app.dbtypes import UTCDateTime
 from app.extensions import db
+from app.providers.base import UNKNOWN, Failure
 
 
 class TestimonialRequest(db.Model):
@@ -53,7 +56,11 @@ class TestimonialRequest(db.Model):
     expires_at = mapped_column(UTCDateTime)
     cancelled_at = mapped_column(UTCDateTime)
     postponed_at = mapped_column(UTCDateTime)  # the customer said "not arrived yet" (once)
-    last_error: Mapped[str | None] = mapped_column(Text)
+    # Each channel's standing failure: the ``failed`` event that records it (kept by
+    # ``states.refresh_failures``; None: that channel has no failure standing). A plain
+    # id, no foreign key: the two tables would point at each other.
+    email_failure_id: Mapped[int | None] = mapped_column()
+    sms_failure_id: Mapped[int | None] = mapped_column()
     last_event_at = mapped_column(UTCDateTime)
     email_message_id: Mapped[str | None] = mapped_column(String(255))
     sms_message_id: Mapped[str | None] = mapped_column(String(255))
@@ -64,6 +71,16 @@ class TestimonialRequest(db.Model):
     events = relationship("TestimonialRequestEvent", order_by="TestimonialRequestEvent.id", back_populates="request")
     # What the customer submitted (app.testimonials, which builds on requests: named, not imported).
     testimonial = relationship("Testimonial", uselist=False, viewonly=True)
+    email_failure_event = relationship(
+        "TestimonialRequestEvent",
+        primaryjoin="foreign(TestimonialRequest.email_failure_id) == TestimonialRequestEvent.id",
+        viewonly=True,
+    )
+    sms_failure_event = relationship(
+        "TestimonialRequestEvent",
+        primaryjoin="foreign(TestimonialRequest.sms_failure_id) == TestimonialRequestEvent.id",
+        viewonly=True,
+    )
 
     __table_args__ = (
         # The guarantee behind "never a second request": replays, new event ids for the
@@ -78,6 +95,22 @@ class TestimonialRequest(db.Model):
     @property
     def channels(self):
         return ("email", "sms") if self.channel == "both" else (self.channel,)
+
+    @property
+    def has_failure(self):
+        return self.email_failure_id is not None or self.sms_failure_id is not None
+
+    @property
+    def failures(self):
+        """Each channel's standing failure (email first), as ``Failure`` data."""
+        events = (self.email_failure_event, self.sms_failure_event) if self.has_failure else ()
+        return [e.failure for e in events if e is not None]
+
+    @property
+    def last_error(self):
+        """The standing failures as one technical line (``email: permanent [550]: … · sms: …``),
+        or None: what the CLI, the JSON and the CSV export show."""
+        return describe_failures(self.failures)
 
     def to_dict(self, link=None):
         return {
@@ -103,6 +136,7 @@ class TestimonialRequest(db.Model):
             "created_at": isoformat(self.created_at),
             "attempts": self.attempts,
             "last_error": self.last_error,
+            "failures": [dataclasses.asdict(f) for f in self.failures],
             "email_message_id": self.email_message_id,
             "sms_message_id": self.sms_message_id,
             "link": link,
@@ -128,8 +162,27 @@ class TestimonialRequestEvent(db.Model):
     created_at = mapped_column(UTCDateTime, default=utcnow, nullable=False)
     # Set for events reported by providers: their event id, or (type, message id, window).
     dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # A ``failed`` event is a failure as data: channel, provider, error_code, detail (the
+    # provider's message) and these two.
+    retryable: Mapped[bool | None] = mapped_column()
+    error_kind: Mapped[str | None] = mapped_column(String(20))
 
     request = relationship(TestimonialRequest, back_populates="events")
+
+    @property
+    def failure(self):
+        """A ``failed`` event's failure as data (None for other events and request summaries)."""
+        if self.type != "failed" or self.channel is None:
+            return None
+        return Failure(
+            channel=self.channel,
+            provider=self.provider,
+            code=self.error_code,
+            retryable=bool(self.retryable),
+            message=self.detail or "",
+            kind=self.error_kind or UNKNOWN,
+            reported=self.dedupe_key is not None,
+        )
 
     def to_dict(self):
         return {
@@ -142,6 +195,8 @@ class TestimonialRequestEvent(db.Model):
             "provider_message_id": self.provider_message_id,
             "error_code": self.error_code,
             "detail": self.detail,
+            "retryable": self.retryable,
+            "error_kind": self.error_kind,
         }
 
 
@@ -164,9 +219,12 @@ class SlotSend(db.Model):
     provider: Mapped[str | None] = mapped_column(String(20))
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(default=0)
+    # The last attempt's failure as data: the provider's message, its code, its kind
+    # (app.providers.base) and ``retryable``: False when the provider said trying again
+    # cannot help (the dispatcher's own retries skip this channel, a person's Retry does not).
     error: Mapped[str | None] = mapped_column(Text)
-    # False when the provider said trying again cannot help: the dispatcher's own retries
-    # skip this channel, a person's Retry does not.
+    error_code: Mapped[str | None] = mapped_column(String(40))
+    error_kind: Mapped[str | None] = mapped_column(String(20))
     retryable: Mapped[bool] = mapped_column(default=True)
     started_at = mapped_column(UTCDateTime, nullable=False)
     finished_at = mapped_column(UTCDateTime)
@@ -176,3 +234,22 @@ class SlotSend(db.Model):
         UniqueConstraint("request_id", "slot", "channel", "resend", name="uq_slot_send"),
         Index("ix_slot_sends_finished", "finished_at"),
     )
+
+    @property
+    def failure(self):
+        """The failed attempt as data (None unless the row failed)."""
+        if self.status != "failed":
+            return None
+        return Failure(
+            channel=self.channel,
+            provider=self.provider,
+            code=self.error_code,
+            retryable=self.retryable,
+            message=self.error or "",
+            kind=self.error_kind or UNKNOWN,
+        )
+
+
+def describe_failures(failures):
+    """[Failure] → ``"email: permanent [550]: … · sms: …"``, or None when all is well."""
+    return " · ".join(f"{f.channel}: {f.summary()}" for f in failures) or None

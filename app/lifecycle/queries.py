@@ -16,13 +16,15 @@ from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import aliased
 
 from app.campaigns.models import Campaign
 from app.dbtypes import UTCDateTime
 from app.extensions import db
-from app.lifecycle.explain import mask_phone  # noqa: F401  (the templates' and other modules' name for it)
-from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent
-from app.lifecycle.states import FAILED
+from app.lifecycle.models import SlotSend, TestimonialRequest, TestimonialRequestEvent, describe_failures
+from app.lifecycle.names import mask_phone  # noqa: F401  (the templates' and other modules' name for it)
+from app.lifecycle.states import CANCELLED, FAILED
+from app.providers.base import UNKNOWN, Failure
 
 PAGE_SIZE = 50
 COUNT_CAP = 5000
@@ -70,7 +72,7 @@ class RequestFilter:
         where += _day_range(R.created_at, self.created_from, self.created_to)
         where += _day_range(R.sent_at, self.sent_from, self.sent_to)
         if self.has_error:
-            where.append(R.last_error.is_not(None))
+            where.append(or_(R.email_failure_id.is_not(None), R.sms_failure_id.is_not(None)))
         if self.q:
             where.append(search_condition(self.q))
         return where
@@ -215,9 +217,32 @@ EXPORT_COLUMNS = (
     ("expires_at", R.expires_at),
     ("cancelled_at", R.cancelled_at),
     ("last_event_at", R.last_event_at),
-    ("last_error", R.last_error),
 )
-EXPORT_HEADER = tuple(name for name, _ in EXPORT_COLUMNS)
+# Last, the standing failures as the technical line, built from their stored fields.
+EXPORT_HEADER = (*(name for name, _ in EXPORT_COLUMNS), "last_error")
+EMAIL_FAILURE = aliased(TestimonialRequestEvent)
+SMS_FAILURE = aliased(TestimonialRequestEvent)
+
+
+def _failure_columns(E):
+    return (E.channel, E.provider, E.error_code, E.retryable, E.detail, E.error_kind, E.dedupe_key.is_not(None))
+
+
+FAILURE_FIELDS = len(_failure_columns(EMAIL_FAILURE))
+
+
+def _failure_of(values):
+    channel, provider, code, retryable, message, kind, reported = values
+    if channel is None:
+        return None
+    return Failure(channel, provider, code, bool(retryable), message or "", kind or UNKNOWN, bool(reported))
+
+
+def export_row(row):
+    """One exported row: the plain columns, then ``last_error`` from the failure fields."""
+    plain = len(EXPORT_COLUMNS)
+    failures = [_failure_of(row[start : start + FAILURE_FIELDS]) for start in (plain, plain + FAILURE_FIELDS)]
+    return [*row[:plain], describe_failures([f for f in failures if f is not None])]
 
 
 def utc_text(column, dialect):
@@ -234,12 +259,14 @@ def _export_select(dialect):
         *(
             utc_text(column, dialect) if isinstance(getattr(column, "type", None), UTCDateTime) else column
             for _, column in EXPORT_COLUMNS
-        )
+        ),
+        *_failure_columns(EMAIL_FAILURE),
+        *_failure_columns(SMS_FAILURE),
     )
 
 
 def export_chunks(flt, chunk=None):
-    """Every request the filter matches, newest first, as lists of plain value tuples in
+    """Every request the filter matches, newest first, as lists of rows of plain values in
     ``EXPORT_HEADER`` order (None for empty cells).
 
     Keyset chunks (``id < last``), never ``OFFSET``: each chunk is an index range, however
@@ -251,6 +278,8 @@ def export_chunks(flt, chunk=None):
     query = (
         _export_select(db.session.get_bind().dialect.name)
         .outerjoin(Campaign, Campaign.id == R.campaign_id)
+        .outerjoin(EMAIL_FAILURE, EMAIL_FAILURE.id == R.email_failure_id)
+        .outerjoin(SMS_FAILURE, SMS_FAILURE.id == R.sms_failure_id)
         .where(*flt.conditions())
         .order_by(R.id.desc())
         .limit(chunk)
@@ -261,7 +290,7 @@ def export_chunks(flt, chunk=None):
         rows = db.session.connection().execute(query if last_id is None else query.where(R.id < last_id)).all()
         if not rows:
             return
-        yield rows
+        yield [export_row(row) for row in rows]
         if len(rows) < chunk:
             return
         last_id = rows[-1][0]
@@ -294,20 +323,23 @@ NOTE_EVENTS = ("failed", "contact_changed", "cancelled")
 
 
 def row_notes(rows):
-    """For a page of requests: ``{id: (event types in order, last cancel reason)}`` for
-    the rows that have an error or were cancelled (one query for the whole page)."""
-    ids = [r.id for r in rows if r.last_error or r.status == "cancelled"]
+    """For a page of requests: ``{id: (event types in order, last cancel reason, standing
+    failures)}`` for the rows that have a failure or were cancelled (one query for the
+    whole page); the failures are ``Failure`` data, email first."""
+    ids = [r.id for r in rows if r.has_failure or r.status == CANCELLED]
     if not ids:
         return {}
+    standing = {r.id: (r.email_failure_id, r.sms_failure_id) for r in rows if r.has_failure}
     E = TestimonialRequestEvent
-    found = db.session.execute(
-        select(E.request_id, E.type, E.detail)
-        .where(E.request_id.in_(ids), E.type.in_(NOTE_EVENTS))
-        .order_by(E.request_id, E.occurred_at, E.id)
+    found = db.session.scalars(
+        select(E).where(E.request_id.in_(ids), E.type.in_(NOTE_EVENTS)).order_by(E.request_id, E.occurred_at, E.id)
     ).all()
-    notes = {}
-    for request_id, type_, detail in found:
-        types, cancel = notes.get(request_id, ([], None))
-        types.append(type_)
-        notes[request_id] = (types, detail if type_ == "cancelled" else cancel)
+    notes, by_id = {}, {}
+    for event in found:
+        types, cancel, failures = notes.get(event.request_id, ([], None, []))
+        types.append(event.type)
+        notes[event.request_id] = (types, event.detail if event.type == "cancelled" else cancel, failures)
+        by_id[event.id] = event
+    for request_id, pointers in standing.items():
+        notes.setdefault(request_id, ([], None, []))[2].extend(by_id[i].failure for i in pointers if i in by_id)
     return notes

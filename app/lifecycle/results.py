@@ -35,10 +35,13 @@ from app.lifecycle.states import (
     transition_each,
 )
 from app.optouts.services import suppress
+from app.providers.base import INTERRUPTED as KIND_INTERRUPTED
+from app.providers.base import TEMPLATE, Failure
 
 log = logging.getLogger("app.lifecycle")
 
 INTERRUPTED = "interrupted, outcome unknown"
+INTERRUPTED_MESSAGE = "the sending process stopped before the provider's answer was recorded"
 
 
 class Recorder:
@@ -140,9 +143,16 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
     """Write the provider's answer for one channel, with its event (flushes, never commits)."""
     values = {"finished_at": now}
     if error is None:
-        values.update(status="sent", provider_message_id=message_id, error=None)
+        values.update(status="sent", provider_message_id=message_id, error=None, error_code=None, error_kind=None)
     else:
-        values.update(status="failed", error=str(error), retryable=error.retryable)
+        failure = error.failure(channel, provider_name)
+        values.update(
+            status="failed",
+            error=failure.message,
+            error_code=failure.code,
+            error_kind=failure.kind,
+            retryable=failure.retryable,
+        )
     db.session.execute(
         update(SlotSend)
         .where(
@@ -160,9 +170,10 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
             update(TestimonialRequest)
             .where(TestimonialRequest.id == claim.request_id)
             .values({f"{channel}_message_id": message_id})
-            .returning(TestimonialRequest.last_error)
+            .returning(TestimonialRequest.email_failure_id, TestimonialRequest.sms_failure_id)
             .execution_options(synchronize_session=False)
-        ).scalar()
+        ).first()
+        standing = None if standing is None or standing == (None, None) else standing
         # No failure stands on the request: a success has nothing to clear.
         add_event(
             claim.request_id,
@@ -184,18 +195,9 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
             message_id,
         )
     else:
-        # The event is the record: add_event keeps the request's last_error (every channel's
-        # current failure) from it.
-        add_event(
-            claim.request_id,
-            "failed",
-            now,
-            channel=channel,
-            slot=claim.slot,
-            provider=provider_name,
-            error_code=str(error.code) if error.code else None,
-            detail=str(error),
-        )
+        # The event is the record: add_event keeps the request's standing failures (every
+        # channel's current failure) from it.
+        add_failed_event(claim.request_id, claim.slot, failure, now)
         log.warning(
             "step=5 failed request=%s campaign=%s slot=%s channel=%s provider=%s: %s",
             claim.request_id,
@@ -210,6 +212,22 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
             # contact for every campaign, atomically with the failure it explains.
             to = next(m.to for m, _ in claim.messages if m.channel == channel)
             suppress(channel, to, now, source=f"{provider_name}_{error.code}", detail=f"request {claim.request_id}")
+
+
+def add_failed_event(request_id, slot, failure, now):
+    """A channel's ``failed`` event: the failure as data (flushes)."""
+    return add_event(
+        request_id,
+        "failed",
+        now,
+        channel=failure.channel,
+        slot=slot,
+        provider=failure.provider,
+        error_code=failure.code,
+        detail=failure.message,
+        retryable=failure.retryable,
+        error_kind=failure.kind,
+    )
 
 
 def record_accepted(answers, now):
@@ -236,6 +254,8 @@ def record_accepted(answers, now):
         where={"status": "sending"},
         status="sent",
         error=None,
+        error_code=None,
+        error_kind=None,
         finished_at=now,
     )
     for channel in ("email", "sms"):
@@ -396,12 +416,8 @@ def settle_slot(request_id, claim_id, now, report):
             )
     else:
         # A template that cannot be rendered never reached a provider: say so.
-        broken = [
-            f"{r.channel} template: {r.error.split('template error: ', 1)[-1]}"
-            for r in rows
-            if r.error and "template error: " in r.error
-        ]
-        if any((r.error or "").startswith(INTERRUPTED) for r in rows):
+        broken = [f"{r.channel} template: {r.error}" for r in rows if r.error_kind == TEMPLATE]
+        if any(r.error_kind == KIND_INTERRUPTED for r in rows):
             why = INTERRUPTED
         elif broken:
             why = "template error in the " + "; ".join(broken)
@@ -450,22 +466,27 @@ def recover_stale_claims(now, report):
             moved = db.session.execute(
                 update(SlotSend)
                 .where(SlotSend.id == row.id, SlotSend.status == "sending")
-                .values(status="failed", error=INTERRUPTED, retryable=False, finished_at=now)
+                .values(
+                    status="failed",
+                    error=INTERRUPTED_MESSAGE,
+                    error_code="interrupted",
+                    error_kind=KIND_INTERRUPTED,
+                    retryable=False,
+                    finished_at=now,
+                )
                 .execution_options(synchronize_session=False)
             ).rowcount
             if not moved:
                 continue
-            add_event(
-                request_id,
-                "failed",
-                now,
+            failure = Failure(
                 channel=row.channel,
-                slot=row.slot,
                 provider=row.provider,
-                error_code="interrupted",
-                detail=f"{INTERRUPTED}: the sending process stopped before the provider's answer was "
-                f"recorded (claimed at {req.claimed_at:%Y-%m-%d %H:%M:%S} UTC)",
+                code="interrupted",
+                retryable=False,
+                message=f"{INTERRUPTED_MESSAGE} (claimed at {req.claimed_at:%Y-%m-%d %H:%M:%S} UTC)",
+                kind=KIND_INTERRUPTED,
             )
+            add_failed_event(request_id, row.slot, failure, now)
         if settle_slot(request_id, claim_id, now, report):
             log.warning("step=5 recovered stale claim request=%s campaign=%s", request_id, req.campaign_id)
             report.recovered += 1

@@ -9,9 +9,9 @@ import logging
 from sqlalchemy import func, or_, select, update
 
 from app.extensions import db
-from app.lifecycle import explain, policy
-from app.lifecycle.explain import mask_email, mask_phone
+from app.lifecycle import names, policy
 from app.lifecycle.models import SlotSend, TestimonialRequest
+from app.lifecycle.names import mask_email, mask_phone
 from app.lifecycle.states import (
     CANCELLABLE,
     CANCELLED,
@@ -175,7 +175,7 @@ def last_sent_slot(request_id):
 
 def slot_name(slot):
     """ "the first message" or "reminder k", as every screen calls them."""
-    return explain.message_name(slot, article=True)
+    return names.message_name(slot, article=True)
 
 
 def resend_request(req, now, *, by="merchant"):

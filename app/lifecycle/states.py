@@ -72,9 +72,10 @@ def transition(request_id, expected, target, *, where=(), **values):
 def add_event(request_id, type_, occurred_at, *, known_clean=False, **fields):
     """Append an event to a request's stream (flushes, never commits).
 
-    Also keeps the request's two summaries of its stream: ``last_event_at`` and
-    ``last_error`` (see ``channel_failures``). Every send result, delivery failure and
-    retry is an event, so this is the one place ``last_error`` is written.
+    Also keeps the request's two summaries of its stream: ``last_event_at`` and each
+    channel's standing failure (``email_failure_id``, ``sms_failure_id``; see
+    ``channel_failures``). Every send result, delivery failure and retry is an event, so
+    this is the one place those are written.
     ``known_clean``: the caller read in this transaction that no failure stands on the
     request, and the event is a success: there is nothing to recompute.
     """
@@ -91,7 +92,7 @@ def add_event(request_id, type_, occurred_at, *, known_clean=False, **fields):
         .execution_options(synchronize_session=False)
     )
     if type_ in ERROR_EVENTS and not (known_clean and type_ != "failed"):
-        refresh_last_error(request_id)
+        refresh_failures(request_id)
     return event
 
 
@@ -131,7 +132,7 @@ def transition_each(moves, *, where=()):
 
 def add_events(events):
     """Append many events at once (dicts of event fields), as ``add_event`` does one:
-    one insert, one ``last_event_at`` update per time, ``last_error`` recomputed for the
+    one insert, one ``last_event_at`` update per time, the standing failures recomputed for the
     requests with a failure standing or a failure among the new events (flushes)."""
     if not events:
         return
@@ -156,24 +157,27 @@ def add_events(events):
     standing = (
         set(
             connection.execute(
-                select(table.c.id).where(table.c.id.in_(touched), table.c.last_error.is_not(None))
+                select(table.c.id).where(
+                    table.c.id.in_(touched),
+                    or_(table.c.email_failure_id.is_not(None), table.c.sms_failure_id.is_not(None)),
+                )
             ).scalars()
         )
         if touched
         else set()
     )
     for request_id in sorted(standing | failing):
-        refresh_last_error(request_id)
+        refresh_failures(request_id)
 
 
-# -- last_error: every channel's current failure -------------------------------------------
+# -- each channel's current failure ----------------------------------------------------------
 
 ERROR_EVENTS = frozenset({"sent", "failed", "retried"})
 CHANNEL_ORDER = ("email", "sms")
 
 
 def channel_failures(events):
-    """Each channel's current failure reason, from a request's events: ``{channel: reason}``.
+    """Each channel's current failure, from a request's events: ``{channel: failed event}``.
 
     Walking the events in time order, a channel's failure (a refused send, a delivery
     failure the provider reported, an interrupted send) stands until that channel is sent
@@ -206,8 +210,7 @@ def channel_failures(events):
         elif e.channel is None:
             continue  # the request-level summary ("request failed: …") of channel failures
         elif e.type == "failed":
-            reason = e.detail or e.error_code or "failed"
-            current[e.channel] = reason if e.dedupe_key is None else f"{reason} (reported by {e.provider})"
+            current[e.channel] = e
         elif e.dedupe_key is None:
             current.pop(e.channel, None)
     return {channel: current[channel] for channel in sorted(current, key=_channel_rank)}
@@ -217,13 +220,9 @@ def _channel_rank(channel):
     return CHANNEL_ORDER.index(channel) if channel in CHANNEL_ORDER else len(CHANNEL_ORDER)
 
 
-def describe_failures(failures):
-    """``{"email": "permanent [550]: …", "sms": "…"}`` → one line, or None when all is well."""
-    return " · ".join(f"{channel}: {reason}" for channel, reason in failures.items()) or None
-
-
-def refresh_last_error(request_id):
-    """Recompute ``last_error`` from the request's events (flushes, never commits)."""
+def refresh_failures(request_id):
+    """Recompute each channel's standing failure from the request's events (flushes, never
+    commits)."""
     # Lock the request row first (PostgreSQL; SQLite's transactions are already serial), so
     # a concurrent event on the same request waits and then reads this one's event too.
     # FOR NO KEY UPDATE, not FOR UPDATE: inserting the event took a KEY SHARE lock on the row
@@ -236,9 +235,13 @@ def refresh_last_error(request_id):
             TestimonialRequestEvent.request_id == request_id, TestimonialRequestEvent.type.in_(ERROR_EVENTS)
         )
     ).all()
+    standing = channel_failures(events)
     db.session.execute(
         update(TestimonialRequest)
         .where(TestimonialRequest.id == request_id)
-        .values(last_error=describe_failures(channel_failures(events)))
+        .values(
+            email_failure_id=standing["email"].id if "email" in standing else None,
+            sms_failure_id=standing["sms"].id if "sms" in standing else None,
+        )
         .execution_options(synchronize_session=False)
     )

@@ -29,9 +29,13 @@ from app.campaigns.models import CHANNEL_NAMES
 from app.clock import now as clock_now
 from app.extensions import db
 from app.input_guard import page_number
-from app.lifecycle import explain, queries
+from app.lifecycle import failures as failure_sentences
+from app.lifecycle import queries
+from app.lifecycle.cancellations import explain_cancel
 from app.lifecycle.forms import ContactForm, RequestFilterForm
 from app.lifecycle.models import TestimonialRequest
+from app.lifecycle.names import mask_email, short_time
+from app.lifecycle.next_step import next_step
 from app.lifecycle.services import (
     CONTACT_EDITABLE,
     RESENDABLE,
@@ -45,8 +49,9 @@ from app.lifecycle.services import (
     retry_request,
     slot_name,
 )
-from app.lifecycle.states import CANCELLABLE, FAILED, channel_failures
+from app.lifecycle.states import CANCELLABLE, CANCELLED, FAILED, SENDABLE, channel_failures
 from app.outbox.models import messages_of_request
+from app.providers.base import OPTED_OUT, SETUP, TEMPLATE
 from app.web import dashboard_blueprint
 
 bp = dashboard_blueprint("requests", __name__, url_prefix="/requests")
@@ -98,36 +103,37 @@ def index():
         failed_in_filter=failed_in_filter,
         filter_args=flt.to_args(),
         mask_phone=queries.mask_phone,
-        mask_email=explain.mask_email,
+        mask_email=mask_email,
         bulk_question=bulk_retry_question(
             failed_in_filter,
             refused_for_good(queries.failed_ids(flt) if 0 < failed_in_filter <= BULK_CHECK_LIMIT else []),
         ),
         cap=queries.COUNT_CAP,
-        short_time=lambda value: explain.short_time(value, this_year),
+        short_time=lambda value: short_time(value, this_year),
     )
 
 
-def reasons_for(req, event_types):
-    """The request's current failures in plain words (one Explanation per channel)."""
-    return explain.explain_failures(
-        explain.split_last_error(req.last_error),
+def reasons_for(req, event_types, failures=None):
+    """The request's current failures in plain words (one Explanation per channel), from
+    the stored fields (``failures``: the request's standing failures, when already read)."""
+    return failure_sentences.explain_failures(
+        req.failures if failures is None else failures,
         status=req.status,
         attempts=req.attempts,
-        retrying=bool(req.attempts and req.next_send_at and req.status in ("scheduled", "sent", "clicked")),
-        contact_changed=explain.changed_since_failure(event_types),
+        retrying=bool(req.attempts and req.next_send_at and req.status in SENDABLE),
+        contact_changed=failure_sentences.changed_since_failure(event_types),
     )
 
 
 def row_view(req, note, campaign_status, this_year):
     """What one row of the log shows beyond the request's own columns."""
-    event_types, cancel_detail = note or ([], None)
-    reasons = reasons_for(req, event_types)
+    event_types, cancel_detail, failures = note or ([], None, [])
+    reasons = reasons_for(req, event_types, failures)
     return {
         "req": req,
         "reasons": reasons,
-        "cancel_reason": explain.explain_cancel(cancel_detail) if req.status == "cancelled" else None,
-        "next_step": explain.next_step(
+        "cancel_reason": explain_cancel(cancel_detail) if req.status == CANCELLED else None,
+        "next_step": next_step(
             req,
             campaign_status=campaign_status,
             max_attempts=current_app.config["MAX_SEND_ATTEMPTS"],
@@ -153,11 +159,11 @@ def retry_question(req, reasons):
                 f"{name}: the provider refused {shown or 'this contact'} permanently; it will be "
                 "refused again unless you correct the contact details first."
             )
-        elif reason.kind == explain.TEMPLATE:
+        elif reason.kind == TEMPLATE:
             warnings.append(f"{name}: the template error happens again unless you fix the template first.")
-        elif reason.kind == explain.SETUP:
+        elif reason.kind == SETUP:
             warnings.append(f"{name}: the provider refuses your account settings; fix them first.")
-        elif reason.kind == explain.OPTED_OUT:
+        elif reason.kind == OPTED_OUT:
             warnings.append(f"{name}: the customer opted out; nothing is sent on this channel.")
     if warnings:
         question += " Warning: " + " ".join(warnings)
@@ -201,7 +207,12 @@ def refused_for_good(ids):
         return None
     rows = db.session.scalars(select(TestimonialRequest).where(TestimonialRequest.id.in_(ids))).all()
     notes = queries.row_notes(rows)
-    return sum(any(reason.fix_contact for reason in reasons_for(req, notes.get(req.id, ([], None))[0])) for req in rows)
+    return sum(any(reason.fix_contact for reason in reasons_for(req, *_note(notes, req))) for req in rows)
+
+
+def _note(notes, req):
+    event_types, _, failures = notes.get(req.id, ([], None, []))
+    return event_types, failures
 
 
 def failed_count(flt, page):
@@ -230,30 +241,17 @@ def render_detail(req, status=200):
     config = current_app.config
     outbox_in_use = "outbox" in (config["EMAIL_PROVIDER"], config["SMS_PROVIDER"])
     events = queries.request_events(req.id)
-    reasons = reasons_for(req, [e.type for e in events])
-    failures = channel_failures(events)
+    # each channel's current failure, the same reading of the events as the request's own
+    failures = [e.failure for e in channel_failures(events).values()]
+    reasons = reasons_for(req, [e.type for e in events], failures)
     context = {
         "req": req,
         "campaign": req.campaign,
         "events": events,
-        # each channel's current failure, the same reading of the events as last_error
-        "failures": failures,
-        "explained": dict(
-            zip(
-                failures,
-                explain.explain_failures(
-                    failures,
-                    status=req.status,
-                    attempts=req.attempts,
-                    retrying=bool(req.attempts and req.next_send_at and req.status in ("scheduled", "sent", "clicked")),
-                    contact_changed=explain.changed_since_failure([e.type for e in events]),
-                ),
-                strict=True,
-            )
-        ),
+        "failures": list(zip(failures, reasons, strict=True)),
         "retry_question": retry_question(req, reasons),
         "questions": {action: confirmation_text(req, action, reasons) for action in available_actions(req)},
-        "next_step": explain.next_step(
+        "next_step": next_step(
             req,
             campaign_status=req.campaign.status,
             max_attempts=config["MAX_SEND_ATTEMPTS"],
@@ -261,10 +259,8 @@ def render_detail(req, status=200):
         ),
         "testimonial": req.testimonial,
         "testimonials_url": optional_url("testimonials.index", request=req.id),
-        "cancel_reason": next(
-            (explain.explain_cancel(e.detail) for e in reversed(events) if e.type == "cancelled"), None
-        )
-        if req.status == "cancelled"
+        "cancel_reason": next((explain_cancel(e.detail) for e in reversed(events) if e.type == "cancelled"), None)
+        if req.status == CANCELLED
         else None,
         "can_edit_contact": req.status in CONTACT_EDITABLE,
         "slot_sends": queries.request_slot_sends(req.id),
@@ -496,8 +492,9 @@ def export():
 FORMULA_START = frozenset("=+-@\t\r")
 E164 = re.compile(r"\+[0-9]{6,15}")
 # Cells holding text that came from outside: the only ones that need checking.
-TEXT_CELLS = tuple(
-    i for i, (_, column) in enumerate(queries.EXPORT_COLUMNS) if isinstance(getattr(column, "type", None), String)
+TEXT_CELLS = (
+    *(i for i, (_, column) in enumerate(queries.EXPORT_COLUMNS) if isinstance(getattr(column, "type", None), String)),
+    len(queries.EXPORT_COLUMNS),  # last_error: the providers' words
 )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from app.clock import now
 from app.extensions import db
 from app.outbox.models import OutboxMessage
-from app.providers.base import MessageProvider, ProviderError, register
+from app.providers.base import ADDRESS, MessageProvider, ProviderError, register
 
 
 def _simulated_behaviour(channel, to):
@@ -50,6 +50,7 @@ class OutboxProvider(MessageProvider):
                         f"recipient {message.to} rejected (simulated permanent failure)",
                         retryable=False,
                         code="outbox-rejected",
+                        kind=ADDRESS,
                     ),
                 )
             elif behaviour == "down" or (behaviour == "flaky" and earlier < 2):

@@ -28,12 +28,44 @@ from python_http_client.exceptions import HTTPError
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import CustomArg, Email, Header, Mail, MailSettings, ReplyTo, SandBoxMode
 
-from app.providers.base import MessageProvider, ProviderError, register
+from app.providers.base import (
+    ADDRESS,
+    OPTED_OUT,
+    RATE_LIMITED,
+    SETUP,
+    UNDELIVERED,
+    MessageProvider,
+    ProviderError,
+    register,
+)
 from config import DEFAULT_EMAIL_FROM
 
 log = logging.getLogger("app.providers")
 
 MAIL_SEND_SCOPE = "mail.send"
+
+# The project's one table of SendGrid codes: what each means, in the merchant's words.
+# At send time the code is the HTTP status (or ours: ``scope``, ``config``).
+SETUP_CODES = {
+    "401": "SendGrid rejected the API key",
+    "403": "SendGrid refused the sender (unverified sender or missing permission)",
+    "413": "the message is too large for SendGrid",
+    "scope": "the SendGrid API key may not send mail",
+}
+# A delivery report's code is the SMTP status when SendGrid gives one, else the bounce
+# type or the event (``dropped``); what it means follows from the kind the report got.
+DROPPED = "dropped"
+REPORT_MEANINGS = {
+    "bounce": {
+        ADDRESS: "the receiving mail server says the address does not exist",
+        UNDELIVERED: "the receiving mail server blocked it",
+    },
+    DROPPED: {
+        ADDRESS: "SendGrid will not send to an address that bounced before",
+        OPTED_OUT: "the customer unsubscribed or reported an earlier email as spam",
+    },
+}
+DROPPED_REASONS = (("unsubscribe", OPTED_OUT), ("spam", OPTED_OUT), ("bounce", ADDRESS), ("invalid", ADDRESS))
 
 
 @register("sendgrid")
@@ -102,7 +134,7 @@ class SendGridProvider(MessageProvider):
         client = self._client()
         if not self.email_from or self.email_from == _default_email_from():
             raise ProviderError(
-                "EMAIL_FROM is not set: use a sender verified in SendGrid", retryable=False, code="config"
+                "EMAIL_FROM is not set: use a sender verified in SendGrid", retryable=False, code="config", kind=SETUP
             )
         try:
             response = client.client.scopes.get()
@@ -122,6 +154,7 @@ class SendGridProvider(MessageProvider):
                 "access in SendGrid (Settings → API Keys)",
                 retryable=False,
                 code="scope",
+                kind=SETUP,
             )
         report = f"API key accepted with the {MAIL_SEND_SCOPE} scope; sending as {self.email_from}"
         if self.sandbox:
@@ -130,7 +163,7 @@ class SendGridProvider(MessageProvider):
 
     def _client(self):
         if not self.api_key:
-            raise ProviderError("SENDGRID_API_KEY is not set", retryable=False, code="config")
+            raise ProviderError("SENDGRID_API_KEY is not set", retryable=False, code="config", kind=SETUP)
         client = SendGridAPIClient(api_key=self.api_key, host=self.host)
         # The SDK waits forever by default; child clients inherit this.
         client.client.timeout = self.timeout
@@ -159,7 +192,10 @@ def classify(exc, action):
         text = error_text(exc.body) or exc.reason or "no details"
         if status == 429:
             return ProviderError(
-                f"SendGrid rate limit reached (429): {text}{reset_hint(exc.headers)}", retryable=True, code=429
+                f"SendGrid rate limit reached (429): {text}{reset_hint(exc.headers)}",
+                retryable=True,
+                code=429,
+                kind=RATE_LIMITED,
             )
         if status == 408 or status >= 500:
             return ProviderError(f"SendGrid is unavailable ({status}): {text}", retryable=True, code=status)
@@ -170,7 +206,8 @@ def classify(exc, action):
             else "SendGrid refused the message (unverified sender or missing permission)",
             413: "the message is too large for SendGrid",
         }.get(status, f"SendGrid refused the {'check' if action == 'check' else 'message'}")
-        return ProviderError(f"{what} ({status}): {text}", retryable=False, code=status)
+        kind = SETUP if str(status) in SETUP_CODES else None
+        return ProviderError(f"{what} ({status}): {text}", retryable=False, code=status, kind=kind)
     if action == "send" and not isinstance(exc, (urllib.error.URLError, ProviderError)):
         return outcome_unknown(exc)
     if _is_timeout(exc):
@@ -202,6 +239,25 @@ def outcome_unknown(exc):
     return ProviderError(
         f"unexpected SendGrid client error: {exc!r}; {may}", retryable=False, code="unexpected", outcome_unknown=True
     )
+
+
+def report_failure(event, bounce_type, reason, status):
+    """A ``bounce`` or ``dropped`` event → (kind, code, message): the code is the SMTP
+    status, else the bounce type or the event; the message is SendGrid's reason."""
+    message = reason or "no reason given"
+    code = status or bounce_type or event
+    if event == DROPPED:
+        lowered = message.lower()
+        return next((kind for word, kind in DROPPED_REASONS if word in lowered), UNDELIVERED), code, message
+    return (UNDELIVERED if bounce_type == "blocked" else ADDRESS), code, message
+
+
+def meaning(failure):
+    """What the failure means, in the merchant's words (None: nothing more than its kind)."""
+    if failure.reported:
+        event = DROPPED if failure.code == DROPPED else "bounce"
+        return REPORT_MEANINGS[event].get(failure.kind)
+    return SETUP_CODES.get(failure.code or "")
 
 
 def error_text(body):

@@ -8,7 +8,9 @@ Errors (docs/providers.md): Twilio codes 21211, 21408, 21606, 21610, 21612, 2161
 other 4xx are permanent; 21610 (the recipient replied STOP) also puts the number on our
 suppression list — the dispatcher does that, in the transaction that records the failure,
 because a provider is called with no database transaction open and never writes to the
-database. 429 / 20429 and 5xx answers and failures to connect are retryable.
+database. 429 / 20429 and 5xx answers and failures to connect are retryable. Each error
+carries its kind (``CODES``: the project's one table of Twilio codes, for sends and for
+the delivery reports of the status callback).
 
 A send that fails *after* the request went out (no answer in time, the connection closed
 before the answer, a client error on the way back) may have created the message: it is
@@ -29,7 +31,17 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 from urllib3.exceptions import MaxRetryError
 
-from app.providers.base import MessageProvider, ProviderError, register
+from app.providers.base import (
+    ADDRESS,
+    OPTED_OUT,
+    RATE_LIMITED,
+    REFUSED,
+    SETUP,
+    UNDELIVERED,
+    MessageProvider,
+    ProviderError,
+    register,
+)
 
 log = logging.getLogger("app.providers")
 
@@ -43,7 +55,28 @@ PERMANENT_CODES = {
     21612: "Twilio cannot route a message to this number",
     21614: "the 'To' number is not a mobile number",
 }
-RATE_LIMITED = 20429
+RATE_LIMIT_CODE = 20429
+# Every Twilio error code we know (https://www.twilio.com/docs/api/errors), at send time
+# or in a status callback: what kind of failure it is and what it means, in the merchant's
+# words. The one table of Twilio codes in the project.
+CODES = {
+    20003: (SETUP, "Twilio rejected your account credentials"),
+    21211: (ADDRESS, "the number is not valid"),
+    21408: (SETUP, "sending to this country is not enabled on your Twilio account"),
+    21606: (SETUP, "your Twilio 'From' number cannot send this message"),
+    UNSUBSCRIBED: (OPTED_OUT, "the customer replied STOP"),
+    21612: (ADDRESS, "the number cannot receive texts"),
+    21614: (ADDRESS, "the number is not a mobile number"),
+    30003: (UNDELIVERED, "the phone was unreachable (switched off or out of coverage)"),
+    30004: (UNDELIVERED, "the number blocked the message"),
+    30005: (ADDRESS, "the number does not exist"),
+    30006: (ADDRESS, "the number is a landline or its carrier cannot be reached"),
+    30007: (UNDELIVERED, "the carrier filtered the message as spam"),
+    30008: (UNDELIVERED, "the carrier reported an unknown error"),
+    30034: (SETUP, "your sender number is not registered for A2P 10DLC"),
+}
+# Twilio MessageStatus values that say the message did not arrive.
+FAILED_STATUSES = ("undelivered", "failed")
 
 
 @register("twilio")
@@ -82,7 +115,9 @@ class TwilioProvider(MessageProvider):
         """Fetch our own account record: proves the credentials and that it is active."""
         client = self._client()
         if not (self.from_number or self.messaging_service_sid):
-            raise ProviderError("set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID", retryable=False, code="config")
+            raise ProviderError(
+                "set TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID", retryable=False, code="config", kind=SETUP
+            )
         try:
             account = client.api.v2010.accounts(self.account_sid).fetch()
         except Exception as exc:
@@ -92,6 +127,7 @@ class TwilioProvider(MessageProvider):
                     f"Twilio rejected the account SID / auth token: {_error_text(exc)}",
                     retryable=False,
                     code=error.code,
+                    kind=SETUP,
                 )
             raise error from exc
         if account.status != "active":
@@ -99,6 +135,7 @@ class TwilioProvider(MessageProvider):
                 f"the Twilio account {self.account_sid} is {account.status}; it cannot send",
                 retryable=False,
                 code=f"account-{account.status}",
+                kind=SETUP,
             )
         sender = (
             f"messaging service {self.messaging_service_sid}"
@@ -117,7 +154,9 @@ class TwilioProvider(MessageProvider):
 
     def _client(self):
         if not (self.account_sid and self.auth_token):
-            raise ProviderError("TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set", retryable=False, code="config")
+            raise ProviderError(
+                "TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set", retryable=False, code="config", kind=SETUP
+            )
         client = getattr(self._local, "client", None)
         if client is None:
             # The SDK's HTTP client has no timeout and no retries by default.
@@ -155,14 +194,25 @@ def classify(exc, *, sending=False):
         text = _error_text(exc)
         if code in PERMANENT_CODES:
             return ProviderError(
-                f"{PERMANENT_CODES[code]}: {text}", retryable=False, code=code, opt_out=code == UNSUBSCRIBED
+                f"{PERMANENT_CODES[code]}: {text}",
+                retryable=False,
+                code=code,
+                kind=CODES[code][0],
+                opt_out=code == UNSUBSCRIBED,
             )
-        if status == 429 or code == RATE_LIMITED:
-            return ProviderError(f"Twilio rate limit reached: {text}", retryable=True, code=code or status)
+        if status == 429 or code == RATE_LIMIT_CODE:
+            return ProviderError(
+                f"Twilio rate limit reached: {text}", retryable=True, code=code or status, kind=RATE_LIMITED
+            )
         if status is not None and status >= 500:
             return ProviderError(f"Twilio is unavailable: {text}", retryable=True, code=code or status)
         if status is not None and 400 <= status < 500:
-            return ProviderError(f"Twilio refused the request: {text}", retryable=False, code=code or status)
+            return ProviderError(
+                f"Twilio refused the request: {text}",
+                retryable=False,
+                code=code or status,
+                kind=CODES.get(code, (REFUSED,))[0],
+            )
         return ProviderError(f"unexpected Twilio answer: {text}", retryable=True, code=code or status)
     if sending and not isinstance(exc, ProviderError) and not _never_connected(exc):
         return outcome_unknown(exc)
@@ -176,6 +226,22 @@ def classify(exc, *, sending=False):
         return exc
     log.exception("twilio client raised unexpectedly")
     return ProviderError(f"unexpected Twilio client error: {exc!r}", retryable=True, code="unexpected")
+
+
+def report_failure(status, error_code):
+    """A status callback that says the message did not arrive → (kind, message): the kind
+    from the code's entry (an unknown code: undelivered), the message in Twilio's terms
+    (the callback carries only the status and the code)."""
+    known = CODES.get(_int(error_code))
+    if known is None:
+        return UNDELIVERED, f"Twilio reported the message {status}"
+    return known
+
+
+def meaning(failure):
+    """What the failure's Twilio code means, in the merchant's words (None: not a code we know)."""
+    known = CODES.get(_int(failure.code))
+    return known[1] if known else None
 
 
 def _never_connected(exc):

@@ -3,6 +3,7 @@ and replayed / out-of-order deliveries ending in the same state as one in-order 
 
 import json
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -251,7 +252,7 @@ def test_a_bounce_of_the_initial_email_fails_the_request_with_the_reason(client,
     assert req.status == "failed"
     assert req.next_send_at is None
     assert req.last_error == (
-        "email: bounce (bounce): 550 5.1.1 The email account that you tried to reach does "
+        "email: undelivered [5.1.1]: 550 5.1.1 The email account that you tried to reach does "
         "not exist (reported by sendgrid)"
     )
     [failed] = events_of(sent, "failed")
@@ -278,7 +279,7 @@ def test_a_dropped_email_fails_the_request_too(client, signer, sent):
     post(client, signer, sg_event(sent, "dropped", reason="Bounced Address"))
     req = request_row(sent)
     assert req.status == "failed"
-    assert req.last_error == "email: dropped: Bounced Address (reported by sendgrid)"
+    assert req.last_error == "email: undelivered [dropped]: Bounced Address (reported by sendgrid)"
 
 
 def test_a_bounced_reminder_keeps_the_status_and_sets_last_error(client, signer, sent, clock):
@@ -291,7 +292,7 @@ def test_a_bounced_reminder_keeps_the_status_and_sets_last_error(client, signer,
     )
     req = request_row(sent)
     assert req.status == "sent"
-    assert req.last_error == "email: bounce: mailbox full (reported by sendgrid)"
+    assert req.last_error == "email: undelivered [bounce]: mailbox full (reported by sendgrid)"
     assert req.next_send_at is not None
 
 
@@ -598,3 +599,21 @@ def test_timestamps_become_event_times(client, signer, sent):
     post(client, signer, sg_event(sent, "delivered", timestamp=T0 + 3600))
     [delivered] = events_of(sent, "delivered")
     assert delivered.occurred_at == at(0) + timedelta(hours=1)
+
+
+def test_a_bounce_reads_in_plain_words_with_retry_on_the_log_and_the_detail(client, signer, sent, logged_in):
+    """A hard bounce: the sentence comes from the stored fields (kind address, reported by
+    SendGrid); the row offers Retry and a link to correct the address."""
+    post(client, signer, sg_event(sent, "bounce", timestamp=T0 + 30, status="5.1.1", type="bounce", reason="550 no"))
+    sentence = (
+        "Email: the address was rejected permanently (the receiving mail server says the address does not "
+        "exist) (reported by SendGrid) — correct the email address, then Retry"
+    )
+    log_page = logged_in.get("/requests/").get_data(as_text=True)
+    row = re.search(rf'<tr class="[^"]*" data-request-id="{sent}">.*?</tr>', log_page, re.S).group(0)
+    assert sentence in " ".join(re.sub(r"<[^>]+>", " ", row).split())
+    assert f"/requests/{sent}/retry" in row and f"/requests/{sent}/contact" in row
+    detail = logged_in.get(f"/requests/{sent}").get_data(as_text=True)
+    assert sentence in detail and "Provider said: <span" in detail
+    [failed] = events_of(sent, "failed")
+    assert (failed.error_code, failed.error_kind, failed.detail) == ("5.1.1", "address", "550 no")

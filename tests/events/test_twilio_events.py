@@ -4,6 +4,7 @@ ending in the same state as one in-order delivery."""
 
 import logging
 import random
+import re
 
 import pytest
 from sqlalchemy import select
@@ -176,7 +177,7 @@ def test_an_undelivered_initial_text_fails_the_request_with_the_error_code(clien
     req = request_row(request_id)
     assert req.status == "failed"
     assert req.last_error == (
-        "sms: undelivered [30003]: unreachable handset (off, or out of coverage) (reported by twilio)"
+        "sms: undelivered [30003]: the phone was unreachable (switched off or out of coverage) (reported by twilio)"
     )
     [failed] = events_of(request_id, "failed")
     assert (failed.error_code, failed.channel, failed.slot) == ("30003", "sms", 0)
@@ -418,3 +419,28 @@ def test_provider_event_rows_carry_their_dedupe_key(client, sms):
         select(TestimonialRequestEvent.dedupe_key).where(TestimonialRequestEvent.dedupe_key.is_not(None))
     ).all()
     assert keys == [f"twilio:{sid}:delivered"]
+
+
+def test_an_undelivered_text_reads_in_plain_words_with_retry_on_the_log_and_the_detail(client, logged_in, sms):
+    """A 30003 status callback: the sentence is built from the stored fields (code 30003,
+    kind undelivered, reported by Twilio), the Retry button offered where it is failed."""
+    request_id, sid = sms
+    status(client, sid, "undelivered", error_code=30003)
+    sentence = (
+        "SMS: the message was not delivered: the phone was unreachable (switched off or out of coverage) "
+        "(reported by Twilio) — Retry to send again, or correct the contact details first"
+    )
+    log_page = logged_in.get("/requests/").get_data(as_text=True)
+    row = re.search(rf'<tr class="[^"]*" data-request-id="{request_id}">.*?</tr>', log_page, re.S).group(0)
+    assert sentence in " ".join(re.sub(r"<[^>]+>", " ", row).split())
+    assert f"/requests/{request_id}/retry" in row
+    detail = logged_in.get(f"/requests/{request_id}").get_data(as_text=True)
+    assert sentence in detail and f"/requests/{request_id}/retry" in detail
+    assert 'data-kind="undelivered"' in detail
+    [failed] = events_of(request_id, "failed")
+    assert (failed.error_code, failed.error_kind, failed.retryable, failed.provider) == (
+        "30003",
+        "undelivered",
+        False,
+        "twilio",
+    )

@@ -633,7 +633,8 @@ def test_channel_failures_reads_events_in_time_order_whatever_the_arrival_order(
     from datetime import UTC, datetime
 
     from app.lifecycle.models import TestimonialRequestEvent as Event
-    from app.lifecycle.states import channel_failures, describe_failures
+    from app.lifecycle.models import describe_failures
+    from app.lifecycle.states import channel_failures
 
     t0 = datetime(2026, 11, 20, 12, 0, 0, 700000, tzinfo=UTC)
 
@@ -653,7 +654,10 @@ def test_channel_failures_reads_events_in_time_order_whatever_the_arrival_order(
         key="sg:1",
         provider="sendgrid",
         provider_message_id="m1",
-        detail="dropped: Bounced Address",
+        error_code="dropped",
+        error_kind="address",
+        retryable=False,
+        detail="Bounced Address",
     )
     processed = ev(4, "sent", 1, "email", key="sg:2", provider="sendgrid", provider_message_id="m1")
     undelivered = ev(
@@ -664,26 +668,24 @@ def test_channel_failures_reads_events_in_time_order_whatever_the_arrival_order(
         key="tw:1",
         provider="twilio",
         provider_message_id="SM1",
-        detail="undelivered [30003]: unreachable handset",
+        error_code="30003",
+        error_kind="undelivered",
+        retryable=False,
+        detail="the phone was unreachable",
     )
     summary = ev(6, "failed", 61, detail="request failed: …")
     events = [sent_email, sent_sms, dropped, processed, undelivered, summary]
 
-    expected = {
-        "email": "dropped: Bounced Address (reported by sendgrid)",
-        "sms": "undelivered [30003]: unreachable handset (reported by twilio)",
-    }
+    expected = {"email": dropped, "sms": undelivered}
     assert channel_failures(events) == channel_failures(events[::-1]) == expected
-    assert describe_failures(expected) == (
-        "email: dropped: Bounced Address (reported by sendgrid) · "
-        "sms: undelivered [30003]: unreachable handset (reported by twilio)"
+    assert describe_failures([e.failure for e in expected.values()]) == (
+        "email: undelivered [dropped]: Bounced Address (reported by sendgrid) · "
+        "sms: undelivered [30003]: the phone was unreachable (reported by twilio)"
     )
     # our next e-mail send clears the e-mail only; a person's retry clears everything
-    assert channel_failures([*events, ev(7, "sent", 100, "email", provider_message_id="m2")]) == {
-        "sms": expected["sms"]
-    }
+    assert channel_failures([*events, ev(7, "sent", 100, "email", provider_message_id="m2")]) == {"sms": undelivered}
     assert channel_failures([*events, ev(7, "retried", 100)]) == {}
-    assert describe_failures({}) is None
+    assert describe_failures([]) is None
 
 
 # -- the scheduler job: a shell over dispatch_due ------------------------------------------

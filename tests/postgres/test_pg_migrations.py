@@ -104,3 +104,9 @@ def test_flask_db_check_finds_no_drift_between_the_models_and_the_migrations(app
     db.session.execute(text("CREATE TABLE stray_table (id integer PRIMARY KEY)"))
     db.session.commit()
     assert runner.invoke(args=["db", "check"]).exit_code == 1
+
+
+def test_old_failure_sentences_become_fields_and_come_back_on_downgrade(empty_app):
+    from tests.lifecycle.failure_migration import run_backfill_round_trip
+
+    run_backfill_round_trip(empty_app)

@@ -68,6 +68,10 @@ def test_seed_demo_on_an_empty_database_shows_every_status(app, client, clock, s
     assert "demo data seeded" in result.output and "demo@shop.example / " in result.output
     # make run is never silent while it seeds: a line per tenth of the way.
     assert re.findall(r"^\s+(\d+)%", result.output, re.M) == [str(n) for n in range(10, 101, 10)]
+    # each tenth is a tenth of the month's history (its days advance), not a tenth of the
+    # scheduler ticks, most of which are in the last hours
+    days = re.findall(r"history up to (\d{4}-\d{2}-\d{2})", result.output)
+    assert len(days) == 9 and len(set(days)) == 9 and days == sorted(days), days
     password = re.search(r"demo@shop\.example / (\S+)", result.output).group(1)
     statuses = counts(models.TestimonialRequest.status)
     assert set(statuses) == set(STATUSES) - {"queued"}  # queued lasts only during a send

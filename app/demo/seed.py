@@ -210,8 +210,11 @@ def seed_demo(now, orders=240, days=30, progress=None):
 
         ticks, respond_at = _schedule(start, now)
         shown, work_at, heartbeats = 0, None, []
+        span = (now - start).total_seconds()
         for n, tick in enumerate(ticks):
-            if progress and (done := n * 10 // len(ticks)) > shown:
+            # by simulated time, not by tick: the last hours have most of the ticks (one a
+            # minute) and little of the work, the orders are spread over the whole month
+            if progress and (done := min(9, int((tick - start).total_seconds() * 10 // span))) > shown:
                 shown = done
                 progress(f"  {done * 10:3d}%  the shop's history up to {tick:%Y-%m-%d}")
             clock.at(tick)

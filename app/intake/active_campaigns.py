@@ -48,10 +48,15 @@ FINGERPRINT = (
 _READ_FINGERPRINT = select(*FINGERPRINT)
 
 
-def active_campaigns(trigger):
-    """The active campaigns with ``trigger``, oldest first (the oldest one wins an item)."""
+def active_campaigns(trigger, fingerprint=None):
+    """The active campaigns with ``trigger``, oldest first (the oldest one wins an item).
+
+    ``fingerprint``: FINGERPRINT's values, when the caller has just read them in this
+    transaction (the intake's snapshot has them); else they are read here."""
     cache = current_app.extensions.setdefault("active_campaigns", _Cache())
-    fingerprint = tuple(db.session.execute(_READ_FINGERPRINT).one())
+    if fingerprint is None:
+        fingerprint = db.session.execute(_READ_FINGERPRINT).one()
+    fingerprint = tuple(fingerprint)
     with cache.lock:
         if cache.fingerprint == fingerprint:
             return cache.by_trigger.get(trigger, ())

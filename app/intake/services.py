@@ -63,7 +63,8 @@ def ingest(event, raw_payload, now, *, attempt=0, source="generic", cancel_item_
     a source adds what only it knows (Shopify: topic, shop, line items it left out).
 
     On the first attempt a delivery is decided from a read-only snapshot (``read_ahead``),
-    so the write transaction holds the lock only to check that snapshot and insert."""
+    so the write transaction holds the lock only to insert, the event's row only if that
+    snapshot still holds."""
     if attempt:
         log.info("intake race on event %s, evaluating again", event.event_id)
     ahead = read_ahead(event, now, source) if attempt == 0 else None
@@ -85,46 +86,47 @@ def read_ahead(event, now, source):
     """A delivery's plan, decided outside the write lock; None when it must be decided
     under the lock (a cancellation, a replay, or a caller already inside a transaction).
 
-    Five reads in a read-only transaction (SQLite: no lock at all in WAL mode): the
-    event id, the order's remembered cancellations, the campaigns' fingerprint, the
-    earlier requests that matter, the customer's opt-outs; then the plan and a snapshot
-    of what it was decided from. The write transaction reads the snapshot again and uses
-    the plan only when nothing changed in between."""
+    Four reads in a read-only transaction (SQLite: no lock at all in WAL mode): first the
+    snapshot of everything the plan depends on (it says whether the event id was seen,
+    and has the campaigns' fingerprint), then the order's remembered cancellations, the
+    earlier requests that matter and the customer's opt-outs; then the plan. The write
+    transaction inserts the event only if the snapshot still reads the same
+    (``INSERT_EVENT_IF_UNCHANGED``). The snapshot is read first: a change made while the
+    plan is read (on PostgreSQL each statement sees what is committed when it starts)
+    then also shows in the write transaction's snapshot, and the plan is not used."""
     if event.event_type in CANCELLING or db.session().in_transaction():
         return None
     started = time.perf_counter()
     params = statements.parameters(event, source)
     db.session.connection(execution_options={READ_ONLY: True})
     try:
-        if db.session.execute(statements.EVENT_SEEN, params).first() is not None:
+        snapshot = tuple(db.session.execute(statements.SNAPSHOT, params).one())
+        if statements.event_seen(snapshot):
             return None
-        plan = _plan_requests(event, now, params)
-        plan.snapshot, plan.started = _snapshot(params), started
+        plan = _plan_requests(event, now, params, statements.campaigns_fingerprint(snapshot))
+        plan.snapshot, plan.started = snapshot, started
         return plan
     finally:
         db.session.rollback()  # the read-only transaction ends; nothing was written
-
-
-def _snapshot(params):
-    """``statements.SNAPSHOT``: one row that changes whenever anything a delivery's plan
-    depends on does."""
-    return tuple(db.session.execute(statements.SNAPSHOT, params).one())
 
 
 def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item_ids=None, ahead=None):
     """Record the event and act on it. Returns (OrderEvent, duplicate). Flushes only.
 
     With ``ahead`` (``read_ahead``'s plan) whose snapshot still holds, a new delivery is
-    four statements: the snapshot, then one INSERT each for the event, its requests and
-    its items, however many items it has (PostgreSQL: plus the order's advisory lock).
-    Without, it reads what ``read_ahead`` reads first, in this transaction."""
+    three statements: one INSERT each for the event (which checks the snapshot), its
+    requests and its items, however many items it has (PostgreSQL: plus the order's
+    advisory lock). Without, or when the snapshot moved, it reads what ``read_ahead``
+    reads, in this transaction."""
     started = time.perf_counter()
     params = statements.parameters(event, source)
     lock_order(source, event.order_id)
-    plan = ahead if ahead is not None and _snapshot(params) == ahead.snapshot else None
-    existing = None
-    if plan is None:
-        existing = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event.event_id))
+    if ahead is not None:
+        record = _new_record(event, raw_payload, now, source)
+        _decided(record, ahead, now, ahead.started)
+        if _insert_event(record, params | statements.unchanged(ahead.snapshot)):
+            return _created(record, event, ahead, now), False
+    existing = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event.event_id))
     if existing is not None:
         if source == "generic" and (existing.source, existing.order_id, existing.event_type) != (
             source,
@@ -142,7 +144,24 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
             raise EventIdReused(event, existing)
         log.info("step=1 duplicate event %s for order %s ignored", event.event_id, event.order_id)
         return existing, True
-    record = OrderEvent(
+    record = _new_record(event, raw_payload, now, source)
+    if event.event_type not in CANCELLING:
+        plan = _plan_requests(event, now, params)
+        _decided(record, plan, now, started)
+        _insert_event(record)
+        return _created(record, event, plan, now), False
+    db.session.add(record)
+    db.session.flush()
+    _cancel_order(record, event, now, cancel_item_ids, source)
+    record.processed_at = now
+    record.processing_ms = _elapsed_ms(started)
+    db.session.flush()
+    _log_step_1(record, event, [(i.request_id, i.campaign_id) for i in record.items if i.outcome == "cancelled"])
+    return record, False
+
+
+def _new_record(event, raw_payload, now, source):
+    return OrderEvent(
         source=source,
         event_id=event.event_id,
         event_type=event.event_type,
@@ -151,28 +170,26 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         received_at=now,
         payload=raw_payload if isinstance(raw_payload, str) else json.dumps(raw_payload),
     )
-    if event.event_type in CANCELLING:
-        db.session.add(record)
-        db.session.flush()
-        _cancel_order(record, event, now, cancel_item_ids, source)
-        record.processed_at = now
-        record.processing_ms = _elapsed_ms(started)
-        db.session.flush()
-        acted = [(i.request_id, i.campaign_id) for i in record.items if i.outcome == "cancelled"]
-    else:
-        if plan is None:
-            plan = _plan_requests(event, now, params)
-        else:
-            started = plan.started
-        # Decided: the rest is three INSERTs (event, requests, items), so the time measured
-        # here is the creation time the SLO panel reports.
-        record.summary = plan.summary
-        if plan.erased:  # not even the webhook body of an erased customer is kept
-            record.payload = ERASED_PAYLOAD
-        record.processed_at = now
-        record.processing_ms = _elapsed_ms(started)
-        _write_plan(record, event, plan, now)
-        acted = [(o.request_id, o.campaign_id) for o in plan.outcomes if o.outcome == "created"]
+
+
+def _decided(record, plan, now, started):
+    """The event's row once its plan is made: the rest is three INSERTs (event, requests,
+    items), so the time measured here is the creation time the SLO panel reports."""
+    record.summary = plan.summary
+    if plan.erased:  # not even the webhook body of an erased customer is kept
+        record.payload = ERASED_PAYLOAD
+    record.processed_at = now
+    record.processing_ms = _elapsed_ms(started)
+
+
+def _created(record, event, plan, now):
+    """The event's row is written: its requests and items too."""
+    _write_plan(record, event, plan, now)
+    _log_step_1(record, event, [(o.request_id, o.campaign_id) for o in plan.outcomes if o.outcome == "created"])
+    return record
+
+
+def _log_step_1(record, event, acted):
     # Logged once the event is processed, so the line names the requests it made or stopped.
     _log_once_committed(
         "step=1 order event %s (%s) for order %s received: %s; request=%s campaign=%s",
@@ -183,7 +200,6 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         ",".join(str(r) for r, _ in acted) or "-",
         ",".join(sorted({str(c) for _, c in acted})) or "-",
     )
-    return record, False
 
 
 def _elapsed_ms(started):
@@ -278,11 +294,11 @@ def send_time(event, campaign):
     return due
 
 
-def _plan_requests(event, now, params):
+def _plan_requests(event, now, params, campaigns_fingerprint=None):
     """Steps 2–3 for every item at once: what to create and why each other item is skipped."""
     plan = _Plan()
     cancellations = order_cancellations(params["source"], params["order_id"])
-    campaigns = active_campaigns(event.trigger)
+    campaigns = active_campaigns(event.trigger, campaigns_fingerprint)
     earlier, asked = _earlier_requests(params) if campaigns else ({}, set())
     # One statement: the customer's opt-outs and whether they were erased (app.erasure).
     opted_out, plan.erased = (
@@ -381,17 +397,26 @@ def _earlier_requests(params):
     return earlier, asked
 
 
-def _insert_event(record):
+def _insert_event(record, unchanged=None):
     """The new event's row by one Core INSERT, then ``record`` joins the session as that
-    row, loaded (a flush of one new object costs the ORM's whole unit of work)."""
+    row, loaded (a flush of one new object costs the ORM's whole unit of work). With
+    ``unchanged`` (``statements.parameters`` and ``statements.unchanged``'s): only if the
+    snapshot still holds; returns whether the row was written."""
     values = {column.key: getattr(record, column.key) for column in OrderEvent.__table__.columns if column.key != "id"}
-    record.id = db.session.execute(statements.INSERT_EVENT, values).scalar_one()
+    if unchanged is None:
+        record.id = db.session.execute(statements.INSERT_EVENT, values).scalar_one()
+    else:
+        values = {f"event_{key}": value for key, value in values.items()} | unchanged
+        record.id = db.session.execute(statements.INSERT_EVENT_IF_UNCHANGED, values).scalar()
+        if record.id is None:
+            return False
     make_transient_to_detached(record)
     db.session.add(record)
+    return True
 
 
 def _write_plan(record, event, plan, now):
-    _insert_event(record)  # the event's id, for its requests and items
+    """The requests and items of an event whose row is written (its id is known)."""
     ids = []
     if plan.requests:
         customer = event.customer

@@ -66,8 +66,10 @@ def _count_and_max(table, *where):
 
 
 # Everything a delivery's plan depends on, in one row: rows there are only ever added (and
-# opt-outs removed), so a count and the highest id of each change whenever one does.
-SNAPSHOT = select(
+# opt-outs removed), so a count and the highest id of each change whenever one does. Its
+# first value counts the events with the delivery's id (0: not seen yet), its last ones are
+# the campaigns' fingerprint (``campaigns_fingerprint``).
+_SNAPSHOT_VALUES = (
     select(func.count(_events.c.id)).where(_events.c.event_id == bindparam("event_id")).scalar_subquery(),
     *_count_and_max(_cancellations, *_of_order),
     *_count_and_max(_requests, *_earlier),
@@ -75,6 +77,20 @@ SNAPSHOT = select(
     *_count_and_max(_erasures, *_customer_erasures),  # a lift lowers the count
     *CAMPAIGNS_FINGERPRINT,  # app.intake.active_campaigns'
 )
+SNAPSHOT = select(*_SNAPSHOT_VALUES)
+
+
+def event_seen(snapshot):
+    return snapshot[0] > 0
+
+
+def campaigns_fingerprint(snapshot):
+    return snapshot[-len(CAMPAIGNS_FINGERPRINT) :]
+
+
+def unchanged(snapshot):
+    """INSERT_EVENT_IF_UNCHANGED's parameters for a snapshot read earlier."""
+    return {f"snapshot_{n}": value for n, value in enumerate(snapshot)}
 
 
 def parameters(event, source):
@@ -95,5 +111,20 @@ def parameters(event, source):
 # The writes: Core on the tables, one statement each (an executemany, or a multi-row
 # INSERT ... RETURNING), where the ORM's bulk insert splits rows by which fields are None.
 INSERT_EVENT = insert(_events).returning(_events.c.id)
+# The same row, written only if SNAPSHOT still reads what it read when the plan was made
+# (``unchanged(snapshot)``, and ``parameters``' values): the check and the write are one
+# statement. No row returned: something changed, decide again. The event's own values are
+# the ``event_<column>`` parameters.
+_event_columns = [column for column in _events.columns if column.key != "id"]
+INSERT_EVENT_IF_UNCHANGED = (
+    insert(_events)
+    .from_select(
+        [column.key for column in _event_columns],
+        select(*[bindparam(f"event_{column.key}", type_=column.type) for column in _event_columns]).where(
+            *[value == bindparam(f"snapshot_{n}") for n, value in enumerate(_SNAPSHOT_VALUES)]
+        ),
+    )
+    .returning(_events.c.id)
+)
 INSERT_REQUESTS = insert(_requests).returning(_requests.c.product_id, _requests.c.id)
 INSERT_ITEMS = insert(OrderEventItem.__table__)

@@ -7,6 +7,10 @@ each run fires the statement triggers again.
 
 - ``insert_rows``: an INSERT … RETURNING, which SQLAlchemy sends as multi-row INSERTs
   ("insertmanyvalues", a few hundred rows a statement), compiled once;
+- ``insert_values``: the same as one prepared multi-row ``INSERT … VALUES (…), (…)``
+  whose text is made here and kept per shape, for a few rows written while a lock is held
+  (the intake's write transaction): SQLAlchemy's own multi-row INSERT costs more Python
+  than SQLite takes to run it;
 - ``update_rows``: ``WITH given(…) AS (VALUES …) UPDATE … FROM given`` (SQLite 3.33+,
   PostgreSQL). Its text is made here and kept per shape (table, columns, number of rows):
   SQLAlchemy would compile a VALUES construct anew at every call.
@@ -25,6 +29,51 @@ def insert_rows(connection, table, rows):
     """INSERT ``rows`` (dicts) into ``table`` as multi-row statements."""
     if rows:
         connection.execute(insert(table).returning(*table.primary_key.columns), rows).all()
+
+
+def insert_values(connection, table, rows, returning=()):
+    """INSERT ``rows`` (dicts with the same keys) into ``table``, at most CHUNK a
+    statement; returns the ``returning`` columns' values of the new rows (in no promised
+    order). Columns left out get their Python-side default, as in an ORM or Core INSERT."""
+    if not rows:
+        return []
+    dialect = connection.dialect
+    names = list(rows[0])
+    defaults = {}
+    for column in table.columns:
+        default = column.default
+        if column.name in names or default is None or not (default.is_scalar or default.is_callable):
+            continue
+        defaults[column.name] = default.arg if default.is_scalar else default.arg(None)
+    columns = [*names, *defaults]
+    bind = {name: table.c[name].type._cached_bind_processor(dialect) for name in columns}
+    found = []
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        shape = ("insert", dialect.name, table.name, tuple(columns), len(chunk), tuple(returning))
+        text = _texts.get(shape)
+        if text is None:
+            text = _texts[shape] = _insert_text(dialect, table, columns, len(chunk), returning)
+        params = []
+        for row in chunk:
+            for name in columns:
+                given = row[name] if name in row else defaults[name]
+                process = bind[name]
+                params.append(process(given) if process is not None else given)
+        result = connection.exec_driver_sql(text, tuple(params))
+        if returning:
+            found.extend(result.all())
+    return found
+
+
+def _insert_text(dialect, table, columns, count, returning):
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    row = "(" + ", ".join([mark] * len(columns)) + ")"
+    text = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in columns)}) VALUES {', '.join([row] * count)}"
+    if returning:
+        text += " RETURNING " + ", ".join(quote(n) for n in returning)
+    return text
 
 
 def update_rows(connection, table, keys, rows, *, where=None, **same):

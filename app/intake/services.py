@@ -15,6 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
+from app.bulk import insert_values
 from app.clock import as_utc, isoformat
 from app.database import READ_ONLY
 from app.extensions import db
@@ -31,6 +32,8 @@ from app.optouts.erasures import contact_refusals
 from app.transactions import log_after_commit
 
 log = logging.getLogger("app.intake")
+_requests = TestimonialRequest.__table__
+_items = OrderEventItem.__table__
 
 
 def new_token():
@@ -123,7 +126,7 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
     lock_order(source, event.order_id)
     if ahead is not None:
         record = _new_record(event, raw_payload, now, source)
-        _decided(record, ahead, now, ahead.started)
+        _decided(record, event, ahead, now, ahead.started)
         if _insert_event(record, params | statements.unchanged(ahead.snapshot)):
             return _created(record, event, ahead, now), False
     existing = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event.event_id))
@@ -147,7 +150,7 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
     record = _new_record(event, raw_payload, now, source)
     if event.event_type not in CANCELLING:
         plan = _plan_requests(event, now, params)
-        _decided(record, plan, now, started)
+        _decided(record, event, plan, now, started)
         _insert_event(record)
         return _created(record, event, plan, now), False
     db.session.add(record)
@@ -172,7 +175,7 @@ def _new_record(event, raw_payload, now, source):
     )
 
 
-def _decided(record, plan, now, started):
+def _decided(record, event, plan, now, started):
     """The event's row once its plan is made: the rest is three INSERTs (event, requests,
     items), so the time measured here is the creation time the SLO panel reports."""
     record.summary = plan.summary
@@ -180,6 +183,7 @@ def _decided(record, plan, now, started):
         record.payload = ERASED_PAYLOAD
     record.processed_at = now
     record.processing_ms = _elapsed_ms(started)
+    _rows(event, plan, now)
 
 
 def _created(record, event, plan, now):
@@ -269,6 +273,8 @@ class _Plan:
     erased: str | None = None  # the customer asked to be erased: why every item is skipped
     log_lines: list = field(default_factory=list)  # (format, *args): logged once written
     snapshot: tuple | None = None  # read_ahead's: what the plan was decided from
+    request_rows: list = field(default_factory=list)  # _rows': what _write_plan inserts
+    item_rows: list = field(default_factory=list)
     started: float | None = None
 
 
@@ -415,65 +421,68 @@ def _insert_event(record, unchanged=None):
     return True
 
 
+def _rows(event, plan, now):
+    """The rows of the plan's requests and items, made before the write transaction begins
+    (on SQLite it holds the database's one write lock): the ids they point to are filled
+    in as the INSERTs return them."""
+    customer = event.customer
+    plan.request_rows = [
+        dict(
+            campaign_id=campaign.id,
+            order_event_id=None,
+            order_id=event.order_id,
+            item_id=item.id,
+            product_id=item.product_id,
+            sku=item.sku,
+            product_title=item.title,
+            product_image_url=item.image_url,
+            customer_email=customer.email,
+            customer_phone=customer.phone,
+            customer_first_name=customer.first_name,
+            customer_last_name=customer.last_name,
+            channel=channel,
+            token=new_token(),
+            status="scheduled",
+            trigger_at=event.occurred_at,
+            next_send_at=due,
+            next_slot=0,
+            reminder_count=0,
+            attempts=0,
+            resend_count=0,
+            created_at=now,
+            updated_at=now,
+        )
+        for item, campaign, channel, due in plan.requests
+    ]
+    plan.item_rows = [
+        dict(
+            order_event_id=None,
+            item_id=outcome.item.id,
+            product_id=outcome.item.product_id,
+            campaign_id=outcome.campaign_id,
+            outcome=outcome.outcome,
+            reason=outcome.reason,
+            request_id=outcome.request_id,
+        )
+        for outcome in plan.outcomes
+    ]
+
+
 def _write_plan(record, event, plan, now):
-    """The requests and items of an event whose row is written (its id is known)."""
-    ids = []
-    if plan.requests:
-        customer = event.customer
-        # One product per request in an event: the returned product ids say which id is whose.
-        id_of_product = dict(
-            db.session.execute(
-                statements.INSERT_REQUESTS,
-                [
-                    dict(
-                        campaign_id=campaign.id,
-                        order_event_id=record.id,
-                        order_id=event.order_id,
-                        item_id=item.id,
-                        product_id=item.product_id,
-                        sku=item.sku,
-                        product_title=item.title,
-                        product_image_url=item.image_url,
-                        customer_email=customer.email,
-                        customer_phone=customer.phone,
-                        customer_first_name=customer.first_name,
-                        customer_last_name=customer.last_name,
-                        channel=channel,
-                        token=new_token(),
-                        status="scheduled",
-                        trigger_at=event.occurred_at,
-                        next_send_at=due,
-                        next_slot=0,
-                        reminder_count=0,
-                        attempts=0,
-                        resend_count=0,
-                        created_at=now,
-                        updated_at=now,
-                    )
-                    for item, campaign, channel, due in plan.requests
-                ],
-            ).all()
-        )
-        ids = [id_of_product[item.product_id] for item, *_ in plan.requests]
-    rows = []
-    for outcome in plan.outcomes:
+    """The requests and items of an event whose row is written (its id is known): one
+    multi-row INSERT each, prepared once per shape (``app.bulk.insert_values``)."""
+    connection = db.session.connection()
+    for row in plan.request_rows:
+        row["order_event_id"] = record.id
+    # One product per request in an event: the returned product ids say which id is whose.
+    id_of_product = dict(insert_values(connection, _requests, plan.request_rows, ("product_id", "id")))
+    ids = [id_of_product[item.product_id] for item, *_ in plan.requests]
+    rows = plan.item_rows
+    for outcome, row in zip(plan.outcomes, rows, strict=True):
         if outcome.new_request is not None:
-            outcome.request_id = ids[outcome.new_request]
-        rows.append(
-            dict(
-                order_event_id=record.id,
-                item_id=outcome.item.id,
-                product_id=outcome.item.product_id,
-                campaign_id=outcome.campaign_id,
-                outcome=outcome.outcome,
-                reason=outcome.reason,
-                request_id=outcome.request_id,
-            )
-        )
-    if rows:
-        # Core on the table: one executemany (the ORM's bulk insert splits rows by which
-        # fields are None).
-        db.session.execute(statements.INSERT_ITEMS, rows)
+            outcome.request_id = row["request_id"] = ids[outcome.new_request]
+        row["order_event_id"] = record.id
+    insert_values(connection, _items, rows)
     # The answer and Shopify's additions read record.items: give it the rows just written.
     set_committed_value(record, "items", [OrderEventItem(**row) for row in rows])
     for line in plan.log_lines:

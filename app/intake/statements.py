@@ -11,7 +11,7 @@ the suppression list stores them), ``contact_hashes`` (as the erasure list does)
 from sqlalchemy import and_, bindparam, func, insert, or_, select
 
 from app.intake.active_campaigns import FINGERPRINT as CAMPAIGNS_FINGERPRINT
-from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
+from app.intake.models import OrderCancellation, OrderEvent
 from app.lifecycle.models import TestimonialRequest
 from app.optouts.erasures import contact_hashes
 from app.optouts.models import ContactErasure, OptOut, normalise_contact
@@ -108,8 +108,7 @@ def parameters(event, source):
     }
 
 
-# The writes: Core on the tables, one statement each (an executemany, or a multi-row
-# INSERT ... RETURNING), where the ORM's bulk insert splits rows by which fields are None.
+# The event's row (its requests and items: app.bulk.insert_values, one multi-row INSERT each).
 INSERT_EVENT = insert(_events).returning(_events.c.id)
 # The same row, written only if SNAPSHOT still reads what it read when the plan was made
 # (``unchanged(snapshot)``, and ``parameters``' values): the check and the write are one
@@ -126,5 +125,3 @@ INSERT_EVENT_IF_UNCHANGED = (
     )
     .returning(_events.c.id)
 )
-INSERT_REQUESTS = insert(_requests).returning(_requests.c.product_id, _requests.c.id)
-INSERT_ITEMS = insert(OrderEventItem.__table__)

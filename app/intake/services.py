@@ -487,31 +487,45 @@ def _write_plan(record, event, plan, now):
     set_committed_value(record, "items", [OrderEventItem(**row) for row in rows])
     for line in plan.log_lines:
         _log_once_committed(*line)
-    for (item, campaign, channel, due), request_id in zip(plan.requests, ids, strict=True):
-        _log_once_committed(
-            "step=2 eligible request=%s campaign=%s order=%s item=%s channel=%s",
-            request_id,
-            campaign.id,
-            event.order_id,
-            item.id,
-            channel,
-        )
-        _log_once_committed(
-            "step=3 split request=%s campaign=%s order=%s product=%s from items %s",
-            request_id,
-            campaign.id,
-            event.order_id,
-            item.product_id,
-            ", ".join(i.id for i in event.items if i.product_id == item.product_id),
-        )
-        _log_once_committed(
-            "step=4 created request=%s campaign=%s order=%s product=%s due=%s",
-            request_id,
-            campaign.id,
-            event.order_id,
-            item.product_id,
-            due.isoformat(),
-        )
+    if plan.requests:
+        _log_created(event, plan, ids)
+
+
+def _log_created(event, plan, ids):
+    """Steps 2–4 of the requests made, one line each for all of them (a line per request
+    and step was most of the log writing a webhook cost); each line names them all
+    (``request=11,12``), then says what each one is."""
+    made = list(zip(plan.requests, ids, strict=True))
+    named = (
+        ",".join(str(request_id) for _, request_id in made),
+        ",".join(sorted({str(campaign.id) for (_, campaign, _, _), _ in made})),
+        event.order_id,
+    )
+    _log_once_committed(
+        "step=2 eligible request=%s campaign=%s order=%s: %s",
+        *named,
+        "; ".join(
+            f"request {request_id} item {item.id} by campaign {campaign.id} channel {channel}"
+            for (item, campaign, channel, _), request_id in made
+        ),
+    )
+    _log_once_committed(
+        "step=3 split request=%s campaign=%s order=%s: %s",
+        *named,
+        "; ".join(
+            f"request {request_id} product {item.product_id} from items "
+            + ", ".join(i.id for i in event.items if i.product_id == item.product_id)
+            for (item, *_), request_id in made
+        ),
+    )
+    _log_once_committed(
+        "step=4 created request=%s campaign=%s order=%s: %s",
+        *named,
+        "; ".join(
+            f"request {request_id} product {item.product_id} due {due.isoformat()}"
+            for (item, _, _, due), request_id in made
+        ),
+    )
 
 
 def _cancel_order(record, event, now, cancel_item_ids, source):

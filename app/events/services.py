@@ -135,21 +135,7 @@ def _apply(event, now, seen):
         )
     if _request_event_exists(event.dedupe_key):
         return DUPLICATE
-    add_event(
-        req.id,
-        event.kind,
-        occurred_at,
-        channel=event.channel,
-        slot=slot,
-        provider=event.provider,
-        provider_message_id=event.message_id,
-        error_code=event.error_code,
-        detail=event.detail,
-        dedupe_key=event.dedupe_key,
-        # A delivery failure as data: the provider already gave up on this message.
-        retryable=False if event.kind == FAILED else None,
-        error_kind=event.error_kind,
-    )
+    _add_provider_event(req, slot, event, occurred_at)
     db.session.flush()
     if event.kind == CLICKED:
         apply_click(req, occurred_at)
@@ -181,6 +167,25 @@ def _apply(event, now, seen):
     return STORED
 
 
+def _add_provider_event(req, slot, event, occurred_at):
+    """The request's timeline entry for a provider's event, with what the provider said."""
+    add_event(
+        req.id,
+        event.kind,
+        occurred_at,
+        channel=event.channel,
+        slot=slot,
+        provider=event.provider,
+        provider_message_id=event.message_id,
+        error_code=event.error_code,
+        detail=event.detail,
+        dedupe_key=event.dedupe_key,
+        # A delivery failure as data: the provider already gave up on this message.
+        retryable=False if event.kind == FAILED else None,
+        error_kind=event.error_kind,
+    )
+
+
 def _request_event_exists(key):
     return db.session.scalar(select(TestimonialRequestEvent.id).where(TestimonialRequestEvent.dedupe_key == key))
 
@@ -199,17 +204,7 @@ def _apply_contact_event(event, req, slot, occurred_at, now):
     if req is not None:
         if _request_event_exists(event.dedupe_key):
             return DUPLICATE
-        add_event(
-            req.id,
-            event.kind,
-            occurred_at,
-            channel=event.channel,
-            slot=slot,
-            provider=event.provider,
-            provider_message_id=event.message_id,
-            detail=event.detail,
-            dedupe_key=event.dedupe_key,
-        )
+        _add_provider_event(req, slot, event, occurred_at)
     outcome = record_contact_event(
         event.channel,
         contact,

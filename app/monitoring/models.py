@@ -5,7 +5,7 @@ whose ``notified_at`` is empty, and at most one open row exists per kind (a part
 index), even with several processes evaluating at once.
 """
 
-from sqlalchemy import Date, Index, String, Text, text
+from sqlalchemy import Date, Index, SmallInteger, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.clock import isoformat
@@ -63,10 +63,16 @@ class DailyStat(db.Model):
       (sent or failed), ``provider`` and ``channel``.
 
     ``rollup.rebuild_daily_stats`` recomputes the table from the rows it summarises.
+
+    ``shard`` (migration 0014): on PostgreSQL a count is the sum of up to 8 rows, each
+    written by the connections of one shard (``pg_backend_pid() % 8``), so that concurrent
+    writers do not queue for one row's lock. Read it summed, as every reader here does.
+    SQLite has one writer at a time: its triggers write shard 0 only.
     """
 
     __tablename__ = "daily_stats"
 
+    shard: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=0, server_default="0")
     day = mapped_column(Date, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     measure: Mapped[str] = mapped_column(String(24), primary_key=True)

@@ -143,12 +143,16 @@ def register_extensions(app):
 
 def register_domain_signals():
     """One package reacting to another's change without importing it back."""
+    from app.lifecycle.results import send_refused
     from app.lifecycle.services import cancel_requests_to
-    from app.optouts.services import suppressed
+    from app.optouts.services import suppress_refused, suppressed
 
     # A contact put on the suppression list: its pending requests stop (connecting the same
     # function again, for another app in the same process, changes nothing).
     suppressed.connect(cancel_requests_to)
+    # A send the provider refused because the recipient unsubscribed with it (the tick
+    # reports every refusal as data): the suppression list takes the contact.
+    send_refused.connect(suppress_refused)
 
 
 def register_input_guards(app):

@@ -159,3 +159,20 @@ def test_the_rules_see_a_cycle_and_a_nested_import(tmp_path):
         "app/mail/send.py:2 in deliver: app.orders.services",
     ]
     assert nested_imports(app, {"app/mail/send.py"}) == []
+
+
+# The dispatch tick (claim → send → record) reports what the providers answered; it does
+# not act on the suppression list or the customer pages itself: a Twilio 21610 is recorded
+# as a failure of kind "opted_out" and sent as ``send_refused``, which the suppression list
+# (app/optouts/services.py, connected in the app factory) acts on.
+TICK_MODULES = ("app/lifecycle/dispatch.py", "app/lifecycle/claims.py", "app/lifecycle/results.py")
+
+
+def test_the_dispatch_tick_reports_refusals_and_leaves_the_suppression_list_to_optouts():
+    found = {
+        (rel, module)
+        for rel, _line, _unit, module, _functions in read_imports(APP)
+        if rel in TICK_MODULES and module.startswith(("app.optouts.services", "app.public"))
+    }
+    assert {rel for rel, *_ in read_imports(APP)} >= set(TICK_MODULES)
+    assert found == set()

@@ -150,7 +150,7 @@ def _apply(event, now, seen):
                     OPTED_OUT,
                     occurred_at,
                     now,
-                    source="twilio_21610",
+                    source=f"{event.provider}_{event.error_code}",  # "twilio_21610"
                     provider="twilio",
                     dedupe_key=f"{event.dedupe_key}:optout",
                     detail=f"request {req.id}",

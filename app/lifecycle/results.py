@@ -14,6 +14,7 @@ import time
 from datetime import timedelta
 from types import SimpleNamespace
 
+from blinker import Namespace
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
@@ -34,7 +35,6 @@ from app.lifecycle.states import (
     transition,
     transition_each,
 )
-from app.optouts.services import suppress
 from app.providers.base import INTERRUPTED as KIND_INTERRUPTED
 from app.providers.base import TEMPLATE, Failure
 
@@ -42,6 +42,15 @@ log = logging.getLogger("app.lifecycle")
 
 INTERRUPTED = "interrupted, outcome unknown"
 INTERRUPTED_MESSAGE = "the sending process stopped before the provider's answer was recorded"
+
+send_refused = Namespace().signal(
+    "send-refused",
+    doc="Sent by ``record_send_result`` for each send a provider refused, with the failure "
+    "(``app.providers.base.Failure``) as sender and ``contact`` (the address or number it went "
+    "to, or None), ``now``, ``request_id``; inside the transaction that records the failure. "
+    "The tick only reports: the suppression list acts on an opt-out (connected in "
+    "``app.create_app``).",
+)
 
 
 class Recorder:
@@ -207,11 +216,11 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
             provider_name,
             error,
         )
-        if error.opt_out:
-            # The provider knows the recipient unsubscribed (Twilio 21610): suppress the
-            # contact for every campaign, atomically with the failure it explains.
-            to = next(m.to for m, _ in claim.messages if m.channel == channel)
-            suppress(channel, to, now, source=f"{provider_name}_{error.code}", detail=f"request {claim.request_id}")
+        # The refusal as data, for whoever acts on it in this transaction: the suppression
+        # list takes a contact the provider knows unsubscribed (Twilio 21610; connected in
+        # the app factory), which cancels that contact's pending requests.
+        to = next((m.to for m, _ in claim.messages if m.channel == channel), None)
+        send_refused.send(failure, contact=to, now=now, request_id=claim.request_id)
 
 
 def add_failed_event(request_id, slot, failure, now):

@@ -2,7 +2,8 @@
 
 Customers opt out through the unsubscribe link (``unsubscribe``), SMS STOP, or their mail
 client (SendGrid unsubscribe / spam report: ``record_contact_event``); providers report it
-(Twilio 21610, reported by the dispatch tick: ``suppress``). Whatever the source, an
+(Twilio 21610: the dispatch tick reports each refused send as data, ``suppress_refused``
+acts on it). Whatever the source, an
 opted-out contact gets no further message from any campaign: every addition goes through
 ``suppress``, which sends the ``suppressed`` signal; the request lifecycle, connected to it
 in the app factory, cancels the contact's pending requests in the same transaction.
@@ -23,6 +24,7 @@ from sqlalchemy import func, or_, select
 from app.clock import isoformat
 from app.extensions import db
 from app.optouts.models import E164, EMAIL, OPTED_IN, OPTED_OUT, ContactEvent, OptOut, normalise_contact
+from app.providers.base import OPTED_OUT as REFUSED_AS_OPTED_OUT
 
 log = logging.getLogger("app.optouts")
 
@@ -203,6 +205,19 @@ def suppress(channel, contact, now, *, source, detail=None):
         log.info("opt-out %s %s (%s)", channel, contact, source)
     suppressed.send(channel, contact=contact, now=now, source=source)
     return exists is None
+
+
+def suppress_refused(failure, *, contact, now, request_id):
+    """A send a provider refused (``app.lifecycle.results.send_refused``, connected in the app
+    factory): when the provider knows the recipient unsubscribed (failure kind
+    ``opted_out``, Twilio 21610) the contact goes on the list, with the provider and its
+    code as the source ("twilio_21610"), atomically with the failure it explains. Any other
+    refusal changes nothing here. True when the contact was added."""
+    if failure.kind != REFUSED_AS_OPTED_OUT or not contact:
+        return False
+    return suppress(
+        failure.channel, contact, now, source=f"{failure.provider}_{failure.code}", detail=f"request {request_id}"
+    )
 
 
 def unsubscribe(req, now, *, source):

@@ -81,9 +81,10 @@ class ProviderError(Exception):
     timeouts) or not (invalid address, rejected content, bad credentials).
     ``kind`` says what went wrong (the constants above); the provider sets it from its own
     codes. Without one: ``unavailable`` when retryable, else ``refused``.
-    ``opt_out`` says the provider knows the recipient unsubscribed (Twilio 21610): the
-    dispatcher then adds the contact to the suppression list in the same transaction as
-    the failed event. Providers never touch the database themselves.
+    ``opt_out`` (kind ``opted_out``) says the provider knows the recipient unsubscribed
+    (Twilio 21610): the dispatcher records the failure and reports it
+    (``app.lifecycle.results.send_refused``); the suppression list takes the contact, in
+    the same transaction. Providers never touch the database themselves.
     ``outcome_unknown`` says the request may have reached the provider and been accepted
     (no answer in time, the connection dropped after the request was sent, a client
     error after the call): trying again could send the message twice, so it is never
@@ -91,16 +92,19 @@ class ProviderError(Exception):
     error is not retryable, of kind ``interrupted``, like a send whose process died.
     """
 
-    def __init__(self, message, *, retryable, code=None, kind=None, opt_out=False, outcome_unknown=False):
+    def __init__(self, message, *, retryable, code=None, kind=None, outcome_unknown=False):
         super().__init__(message)
         self.message = message
         self.retryable = retryable and not outcome_unknown
         self.code = code
-        self.opt_out = opt_out
         self.outcome_unknown = outcome_unknown
         if outcome_unknown:
             kind = INTERRUPTED
         self.kind = kind or (UNAVAILABLE if self.retryable else REFUSED)
+
+    @property
+    def opt_out(self):
+        return self.kind == OPTED_OUT
 
     def failure(self, channel, provider):
         """This error as data, for the channel and provider that answered."""

@@ -198,7 +198,6 @@ def classify(exc, *, sending=False):
                 retryable=False,
                 code=code,
                 kind=CODES[code][0],
-                opt_out=code == UNSUBSCRIBED,
             )
         if status == 429 or code == RATE_LIMIT_CODE:
             return ProviderError(

@@ -16,7 +16,6 @@ from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import aliased
 
 from app.campaigns.models import Campaign
 from app.dbtypes import UTCDateTime
@@ -220,12 +219,15 @@ EXPORT_COLUMNS = (
 )
 # Last, the standing failures as the technical line, built from their stored fields.
 EXPORT_HEADER = (*(name for name, _ in EXPORT_COLUMNS), "last_error")
-EMAIL_FAILURE = aliased(TestimonialRequestEvent)
-SMS_FAILURE = aliased(TestimonialRequestEvent)
+# Table aliases, not ORM ones: an ORM alias made at import would configure every mapper
+# before the app has imported all the models.
+EMAIL_FAILURE = TestimonialRequestEvent.__table__.alias("email_failure")
+SMS_FAILURE = TestimonialRequestEvent.__table__.alias("sms_failure")
 
 
 def _failure_columns(E):
-    return (E.channel, E.provider, E.error_code, E.retryable, E.detail, E.error_kind, E.dedupe_key.is_not(None))
+    c = E.c
+    return (c.channel, c.provider, c.error_code, c.retryable, c.detail, c.error_kind, c.dedupe_key.is_not(None))
 
 
 FAILURE_FIELDS = len(_failure_columns(EMAIL_FAILURE))
@@ -278,8 +280,8 @@ def export_chunks(flt, chunk=None):
     query = (
         _export_select(db.session.get_bind().dialect.name)
         .outerjoin(Campaign, Campaign.id == R.campaign_id)
-        .outerjoin(EMAIL_FAILURE, EMAIL_FAILURE.id == R.email_failure_id)
-        .outerjoin(SMS_FAILURE, SMS_FAILURE.id == R.sms_failure_id)
+        .outerjoin(EMAIL_FAILURE, EMAIL_FAILURE.c.id == R.email_failure_id)
+        .outerjoin(SMS_FAILURE, SMS_FAILURE.c.id == R.sms_failure_id)
         .where(*flt.conditions())
         .order_by(R.id.desc())
         .limit(chunk)

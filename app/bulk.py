@@ -25,6 +25,20 @@ CHUNK = 500
 _texts = {}
 
 
+def _binders(dialect, table, names):
+    """{column name: a function that turns a Python value into what the driver takes}."""
+
+    def binder(process):
+        return process if process is not None else (lambda given: given)
+
+    return {name: binder(table.c[name].type._cached_bind_processor(dialect)) for name in names}
+
+
+def _marks(dialect):
+    """(quote an identifier, the driver's parameter mark)."""
+    return dialect.identifier_preparer.quote, "?" if dialect.paramstyle == "qmark" else "%s"
+
+
 def insert_rows(connection, table, rows):
     """INSERT ``rows`` (dicts) into ``table`` as multi-row statements."""
     if rows:
@@ -46,7 +60,7 @@ def insert_values(connection, table, rows, returning=()):
             continue
         defaults[column.name] = default.arg if default.is_scalar else default.arg(None)
     columns = [*names, *defaults]
-    bind = {name: table.c[name].type._cached_bind_processor(dialect) for name in columns}
+    bind = _binders(dialect, table, columns)
     found = []
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
@@ -54,12 +68,7 @@ def insert_values(connection, table, rows, returning=()):
         text = _texts.get(shape)
         if text is None:
             text = _texts[shape] = _insert_text(dialect, table, columns, len(chunk), returning)
-        params = []
-        for row in chunk:
-            for name in columns:
-                given = row[name] if name in row else defaults[name]
-                process = bind[name]
-                params.append(process(given) if process is not None else given)
+        params = [bind[name](row[name] if name in row else defaults[name]) for row in chunk for name in columns]
         result = connection.exec_driver_sql(text, tuple(params))
         if returning:
             found.extend(result.all())
@@ -67,8 +76,7 @@ def insert_values(connection, table, rows, returning=()):
 
 
 def _insert_text(dialect, table, columns, count, returning):
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote, mark = _marks(dialect)
     row = "(" + ", ".join([mark] * len(columns)) + ")"
     text = f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in columns)}) VALUES {', '.join([row] * count)}"
     if returning:
@@ -92,27 +100,20 @@ def update_rows(connection, table, keys, rows, *, where=None, **same):
             default = column.onupdate
             same[column.name] = default.arg if default.is_scalar else default.arg(None)
     names = list(rows[0])
-    bind = {name: table.c[name].type._cached_bind_processor(dialect) for name in [*names, *same, *where]}
-
-    def value(name, given):
-        process = bind[name]
-        return process(given) if process is not None else given
-
+    bind = _binders(dialect, table, [*names, *same, *where])
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         shape = (dialect.name, table.name, tuple(keys), tuple(names), len(chunk), tuple(same), tuple(where))
         text = _texts.get(shape)
         if text is None:
             text = _texts[shape] = _update_text(dialect, table, keys, names, len(chunk), same, where)
-        params = [value(name, row[name]) for row in chunk for name in names]
-        params += [value(name, given) for name, given in same.items()]
-        params += [value(name, given) for name, given in where.items()]
+        params = [bind[name](row[name]) for row in chunk for name in names]
+        params += [bind[name](given) for name, given in [*same.items(), *where.items()]]
         connection.exec_driver_sql(text, tuple(params))
 
 
 def _update_text(dialect, table, keys, names, count, same, where):
-    quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote, mark = _marks(dialect)
     postgresql = dialect.name == "postgresql"
 
     def given(name):

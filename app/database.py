@@ -44,7 +44,7 @@ def configure_engine(app):
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
         return
     with app.app_context():
-        configure_sqlite(db.engine, synchronous=app.config.get("SQLITE_SYNCHRONOUS", "FULL"))
+        configure_sqlite(db.engine, synchronous=app.config["SQLITE_SYNCHRONOUS"])
 
 
 def relax_durability(engine):

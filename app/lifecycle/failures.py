@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from app.campaigns.models import CHANNEL_NAMES
 from app.lifecycle.names import mask_phones, provider_name
-from app.lifecycle.states import CANCELLED, EXPIRED, FAILED, SUBMITTED
+from app.lifecycle.states import FAILED, TERMINAL
 from app.providers.base import (
     ADDRESS,
     INTERRUPTED,
@@ -30,7 +30,6 @@ from app.providers.base import (
 
 # Kinds for which pressing Retry alone sends to the same place and fails the same way.
 PERMANENT_KINDS = frozenset({ADDRESS, OPTED_OUT, TEMPLATE, SETUP, REFUSED})
-FINISHED = (SUBMITTED, EXPIRED, CANCELLED)
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ class _Context:
 
     @property
     def finished(self):
-        return self.status in FINISHED
+        return self.status in TERMINAL
 
     @property
     def contact(self):

@@ -23,9 +23,8 @@ def message_name(slot, *, article=False):
     return f"reminder {slot}"
 
 
-def short_time(value, this_year=None):
-    """``2026-11-24 10:00`` in the shop's time zone: the dashboard's one date format
-    (``this_year`` is kept for callers; the full date is always shown)."""
+def short_time(value):
+    """``2026-11-24 10:00`` in the shop's time zone: the dashboard's one date format."""
     if value is None:
         return "—"
     return to_shop_time(value).strftime(DATETIME_FORMAT)

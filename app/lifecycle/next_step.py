@@ -4,7 +4,7 @@ from app.lifecycle.names import message_name, short_time
 from app.lifecycle.states import CANCELLED, CLICKED, EXPIRED, FAILED, QUEUED, SCHEDULED, SENT, SUBMITTED
 
 
-def next_step(req, *, campaign_status="active", max_attempts=3, this_year=None):
+def next_step(req, *, campaign_status="active", max_attempts=3):
     """One short line: what happens next for a request in its status.
 
     ``req`` is anything with the request's fields (status, next_send_at, next_slot,
@@ -12,32 +12,29 @@ def next_step(req, *, campaign_status="active", max_attempts=3, this_year=None):
     status = req.status
     at = req.next_send_at
 
-    def when(value):
-        return short_time(value, this_year)
-
     if status == FAILED:
         return "needs your action"
     if status == SUBMITTED:
-        return f"done: testimonial received {when(req.submitted_at)}"
+        return f"done: testimonial received {short_time(req.submitted_at)}"
     if status == EXPIRED:
-        return f"ended: no testimonial by {when(req.expires_at)}" if req.expires_at else "ended: expired"
+        return f"ended: no testimonial by {short_time(req.expires_at)}" if req.expires_at else "ended: expired"
     if status == CANCELLED:
-        return f"stopped {when(req.cancelled_at)}" if req.cancelled_at else "stopped"
+        return f"stopped {short_time(req.cancelled_at)}" if req.cancelled_at else "stopped"
     if status == QUEUED:
         return "sending now"
     if at is None:
         if status in (SENT, CLICKED):
-            return "no more reminders" + (f"; link open until {when(req.expires_at)}" if req.expires_at else "")
+            return "no more reminders" + (f"; link open until {short_time(req.expires_at)}" if req.expires_at else "")
         return "nothing planned"
     if campaign_status == "paused":
-        return f"on hold: campaign paused (was due {when(at)})"
+        return f"on hold: campaign paused (was due {short_time(at)})"
     if campaign_status not in ("active", None):
         return f"not sent: campaign {campaign_status}"
     what = message_name(req.next_slot)
     if req.attempts:
-        return f"{what}: new try {when(at)} (try {req.attempts + 1} of {max_attempts})"
+        return f"{what}: new try {short_time(at)} (try {req.attempts + 1} of {max_attempts})"
     if status == SCHEDULED:
-        return f"sends {when(at)}"
+        return f"sends {short_time(at)}"
     if req.next_slot == 0:
-        return f"first message again {when(at)}"
-    return f"{what} on {when(at)}"
+        return f"first message again {short_time(at)}"
+    return f"{what} on {short_time(at)}"

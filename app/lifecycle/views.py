@@ -91,8 +91,7 @@ def index():
     failed_in_filter = failed_count(flt, page)
     notes = queries.row_notes(page.rows)
     statuses = queries.campaign_statuses()
-    this_year = clock_now().year
-    rows = [row_view(r, notes.get(r.id), statuses.get(r.campaign_id), this_year) for r in page.rows]
+    rows = [row_view(r, notes.get(r.id), statuses.get(r.campaign_id)) for r in page.rows]
     return render_template(
         "requests/index.html",
         form=form,
@@ -109,7 +108,7 @@ def index():
             refused_for_good(queries.failed_ids(flt) if 0 < failed_in_filter <= BULK_CHECK_LIMIT else []),
         ),
         cap=queries.COUNT_CAP,
-        short_time=lambda value: short_time(value, this_year),
+        short_time=short_time,
     )
 
 
@@ -125,7 +124,7 @@ def reasons_for(req, event_types, failures=None):
     )
 
 
-def row_view(req, note, campaign_status, this_year):
+def row_view(req, note, campaign_status):
     """What one row of the log shows beyond the request's own columns."""
     event_types, cancel_detail, failures = note or ([], None, [])
     reasons = reasons_for(req, event_types, failures)
@@ -137,7 +136,6 @@ def row_view(req, note, campaign_status, this_year):
             req,
             campaign_status=campaign_status,
             max_attempts=current_app.config["MAX_SEND_ATTEMPTS"],
-            this_year=this_year,
         ),
         "retry_question": retry_question(req, reasons),
     }
@@ -255,7 +253,6 @@ def render_detail(req, status=200):
             req,
             campaign_status=req.campaign.status,
             max_attempts=config["MAX_SEND_ATTEMPTS"],
-            this_year=clock_now().year,
         ),
         "testimonial": req.testimonial,
         "testimonials_url": optional_url("testimonials.index", request=req.id),

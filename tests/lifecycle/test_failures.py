@@ -275,7 +275,7 @@ def request(status, **fields):
         (request("failed"), {}, "needs your action"),
         (request("submitted", submitted_at=at("2026-11-25T09:30")), {}, "done: testimonial received 2026-11-25 09:30"),
         (request("expired", expires_at=at("2026-11-25T09:30")), {}, "ended: no testimonial by 2026-11-25 09:30"),
-        (request("cancelled", cancelled_at=at("2025-11-25T09:30")), {"this_year": 2026}, "stopped 2025-11-25 09:30"),
+        (request("cancelled", cancelled_at=at("2025-11-25T09:30")), {}, "stopped 2025-11-25 09:30"),
     ],
 )
 def test_next_step_says_what_happens_next(req, options, expected):

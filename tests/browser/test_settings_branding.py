@@ -159,6 +159,8 @@ def test_settings_change_the_brand_everywhere_without_a_restart(merchant, browse
             ("customer-page", f"/r/{token}"),
         ):
             shot.goto(path)
+            # the page fits the window: a logo and a long name do not widen the dashboard
+            assert shot.evaluate("document.documentElement.scrollWidth") <= viewport["width"], (screen, name)
             screenshot(shot, f"first-hour-{screen}-{name}")
         # A blank page of its own: the dashboard's CSP (no inline styles) is not a mail app's.
         mail_app = browser.new_page(viewport=viewport)

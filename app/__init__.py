@@ -126,13 +126,14 @@ def register_extensions(app):
 
     nav.init_app(app, banner_sources=[slo_banners])
 
-    from app.campaigns.models import channel_name
+    from app.campaigns.models import STATUS_BADGES, channel_name
     from app.lifecycle.names import mask_email, mask_phone
 
     app.add_template_filter(channel_name, "channel_name")
     # Lists show contacts masked (a•••@example.com, +1•••••4567); a request's page in full.
     app.add_template_filter(mask_email, "mask_email")
     app.add_template_filter(mask_phone, "mask_phone")
+    app.add_template_global(STATUS_BADGES, "campaign_badges")  # a campaign status → its badge colour
 
     from app.settings import settings_context
     from app.settings.dates import register_filters

@@ -7,7 +7,7 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.campaign_admin.services import CampaignInvalid, create_campaign, set_status, update_campaign
-from app.campaigns.models import Campaign
+from app.campaigns.models import STARTING, Campaign
 from app.cli_utils import ID, emit, fail
 from app.clock import now
 from app.extensions import db
@@ -30,7 +30,7 @@ def campaign_options(for_update):
             click.option("--exclude-product", "exclude_products", multiple=True),
             click.option("--min-order-total"),
             click.option("--exclude-tag", "exclude_tags", multiple=True),
-            click.option("--status", type=click.Choice(["active", "draft"])),
+            click.option("--status", type=click.Choice(STARTING)),
             click.option(
                 "--email-window",
                 "email_send_window",
@@ -108,7 +108,8 @@ def create(as_json, **kwargs):
 @handle_invalid
 def update(campaign_id, as_json, **kwargs):
     """Change a campaign's settings; slots not yet sent follow the new settings."""
-    campaign = update_campaign(load(campaign_id), now(), **_settings(kwargs))
+    campaign = load(campaign_id)
+    update_campaign(campaign, now(), **_settings(kwargs))
     db.session.commit()
     emit(campaign.to_dict(), as_json, human)
 

@@ -4,16 +4,28 @@ import json
 import logging
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from app.campaigns.models import CAMPAIGN_STATUSES, CHANNELS, MAX_REMINDERS, TRIGGERS, Campaign, MessageTemplate
+from app.campaigns.models import (
+    ACTIVE,
+    ARCHIVED,
+    CAMPAIGN_STATUSES,
+    CHANNELS,
+    MAX_REMINDERS,
+    STATUS_CHANGES,
+    TRIGGERS,
+    Campaign,
+    MessageTemplate,
+    new_revision,
+)
 from app.extensions import db
 from app.lifecycle import policy
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
-from app.lifecycle.states import CANCELLABLE, CLICKED, SCHEDULED, SENT
+from app.lifecycle.states import CANCELLABLE, CLICKED, SCHEDULED, SENDABLE, SENT
 
 MAX_ORDER_TOTAL = Decimal(10) ** 10
 
@@ -27,7 +39,7 @@ DEFAULTS = {
     "reminder_delay_days": 4,
     "max_reminders": 2,
     "expire_after_days": 30,
-    "status": "active",
+    "status": ACTIVE,
     # Shop time; texts at night annoy customers and break carrier rules in many places.
     "email_send_window": None,
     "sms_send_window": "09:00-20:00",
@@ -221,19 +233,32 @@ def create_campaign(now, **values):
 
 
 def update_campaign(campaign, now, **changes):
-    """Apply changed settings; they take effect on slots not yet sent."""
+    """Apply changed settings; they take effect on slots not yet sent. Returns the
+    Replanned count of requests whose timing followed.
+
+    The status is not one of the settings written back here: a status given (the CLI's
+    ``--status``) is changed by one conditional UPDATE from the status read, as
+    ``set_status`` does, so an edit never writes over a status someone changed meanwhile."""
     unknown = set(changes) - EDITABLE - {"status"}
     if unknown:
         raise CampaignInvalid(f"unknown setting {sorted(unknown)[0]}", sorted(unknown)[0])
     current = {field: getattr(campaign, field) for field in EDITABLE}
     merged = validate({**current, **{k: v for k, v in changes.items() if v is not None}})
+    status = merged.pop("status")
+    if status != current["status"]:
+        _change_status(campaign, (current["status"],), status, now, f"make it {status}")
     for field, value in merged.items():
         setattr(campaign, field, value)
     campaign.updated_at = now
     db.session.flush()
     replanned = reschedule_pending(campaign, now)
-    log.info("campaign=%s updated; %s pending sends or open links replanned", campaign.id, replanned)
-    return campaign
+    log.info("campaign=%s updated; %s pending sends or open links replanned", campaign.id, replanned.requests)
+    return replanned
+
+
+class Replanned(NamedTuple):
+    requests: int  # pending sends or open links given the campaign's new timing
+    left: int  # changed by the dispatcher (or the customer) meanwhile: left as they were
 
 
 def postponed_by():
@@ -243,16 +268,25 @@ def postponed_by():
 
 def reschedule_pending(campaign, now):
     """Recompute due times of slots not yet sent, and the expiry of links still open, from
-    the campaign's current settings."""
+    the campaign's current settings (returns Replanned).
+
+    Each request is written by a conditional UPDATE that repeats what was read (its status,
+    unclaimed, no attempt yet, the slot, due time, expiry and postponement it had), like a
+    request transition: one the dispatcher claimed, sent or expired (or the customer
+    postponed) in the meantime is left as that change left it, not overwritten with a plan
+    made from its old state; ``Replanned.left`` counts them."""
     settings = policy.ReminderSettings.of(campaign)
-    count = 0
-    pending = db.session.scalars(
-        select(TestimonialRequest).where(
-            TestimonialRequest.campaign_id == campaign.id,
-            TestimonialRequest.status.in_((SCHEDULED, SENT, CLICKED)),
-            TestimonialRequest.claimed_at.is_(None),
-            TestimonialRequest.attempts == 0,  # a slot waiting on a retry keeps its backoff
+    R = TestimonialRequest
+    count = left = 0
+    pending = db.session.execute(
+        select(R.id, R.status, R.trigger_at, R.sent_at, R.last_sent_at, R.next_slot, R.next_send_at, R.postponed_at)
+        .where(
+            R.campaign_id == campaign.id,
+            R.status.in_(SENDABLE),
+            R.claimed_at.is_(None),
+            R.attempts == 0,  # a slot waiting on a retry keeps its backoff
         )
+        .order_by(R.id)
     ).all()
     for req in pending:
         if req.status == SCHEDULED:
@@ -264,44 +298,72 @@ def reschedule_pending(campaign, now):
             due = None
         if due is not None and req.postponed_at is not None:
             due += postponed_by()  # the customer's "not arrived yet" still holds
-        if due != req.next_send_at:
-            req.next_send_at = due
-            count += 1
+        if due == req.next_send_at:
+            continue
+        won = _update_if_unchanged(
+            req.id,
+            R.status == req.status,
+            R.claimed_at.is_(None),
+            R.attempts == 0,
+            R.next_slot == req.next_slot,
+            _same(R.next_send_at, req.next_send_at),
+            _same(R.postponed_at, req.postponed_at),
+            next_send_at=due,
+        )
+        count, left = count + won, left + (not won)
     # The link's expiry follows the campaign too: counted from each request's first send,
     # so a longer expiry keeps waiting links open, and a shorter one closes at the next tick
     # those already past it (a request already expired stays expired).
-    running = db.session.scalars(
-        select(TestimonialRequest).where(
-            TestimonialRequest.campaign_id == campaign.id,
-            TestimonialRequest.status.in_((SENT, CLICKED)),
-            TestimonialRequest.sent_at.is_not(None),
-        )
+    running = db.session.execute(
+        select(R.id, R.sent_at, R.expires_at, R.postponed_at)
+        .where(R.campaign_id == campaign.id, R.status.in_((SENT, CLICKED)), R.sent_at.is_not(None))
+        .order_by(R.id)
     ).all()
     for req in running:
         expires = policy.expires_at(req.sent_at, campaign.expire_after_days)
         if req.postponed_at is not None:
             expires += postponed_by()
-        if req.expires_at != expires:
-            req.expires_at = expires
-            count += 1
-    db.session.flush()
-    return count
+        if req.expires_at == expires:
+            continue
+        won = _update_if_unchanged(
+            req.id,
+            R.status.in_((SENT, CLICKED)),
+            _same(R.sent_at, req.sent_at),
+            _same(R.expires_at, req.expires_at),
+            _same(R.postponed_at, req.postponed_at),
+            expires_at=expires,
+        )
+        count, left = count + won, left + (not won)
+    if left:
+        log.info("campaign=%s: %s requests changed while being replanned; they keep their plan", campaign.id, left)
+    return Replanned(count, left)
 
 
-def set_status(campaign, status, now):
-    """Pause holds pending sends; resume releases them; archive stops them for good."""
-    allowed = {
-        "pause": ("active",),
-        "resume": ("paused", "draft"),
-        "archive": ("draft", "active", "paused"),
-    }
-    target = {"pause": "paused", "resume": "active", "archive": "archived"}[status]
-    if campaign.status not in allowed[status]:
-        raise CampaignInvalid(f"campaign {campaign.id} is {campaign.status}; cannot {status} it", "status")
-    campaign.status = target
-    campaign.updated_at = now
+def _same(column, value):
+    return column.is_(None) if value is None else column == value
+
+
+def _update_if_unchanged(request_id, *unchanged, **values):
+    """One request's UPDATE, only while it still is as read; True when it was written."""
+    result = db.session.execute(
+        update(TestimonialRequest)
+        .where(TestimonialRequest.id == request_id, *unchanged)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def set_status(campaign, change, now):
+    """Pause holds pending sends; resume (or activate a draft) releases them; archive
+    stops them for good and cancels the campaign's pending requests. Returns how many
+    requests were cancelled."""
+    expected, target = STATUS_CHANGES[change]
+    if campaign.status not in expected:
+        raise CampaignInvalid(f"campaign {campaign.id} is {campaign.status}; cannot {change} it", "status")
+    _change_status(campaign, expected, target, now, f"{change} it")
     cancelled = 0
-    if target == "archived":
+    if target == ARCHIVED:
         for req in db.session.scalars(
             select(TestimonialRequest).where(
                 TestimonialRequest.campaign_id == campaign.id, TestimonialRequest.status.in_(CANCELLABLE)
@@ -311,3 +373,24 @@ def set_status(campaign, status, now):
     db.session.flush()
     log.info("campaign=%s %s (%s pending requests cancelled)", campaign.id, target, cancelled)
     return cancelled
+
+
+def _change_status(campaign, expected, target, now, what):
+    """``UPDATE campaigns SET status = :target WHERE id = :id AND status IN :expected``: the
+    row count says whether this call made the change, so two people (or a person and the
+    CLI) pausing and archiving at once cannot both win. Raises CampaignInvalid when the
+    campaign had already left ``expected``; the instance then shows its status as stored."""
+    db.session.flush()  # the instance's own pending changes first, so the refresh loses none
+    result = db.session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign.id, Campaign.status.in_(expected))
+        # A Core UPDATE runs no before_update event: the new revision is set here.
+        .values(status=target, updated_at=now, revision=new_revision())
+        .execution_options(synchronize_session=False)
+    )
+    db.session.refresh(campaign)
+    if result.rowcount != 1:
+        raise CampaignInvalid(
+            f"campaign {campaign.id} was changed at the same time and is now {campaign.status}; cannot {what}",
+            "status",
+        )

@@ -12,7 +12,7 @@ from app.campaign_admin.services import (
     update_campaign,
 )
 from app.campaigns.forms import CampaignForm
-from app.campaigns.models import Campaign
+from app.campaigns.models import ARCHIVED, Campaign
 from app.clock import now
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
@@ -77,7 +77,7 @@ def apply_invalid(form, exc):
 @bp.get("/")
 def index():
     campaigns = db.session.scalars(
-        select(Campaign).order_by((Campaign.status == "archived"), Campaign.name, Campaign.id)
+        select(Campaign).order_by((Campaign.status == ARCHIVED), Campaign.name, Campaign.id)
     ).all()
     counts, last_sent = request_counts()
     return render_template(
@@ -116,13 +116,21 @@ def edit(campaign_id):
     form = CampaignForm()
     if form.is_submitted() and form.validate():
         try:
-            update_campaign(campaign, now(), **form.settings())
+            replanned = update_campaign(campaign, now(), **form.settings())
         except CampaignInvalid as exc:
             db.session.rollback()
             apply_invalid(form, exc)
         else:
             db.session.commit()
             flash("Saved. Messages not sent yet follow the new settings; sent ones are unchanged.", "success")
+            if replanned.left:
+                one = replanned.left == 1
+                flash(
+                    f"{replanned.left} request{' was' if one else 's were'} being sent (or answered) while you "
+                    f"saved and kept the timing planned before; save again to replan {'it' if one else 'them'} "
+                    "from the new settings.",
+                    "warning",
+                )
             return redirect(url_for("campaigns.edit", campaign_id=campaign.id), 303)
     elif not form.is_submitted():
         form.fill_from(campaign)
@@ -172,7 +180,7 @@ def resume(campaign_id):
 def archive(campaign_id):
     """GET: the confirmation page (what archiving cancels); POST: archive."""
     campaign = campaign_or_404(campaign_id)
-    if campaign.status == "archived":
+    if campaign.is_archived:
         flash("This campaign is already archived.", "info")
         return redirect(url_for("campaigns.edit", campaign_id=campaign.id), 303)
     if request.method == "POST":

@@ -20,7 +20,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, ValidationError
 
-from app.campaigns.models import CHANNEL_NAMES, MAX_REMINDERS, MessageTemplate, channel_name
+from app.campaigns.models import ACTIVE, CHANNEL_NAMES, DRAFT, MAX_REMINDERS, MessageTemplate, channel_name
 from app.extensions import db
 
 CHANNELS = {c: CHANNEL_NAMES[c] for c in ("email", "sms")}  # the label a field starts with
@@ -77,7 +77,7 @@ class CampaignForm(FlaskForm):
     )
     status = SelectField(
         "Start as",
-        choices={"active": "Active", "draft": "Draft"},
+        choices={ACTIVE: "Active", DRAFT: "Draft"},
         # The explanation below the field: in the option text it was cut off at 1280 px.
         description="Active asks about new orders from now on; a draft is saved and sends nothing until you "
         "activate it.",

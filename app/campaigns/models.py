@@ -11,7 +11,21 @@ from app.clock import utcnow
 from app.dbtypes import JSONList, UTCDateTime
 from app.extensions import db
 
-CAMPAIGN_STATUSES = ("draft", "active", "paused", "archived")
+# A campaign's statuses. Every other module names them through these (a test greps app/
+# for the bare words); a status change is one conditional UPDATE
+# (app.campaign_admin.services.set_status), as a request's transition is.
+DRAFT, ACTIVE, PAUSED, ARCHIVED = "draft", "active", "paused", "archived"
+CAMPAIGN_STATUSES = (DRAFT, ACTIVE, PAUSED, ARCHIVED)
+STARTING = (ACTIVE, DRAFT)  # what a new campaign may start as
+LIVE = (DRAFT, ACTIVE, PAUSED)  # not archived: may still send, once active
+# The merchant's status changes: the statuses each may start from, and where it leads.
+STATUS_CHANGES = {
+    "pause": ((ACTIVE,), PAUSED),
+    "resume": ((PAUSED, DRAFT), ACTIVE),  # "Activate" on a draft
+    "archive": (LIVE, ARCHIVED),
+}
+# The dashboard's badge colour for each status (Bootstrap's text-bg-*).
+STATUS_BADGES = {ACTIVE: "success", PAUSED: "warning", DRAFT: "secondary", ARCHIVED: "dark"}
 TRIGGERS = ("delivered", "fulfilled")
 CHANNELS = ("email", "sms", "both")
 TEMPLATE_KINDS = ("initial", "reminder")
@@ -77,7 +91,7 @@ class Campaign(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
-    status: Mapped[str] = mapped_column(String(10), default="active", index=True)
+    status: Mapped[str] = mapped_column(String(10), default=ACTIVE, index=True)
     trigger: Mapped[str] = mapped_column(String(10), default="delivered")
     delay_days: Mapped[int] = mapped_column(default=3)
     channel: Mapped[str] = mapped_column(String(5), default="email")
@@ -123,7 +137,7 @@ class Campaign(db.Model):
     sms_reminder_template = relationship(MessageTemplate, foreign_keys=[sms_reminder_template_id])
 
     __table_args__ = (
-        CheckConstraint("status IN ('draft', 'active', 'paused', 'archived')", name="ck_campaign_status"),
+        CheckConstraint(f"status IN {CAMPAIGN_STATUSES}", name="ck_campaign_status"),
         CheckConstraint("trigger IN ('delivered', 'fulfilled')", name="ck_campaign_trigger"),
         CheckConstraint("channel IN ('email', 'sms', 'both')", name="ck_campaign_channel"),
         CheckConstraint("delay_days >= 0", name="ck_campaign_delay"),
@@ -158,6 +172,27 @@ class Campaign(db.Model):
                 if str(number).isdigit() and isinstance(template_id, int) and not isinstance(template_id, bool):
                     chosen[(channel, int(number))] = template_id
         return chosen
+
+    # What the screens ask of a status, so templates compare no status words themselves.
+    @property
+    def is_draft(self):
+        return self.status == DRAFT
+
+    @property
+    def is_active(self):
+        return self.status == ACTIVE
+
+    @property
+    def is_paused(self):
+        return self.status == PAUSED
+
+    @property
+    def is_archived(self):
+        return self.status == ARCHIVED
+
+    def can(self, change):
+        """Whether a status change ("pause", "resume", "archive") starts from this status."""
+        return self.status in STATUS_CHANGES[change][0]
 
     @property
     def channels(self):
@@ -209,6 +244,6 @@ def new_revision():
 
 @event.listens_for(Campaign, "before_update")
 def _bump_revision(_mapper, _connection, campaign):
-    # Every ORM change of a campaign (services, views, tests) goes through here; nothing in
-    # the app changes campaigns with a Core UPDATE, which would have to set it itself.
+    # Every ORM change of a campaign (services, views, tests) goes through here; a Core
+    # UPDATE (the status changes in app.campaign_admin.services) sets a new revision itself.
     campaign.revision = new_revision()

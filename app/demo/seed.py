@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from app.auth.models import Admin
 from app.auth.services import create_admin
 from app.campaign_admin.services import create_campaign, set_status
-from app.campaigns.models import Campaign
+from app.campaigns.models import ACTIVE, DRAFT, Campaign
 from app.clock import as_utc
 from app.demo.videos import store_demo_video
 from app.extensions import db
@@ -176,7 +176,7 @@ def seed_demo(now, orders=240, days=30, progress=None):
             reminder_delay_days=2,
             max_reminders=1,
         )
-        create_campaign(start, name="Holiday gift sets (draft)", status="draft", include_products=["GIFT-SET-XL"])
+        create_campaign(start, name="Holiday gift sets (draft)", status=DRAFT, include_products=["GIFT-SET-XL"])
         db.session.commit()
 
         def order(body):
@@ -256,7 +256,7 @@ def _next_work_at():
         .where(
             TestimonialRequest.status.in_(SENDABLE),
             TestimonialRequest.claimed_at.is_(None),
-            Campaign.status == "active",
+            Campaign.status == ACTIVE,
         )
         .scalar_subquery()
     )

@@ -16,7 +16,7 @@ from threading import Lock
 from flask import current_app
 from sqlalchemy import func, select
 
-from app.campaigns.models import Campaign
+from app.campaigns.models import ACTIVE, Campaign
 from app.extensions import db
 from app.intake.eligibility import CampaignRules
 
@@ -62,7 +62,7 @@ def active_campaigns(trigger, fingerprint=None):
             return cache.by_trigger.get(trigger, ())
     by_trigger = {}
     for campaign in db.session.scalars(
-        select(Campaign).where(Campaign.status == "active").order_by(Campaign.created_at, Campaign.id)
+        select(Campaign).where(Campaign.status == ACTIVE).order_by(Campaign.created_at, Campaign.id)
     ):
         by_trigger.setdefault(campaign.trigger, []).append(
             ActiveCampaign(CampaignRules.of(campaign), campaign.delay_days)

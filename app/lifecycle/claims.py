@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import selectinload
 
 from app.bulk import insert_rows
-from app.campaigns.models import Campaign, channel_name
+from app.campaigns.models import ACTIVE, Campaign, channel_name
 from app.campaigns.rendering import TemplateProblem, message_context, render_message
 from app.extensions import db
 from app.lifecycle import policy
@@ -197,7 +197,7 @@ def _claim_rows(now, size, claim_id, request_ids, skip):
             R.next_send_at <= now,
             R.claimed_at.is_(None),
             # Paused campaigns hold their slots until resumed; drafts never send.
-            Campaign.status == "active",
+            Campaign.status == ACTIVE,
         )
         .order_by(R.next_send_at, R.id)
         .limit(size)

@@ -31,7 +31,7 @@ from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.campaigns.models import Campaign
+from app.campaigns.models import ACTIVE, Campaign
 from app.extensions import db
 from app.lifecycle.claims import claim_due
 from app.lifecycle.models import TestimonialRequest
@@ -88,7 +88,7 @@ def count_due(now):
             TestimonialRequest.status.in_(SENDABLE),
             TestimonialRequest.next_send_at <= now,
             TestimonialRequest.claimed_at.is_(None),
-            Campaign.status == "active",
+            Campaign.status == ACTIVE,
         )
     )
 

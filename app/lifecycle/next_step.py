@@ -1,10 +1,11 @@
 """What happens next for a request, in one short line (the Requests Log's column; pure)."""
 
+from app.campaigns.models import ACTIVE, PAUSED
 from app.lifecycle.names import message_name, short_time
 from app.lifecycle.states import CANCELLED, CLICKED, EXPIRED, FAILED, QUEUED, SCHEDULED, SENT, SUBMITTED
 
 
-def next_step(req, *, campaign_status="active", max_attempts=3):
+def next_step(req, *, campaign_status=ACTIVE, max_attempts=3):
     """One short line: what happens next for a request in its status.
 
     ``req`` is anything with the request's fields (status, next_send_at, next_slot,
@@ -26,9 +27,9 @@ def next_step(req, *, campaign_status="active", max_attempts=3):
         if status in (SENT, CLICKED):
             return "no more reminders" + (f"; link open until {short_time(req.expires_at)}" if req.expires_at else "")
         return "nothing planned"
-    if campaign_status == "paused":
+    if campaign_status == PAUSED:
         return f"on hold: campaign paused (was due {short_time(at)})"
-    if campaign_status not in ("active", None):
+    if campaign_status not in (ACTIVE, None):
         return f"not sent: campaign {campaign_status}"
     what = message_name(req.next_slot)
     if req.attempts:

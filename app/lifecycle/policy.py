@@ -8,6 +8,9 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 
+from app.campaigns.models import ACTIVE, ARCHIVED
+from app.lifecycle.states import SUBMITTED
+
 
 @dataclass(frozen=True)
 class ReminderSettings:
@@ -96,11 +99,11 @@ def decide_slot(
       sent while it is paused (spec §5), and the slot goes after a resume. The tick picks
       only active campaigns' slots, but a merchant may pause one while a tick is running.
     """
-    if campaign_status == "archived":
+    if campaign_status == ARCHIVED:
         return SlotDecision("stop", "campaign archived")
-    if campaign_status != "active":
+    if campaign_status != ACTIVE:
         return SlotDecision("hold", f"campaign {campaign_status}")
-    if status == "submitted":
+    if status == SUBMITTED:
         return SlotDecision("stop", "already submitted")
     if slot == 0:
         return SlotDecision("send")

@@ -359,7 +359,7 @@ def perform(req, action, now, by):
         return f"Request #{req.id}: retry scheduled; {slot_name(req.next_slot)} goes out {next_run()}."
     if action == "resend":
         resend_request(req, now, by=by)
-        paused = req.campaign.status == "paused"
+        paused = req.campaign.is_paused
         return f"Request #{req.id}: resend of {slot_name(req.next_slot)} scheduled" + (
             "; the campaign is paused, so it goes out when the campaign is resumed."
             if paused

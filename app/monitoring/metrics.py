@@ -375,4 +375,5 @@ def slo_panel(now, limits, breached_kinds):
 
 
 def campaign_choices():
-    return db.session.execute(select(Campaign.id, Campaign.name, Campaign.status).order_by(Campaign.name)).all()
+    """The campaigns for the overview's filter (whole rows: the page asks each one's status)."""
+    return db.session.scalars(select(Campaign).order_by(Campaign.name)).all()

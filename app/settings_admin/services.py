@@ -1,7 +1,7 @@
 """Saving the Settings screen. Flushes, never commits (the view commits).
 
 A change of time zone or quiet hours replans the sends not made yet exactly like a
-campaign edit does (``campaigns.services.reschedule_pending``): each pending slot goes back
+campaign edit does (``campaign_admin.services.reschedule_pending``): each pending slot goes back
 to its planned time, and the next tick defers it to the new quiet hours' end, read in the
 new zone.
 """
@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import select
 
 from app.campaign_admin.services import reschedule_pending
-from app.campaigns.models import Campaign
+from app.campaigns.models import ARCHIVED, Campaign
 from app.extensions import db
 from app.lifecycle import policy
 from app.settings.current import FIELDS, current_settings, forget_cached_settings
@@ -112,8 +112,8 @@ def save_settings(form, now, *, logo=None, remove_logo=False, by=None):
     after = current_settings()
     replanned = 0
     if any(getattr(before, name) != getattr(after, name) for name in REPLANNING_FIELDS):
-        for campaign in db.session.scalars(select(Campaign).where(Campaign.status != "archived")):
-            replanned += reschedule_pending(campaign, now)
+        for campaign in db.session.scalars(select(Campaign).where(Campaign.status != ARCHIVED)):
+            replanned += reschedule_pending(campaign, now).requests
     log.info(
         "settings saved by %s (version %s): %s; %s pending sends replanned",
         by,

@@ -10,7 +10,7 @@ each run fires the statement triggers again.
 - ``insert_values``: the same as one prepared multi-row ``INSERT … VALUES (…), (…)``
   whose text is made here and kept per shape, for a few rows written while a lock is held
   (the intake's write transaction): SQLAlchemy's own multi-row INSERT costs more Python
-  than SQLite takes to run it;
+  than SQLite takes to run it; ``PreparedInsert`` makes its values ready before the lock;
 - ``update_rows``: ``WITH given(…) AS (VALUES …) UPDATE … FROM given`` (SQLite 3.33+,
   PostgreSQL). Its text is made here and kept per shape (table, columns, number of rows):
   SQLAlchemy would compile a VALUES construct anew at every call.
@@ -49,30 +49,53 @@ def insert_values(connection, table, rows, returning=()):
     """INSERT ``rows`` (dicts with the same keys) into ``table``, at most CHUNK a
     statement; returns the ``returning`` columns' values of the new rows (in no promised
     order). Columns left out get their Python-side default, as in an ORM or Core INSERT."""
-    if not rows:
-        return []
-    dialect = connection.dialect
-    names = list(rows[0])
-    defaults = {}
-    for column in table.columns:
-        default = column.default
-        if column.name in names or default is None or not (default.is_scalar or default.is_callable):
-            continue
-        defaults[column.name] = default.arg if default.is_scalar else default.arg(None)
-    columns = [*names, *defaults]
-    bind = _binders(dialect, table, columns)
-    found = []
-    for start in range(0, len(rows), CHUNK):
-        chunk = rows[start : start + CHUNK]
-        shape = ("insert", dialect.name, table.name, tuple(columns), len(chunk), tuple(returning))
-        text = _texts.get(shape)
-        if text is None:
-            text = _texts[shape] = _insert_text(dialect, table, columns, len(chunk), returning)
-        params = [bind[name](row[name] if name in row else defaults[name]) for row in chunk for name in columns]
-        result = connection.exec_driver_sql(text, tuple(params))
-        if returning:
-            found.extend(result.all())
-    return found
+    return PreparedInsert(connection.dialect, table, rows, returning).run(connection)
+
+
+class PreparedInsert:
+    """``insert_values``' statements made ready before they run: the text and the
+    driver's values of every row, so that what runs under a lock is the INSERT alone.
+    ``later`` names columns whose values are known only then (the id of a row the same
+    transaction writes first): ``run(connection, column=value)`` gives one value for
+    every row or a list of one per row."""
+
+    def __init__(self, dialect, table, rows, returning=(), later=()):
+        self.returning, self.chunks = tuple(returning), []
+        if not rows:
+            return
+        names = list(dict.fromkeys([*rows[0], *later]))
+        defaults = {}
+        for column in table.columns:
+            default = column.default
+            if column.name in names or default is None or not (default.is_scalar or default.is_callable):
+                continue
+            defaults[column.name] = default.arg if default.is_scalar else default.arg(None)
+        columns = [*names, *defaults]
+        self.bind = _binders(dialect, table, columns)
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            shape = ("insert", dialect.name, table.name, tuple(columns), len(chunk), self.returning)
+            text = _texts.get(shape)
+            if text is None:
+                text = _texts[shape] = _insert_text(dialect, table, columns, len(chunk), self.returning)
+            values = [
+                self.bind[name](row[name] if name in row else defaults.get(name)) for row in chunk for name in columns
+            ]
+            # Where each ``later`` column's value goes in ``values``, row by row.
+            slots = {name: [row * len(columns) + columns.index(name) for row in range(len(chunk))] for name in later}
+            self.chunks.append((text, values, start, slots))
+
+    def run(self, connection, **later):
+        found = []
+        for text, values, start, slots in self.chunks:
+            for name, positions in slots.items():
+                given, bind = later[name], self.bind[name]
+                for row, position in enumerate(positions):
+                    values[position] = bind(given[start + row] if isinstance(given, list) else given)
+            result = connection.exec_driver_sql(text, tuple(values))
+            if self.returning:
+                found.extend(result.all())
+        return found
 
 
 def _insert_text(dialect, table, columns, count, returning):

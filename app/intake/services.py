@@ -15,7 +15,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.bulk import insert_values
+from app.bulk import PreparedInsert
 from app.clock import as_utc, isoformat
 from app.database import READ_ONLY
 from app.extensions import db
@@ -101,9 +101,9 @@ def read_ahead(event, now, source):
         return None
     started = time.perf_counter()
     params = statements.parameters(event, source)
-    db.session.connection(execution_options={READ_ONLY: True})
+    connection = db.session.connection(execution_options={READ_ONLY: True})
     try:
-        snapshot = tuple(db.session.execute(statements.SNAPSHOT, params).one())
+        snapshot = tuple(statements.SNAPSHOT.rows(connection, params)[0])
         if statements.event_seen(snapshot):
             return None
         plan = _plan_requests(event, now, params, statements.campaigns_fingerprint(snapshot))
@@ -123,12 +123,17 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
     reads, in this transaction."""
     started = time.perf_counter()
     params = statements.parameters(event, source)
-    lock_order(source, event.order_id)
     if ahead is not None:
+        # Everything the INSERTs send is made ready first: what runs under the write
+        # lock is the three statements.
         record = _new_record(event, raw_payload, now, source)
         _decided(record, event, ahead, now, ahead.started)
-        if _insert_event(record, params | statements.unchanged(ahead.snapshot)):
+        insert = _event_insert_if_unchanged(record, params | statements.unchanged(ahead.snapshot))
+        lock_order(source, event.order_id)
+        if _insert_event(record, insert):
             return _created(record, event, ahead, now), False
+    else:
+        lock_order(source, event.order_id)
     existing = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event.event_id))
     if existing is not None:
         if source == "generic" and (existing.source, existing.order_id, existing.event_type) != (
@@ -245,7 +250,7 @@ def lock_order(source, order_id):
 
 def order_cancellations(source, order_id):
     """What is remembered as cancelled or refunded for this order: one statement."""
-    rows = db.session.execute(statements.CANCELLATIONS, {"source": source, "order_id": order_id}).all()
+    rows = statements.CANCELLATIONS.rows(db.session.connection(), {"source": source, "order_id": order_id})
     return tuple(Cancellation(item_id, kind, as_utc(at)) for item_id, kind, at in rows)
 
 
@@ -275,6 +280,8 @@ class _Plan:
     snapshot: tuple | None = None  # read_ahead's: what the plan was decided from
     request_rows: list = field(default_factory=list)  # _rows': what _write_plan inserts
     item_rows: list = field(default_factory=list)
+    request_insert: PreparedInsert | None = None  # the same, ready to run
+    item_insert: PreparedInsert | None = None
     started: float | None = None
 
 
@@ -393,7 +400,7 @@ def _earlier_requests(params):
     """One query for both questions about earlier requests of the event's products:
     this order's own (one request per order × product) → {product: (request, campaign)};
     the same customer's other orders per campaign (asked once) → {(campaign, product)}."""
-    rows = db.session.execute(statements.EARLIER_REQUESTS, params).all()
+    rows = statements.EARLIER_REQUESTS.rows(db.session.connection(), params)
     earlier, asked = {}, set()
     for request_id, order_id, product_id, campaign_id in rows:
         if order_id == params["order_id"]:
@@ -403,17 +410,26 @@ def _earlier_requests(params):
     return earlier, asked
 
 
-def _insert_event(record, unchanged=None):
-    """The new event's row by one Core INSERT, then ``record`` joins the session as that
-    row, loaded (a flush of one new object costs the ORM's whole unit of work). With
-    ``unchanged`` (``statements.parameters`` and ``statements.unchanged``'s): only if the
-    snapshot still holds; returns whether the row was written."""
-    values = {column.key: getattr(record, column.key) for column in OrderEvent.__table__.columns if column.key != "id"}
-    if unchanged is None:
-        record.id = db.session.execute(statements.INSERT_EVENT, values).scalar_one()
+def _event_values(record):
+    return {column.key: getattr(record, column.key) for column in OrderEvent.__table__.columns if column.key != "id"}
+
+
+def _event_insert_if_unchanged(record, unchanged):
+    """``INSERT_EVENT_IF_UNCHANGED`` for ``record``, ready to run (``app.prepared``):
+    ``unchanged`` is ``statements.parameters`` and ``statements.unchanged``'s."""
+    values = {f"event_{key}": value for key, value in _event_values(record).items()} | unchanged
+    return statements.INSERT_EVENT_IF_UNCHANGED.bind(db.session.get_bind().dialect, values)
+
+
+def _insert_event(record, if_unchanged=None):
+    """The new event's row by one INSERT, then ``record`` joins the session as that row,
+    loaded (a flush of one new object costs the ORM's whole unit of work). With
+    ``if_unchanged`` (``_event_insert_if_unchanged``'s): only if the snapshot still
+    holds; returns whether the row was written."""
+    if if_unchanged is None:
+        record.id = db.session.execute(statements.INSERT_EVENT, _event_values(record)).scalar_one()
     else:
-        values = {f"event_{key}": value for key, value in values.items()} | unchanged
-        record.id = db.session.execute(statements.INSERT_EVENT_IF_UNCHANGED, values).scalar()
+        record.id = if_unchanged.run(db.session.connection()).scalar()
         if record.id is None:
             return False
     make_transient_to_detached(record)
@@ -429,7 +445,6 @@ def _rows(event, plan, now):
     plan.request_rows = [
         dict(
             campaign_id=campaign.id,
-            order_event_id=None,
             order_id=event.order_id,
             item_id=item.id,
             product_id=item.product_id,
@@ -456,35 +471,37 @@ def _rows(event, plan, now):
     ]
     plan.item_rows = [
         dict(
-            order_event_id=None,
             item_id=outcome.item.id,
             product_id=outcome.item.product_id,
             campaign_id=outcome.campaign_id,
             outcome=outcome.outcome,
             reason=outcome.reason,
-            request_id=outcome.request_id,
         )
         for outcome in plan.outcomes
     ]
+    dialect = db.session.get_bind().dialect
+    plan.request_insert = PreparedInsert(
+        dialect, _requests, plan.request_rows, ("product_id", "id"), later=("order_event_id",)
+    )
+    plan.item_insert = PreparedInsert(dialect, _items, plan.item_rows, later=("order_event_id", "request_id"))
 
 
 def _write_plan(record, event, plan, now):
     """The requests and items of an event whose row is written (its id is known): one
-    multi-row INSERT each, prepared once per shape (``app.bulk.insert_values``)."""
+    multi-row INSERT each, made ready before the transaction (``_rows``)."""
     connection = db.session.connection()
-    for row in plan.request_rows:
-        row["order_event_id"] = record.id
     # One product per request in an event: the returned product ids say which id is whose.
-    id_of_product = dict(insert_values(connection, _requests, plan.request_rows, ("product_id", "id")))
+    id_of_product = dict(plan.request_insert.run(connection, order_event_id=record.id))
     ids = [id_of_product[item.product_id] for item, *_ in plan.requests]
-    rows = plan.item_rows
-    for outcome, row in zip(plan.outcomes, rows, strict=True):
+    for outcome in plan.outcomes:
         if outcome.new_request is not None:
-            outcome.request_id = row["request_id"] = ids[outcome.new_request]
-        row["order_event_id"] = record.id
-    insert_values(connection, _items, rows)
+            outcome.request_id = ids[outcome.new_request]
+    plan.item_insert.run(connection, order_event_id=record.id, request_id=[o.request_id for o in plan.outcomes])
     # The answer and Shopify's additions read record.items: give it the rows just written.
-    set_committed_value(record, "items", [OrderEventItem(**row) for row in rows])
+    items = []
+    for outcome, row in zip(plan.outcomes, plan.item_rows, strict=True):
+        items.append(OrderEventItem(**row, order_event_id=record.id, request_id=outcome.request_id))
+    set_committed_value(record, "items", items)
     for line in plan.log_lines:
         _log_once_committed(*line)
     if plan.requests:

@@ -13,6 +13,7 @@ from app.clock import as_utc
 from app.extensions import db
 from app.optouts.models import ContactErasure, OptOut, normalise_contact
 from app.optouts.services import OptOutInvalid, clean_contact
+from app.prepared import Prepared
 
 
 def contact_hash(channel, contact):
@@ -42,16 +43,18 @@ def _reason(erased_at):
 # Built once (the intake runs it on every order): the customer's opt-outs and the erasures
 # in force for their contacts, UNIONed.
 _opt_outs, _erasures = OptOut.__table__, ContactErasure.__table__
-_REFUSALS = union_all(
-    select(_opt_outs.c.channel, literal(None).label("at")).where(
-        or_(
-            and_(_opt_outs.c.channel == "email", _opt_outs.c.contact == bindparam("email_contact")),
-            and_(_opt_outs.c.channel == "sms", _opt_outs.c.contact == bindparam("phone_contact")),
-        )
-    ),
-    select(literal("erased"), _erasures.c.erased_at).where(
-        _erasures.c.contact_hash.in_(bindparam("hashes", expanding=True)), _erasures.c.lifted_at.is_(None)
-    ),
+_REFUSALS = Prepared(
+    union_all(
+        select(_opt_outs.c.channel, literal(None).label("at")).where(
+            or_(
+                and_(_opt_outs.c.channel == "email", _opt_outs.c.contact == bindparam("email_contact")),
+                and_(_opt_outs.c.channel == "sms", _opt_outs.c.contact == bindparam("phone_contact")),
+            )
+        ),
+        select(literal("erased"), _erasures.c.erased_at).where(
+            _erasures.c.contact_hash.in_(bindparam("hashes", expanding=True)), _erasures.c.lifted_at.is_(None)
+        ),
+    )
 )
 
 
@@ -66,7 +69,7 @@ def contact_refusals(email, phone):
         "hashes": contact_hashes(email, phone),
     }
     opted_out, erased = set(), []
-    for kind, at in db.session.execute(_REFUSALS, params):
+    for kind, at in _REFUSALS.rows(db.session.connection(), params):
         if kind == "erased":
             erased.append(as_utc(at) if not isinstance(at, str) else datetime.fromisoformat(at).replace(tzinfo=UTC))
         else:

@@ -22,16 +22,20 @@ from sqlalchemy import insert
 # and these tables' rows have at most a dozen columns.
 CHUNK = 500
 
-_texts = {}
+_texts = {}  # statement texts and column binders, kept per shape
+
+
+def _same(given):
+    return given
 
 
 def _binders(dialect, table, names):
     """{column name: a function that turns a Python value into what the driver takes}."""
-
-    def binder(process):
-        return process if process is not None else (lambda given: given)
-
-    return {name: binder(table.c[name].type._cached_bind_processor(dialect)) for name in names}
+    key = ("binders", dialect.name, table.name, tuple(names))
+    found = _texts.get(key)
+    if found is None:
+        found = _texts[key] = {name: table.c[name].type._cached_bind_processor(dialect) or _same for name in names}
+    return found
 
 
 def _marks(dialect):

@@ -19,6 +19,7 @@ from app.bulk import PreparedInsert
 from app.clock import as_utc, isoformat
 from app.database import READ_ONLY
 from app.extensions import db
+from app.group_commit import write_together
 from app.intake import statements
 from app.intake.active_campaigns import active_campaigns
 from app.intake.eligibility import Cancellation, cancellation_reason, cancelled_by, evaluate_item
@@ -67,12 +68,16 @@ def ingest(event, raw_payload, now, *, attempt=0, source="generic", cancel_item_
 
     On the first attempt a delivery is decided from a read-only snapshot (``read_ahead``),
     so the write transaction holds the lock only to insert, the event's row only if that
-    snapshot still holds."""
+    snapshot still holds. On SQLite those INSERTs share one transaction and one commit
+    with the other webhooks this process is writing at the same time
+    (``app.group_commit``)."""
     if attempt:
         log.info("intake race on event %s, evaluating again", event.event_id)
     ahead = read_ahead(event, now, source) if attempt == 0 else None
+    # What only a source adds must be in the event's own transaction: that one is not shared.
+    together = on_recorded is None and db.session.get_bind().dialect.name == "sqlite"
     record, duplicate = ingest_order_event(
-        event, raw_payload, now, source=source, cancel_item_ids=cancel_item_ids, ahead=ahead
+        event, raw_payload, now, source=source, cancel_item_ids=cancel_item_ids, ahead=ahead, together=together
     )
     if on_recorded is not None and not duplicate:
         on_recorded(record)
@@ -113,14 +118,15 @@ def read_ahead(event, now, source):
         db.session.rollback()  # the read-only transaction ends; nothing was written
 
 
-def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item_ids=None, ahead=None):
+def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item_ids=None, ahead=None, together=False):
     """Record the event and act on it. Returns (OrderEvent, duplicate). Flushes only.
 
     With ``ahead`` (``read_ahead``'s plan) whose snapshot still holds, a new delivery is
     three statements: one INSERT each for the event (which checks the snapshot), its
     requests and its items, however many items it has (PostgreSQL: plus the order's
-    advisory lock). Without, or when the snapshot moved, it reads what ``read_ahead``
-    reads, in this transaction."""
+    advisory lock); ``together``: written by ``app.group_commit.write_together``, in a
+    transaction it commits. Without, or when the snapshot moved, it reads what
+    ``read_ahead`` reads, in this transaction."""
     started = time.perf_counter()
     params = statements.parameters(event, source)
     if ahead is not None:
@@ -129,11 +135,20 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         record = _new_record(event, raw_payload, now, source)
         _decided(record, event, ahead, now, ahead.started)
         insert = _event_insert_if_unchanged(record, params | statements.unchanged(ahead.snapshot))
-        lock_order(source, event.order_id)
-        if _insert_event(record, insert):
-            return _created(record, event, ahead, now), False
-    else:
-        lock_order(source, event.order_id)
+        if together:
+            written = write_together(db.session.get_bind(), lambda connection: _write_all(connection, insert, ahead))
+        else:
+            lock_order(source, event.order_id)
+            written = _write_all(db.session.connection(), insert, ahead)
+        if written is not None:
+            record.id, ids = written
+            if together:  # committed already, by another transaction than the session's
+                make_transient_to_detached(record)
+            else:
+                _joins_session(record)
+            _recorded(record, event, ahead, ids)
+            return record, False
+    lock_order(source, event.order_id)
     existing = db.session.scalar(select(OrderEvent).where(OrderEvent.event_id == event.event_id))
     if existing is not None:
         if source == "generic" and (existing.source, existing.order_id, existing.event_type) != (
@@ -157,7 +172,8 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         plan = _plan_requests(event, now, params)
         _decided(record, event, plan, now, started)
         _insert_event(record)
-        return _created(record, event, plan, now), False
+        _recorded(record, event, plan, _insert_plan(db.session.connection(), plan, record.id))
+        return record, False
     db.session.add(record)
     db.session.flush()
     _cancel_order(record, event, now, cancel_item_ids, source)
@@ -189,13 +205,6 @@ def _decided(record, event, plan, now, started):
     record.processed_at = now
     record.processing_ms = _elapsed_ms(started)
     _rows(event, plan, now)
-
-
-def _created(record, event, plan, now):
-    """The event's row is written: its requests and items too."""
-    _write_plan(record, event, plan, now)
-    _log_step_1(record, event, [(o.request_id, o.campaign_id) for o in plan.outcomes if o.outcome == "created"])
-    return record
 
 
 def _log_step_1(record, event, acted):
@@ -278,7 +287,7 @@ class _Plan:
     erased: str | None = None  # the customer asked to be erased: why every item is skipped
     log_lines: list = field(default_factory=list)  # (format, *args): logged once written
     snapshot: tuple | None = None  # read_ahead's: what the plan was decided from
-    request_rows: list = field(default_factory=list)  # _rows': what _write_plan inserts
+    request_rows: list = field(default_factory=list)  # _rows': what _insert_plan inserts
     item_rows: list = field(default_factory=list)
     request_insert: PreparedInsert | None = None  # the same, ready to run
     item_insert: PreparedInsert | None = None
@@ -421,20 +430,27 @@ def _event_insert_if_unchanged(record, unchanged):
     return statements.INSERT_EVENT_IF_UNCHANGED.bind(db.session.get_bind().dialect, values)
 
 
-def _insert_event(record, if_unchanged=None):
-    """The new event's row by one INSERT, then ``record`` joins the session as that row,
-    loaded (a flush of one new object costs the ORM's whole unit of work). With
-    ``if_unchanged`` (``_event_insert_if_unchanged``'s): only if the snapshot still
-    holds; returns whether the row was written."""
-    if if_unchanged is None:
-        record.id = db.session.execute(statements.INSERT_EVENT, _event_values(record)).scalar_one()
-    else:
-        record.id = if_unchanged.run(db.session.connection()).scalar()
-        if record.id is None:
-            return False
+def _insert_event(record):
+    """The new event's row by one Core INSERT (a flush of one new object costs the ORM's
+    whole unit of work)."""
+    record.id = db.session.execute(statements.INSERT_EVENT, _event_values(record)).scalar_one()
+    _joins_session(record)
+
+
+def _joins_session(record):
+    """``record``, whose row is written, joins the session as that row, loaded."""
     make_transient_to_detached(record)
     db.session.add(record)
-    return True
+
+
+def _write_all(connection, insert, plan):
+    """A planned delivery's three INSERTs (``insert``: the event's, only if the snapshot
+    still holds): (event id, request ids in plan order), or None when nothing was written.
+    Uses only ``connection``: it may run in another thread (``app.group_commit``)."""
+    event_id = insert.run(connection).scalar()
+    if event_id is None:
+        return None
+    return event_id, _insert_plan(connection, plan, event_id)
 
 
 def _rows(event, plan, now):
@@ -486,26 +502,34 @@ def _rows(event, plan, now):
     plan.item_insert = PreparedInsert(dialect, _items, plan.item_rows, later=("order_event_id", "request_id"))
 
 
-def _write_plan(record, event, plan, now):
-    """The requests and items of an event whose row is written (its id is known): one
-    multi-row INSERT each, made ready before the transaction (``_rows``)."""
-    connection = db.session.connection()
+def _insert_plan(connection, plan, event_id):
+    """The requests and items of an event whose row is written: one multi-row INSERT each,
+    made ready before the transaction (``_rows``). Returns the request ids in plan order."""
     # One product per request in an event: the returned product ids say which id is whose.
-    id_of_product = dict(plan.request_insert.run(connection, order_event_id=record.id))
+    id_of_product = dict(plan.request_insert.run(connection, order_event_id=event_id))
     ids = [id_of_product[item.product_id] for item, *_ in plan.requests]
+    request_ids = [o.request_id if o.new_request is None else ids[o.new_request] for o in plan.outcomes]
+    plan.item_insert.run(connection, order_event_id=event_id, request_id=request_ids)
+    return ids
+
+
+def _recorded(record, event, plan, ids):
+    """The event's requests and items are written (``ids``: the requests'): the record and
+    the plan say so, and the step lines wait for the commit."""
     for outcome in plan.outcomes:
         if outcome.new_request is not None:
             outcome.request_id = ids[outcome.new_request]
-    plan.item_insert.run(connection, order_event_id=record.id, request_id=[o.request_id for o in plan.outcomes])
     # The answer and Shopify's additions read record.items: give it the rows just written.
-    items = []
-    for outcome, row in zip(plan.outcomes, plan.item_rows, strict=True):
-        items.append(OrderEventItem(**row, order_event_id=record.id, request_id=outcome.request_id))
+    items = [
+        OrderEventItem(**row, order_event_id=record.id, request_id=outcome.request_id)
+        for outcome, row in zip(plan.outcomes, plan.item_rows, strict=True)
+    ]
     set_committed_value(record, "items", items)
     for line in plan.log_lines:
         _log_once_committed(*line)
     if plan.requests:
         _log_created(event, plan, ids)
+    _log_step_1(record, event, [(o.request_id, o.campaign_id) for o in plan.outcomes if o.outcome == "created"])
 
 
 def _log_created(event, plan, ids):

@@ -301,15 +301,18 @@ def test_a_new_order_is_a_fixed_handful_of_statements_in_one_transaction(app, cl
     # snapshot (event id seen, the campaigns' fingerprint…), cancellations, earlier
     # requests, opt-outs. Written in the one write transaction: one INSERT each for the
     # event (which checks the snapshot in the same statement), its requests and its
-    # items, whatever the size.
+    # items, whatever the size, in the savepoint that keeps them apart from other
+    # webhooks' writes sharing the transaction (app/group_commit.py).
     assert statements.count("BEGIN") == 1 and statements.count("BEGIN IMMEDIATE") == 1, statements
     read = statements[: statements.index("BEGIN IMMEDIATE")]
     write = statements[statements.index("BEGIN IMMEDIATE") + 1 :]
     assert read[0] == "BEGIN" and len(read) == 5 and all(s.startswith("SELECT") for s in read[1:]), read
     assert write == [
+        "SAVEPOINT together",
         "INSERT INTO order_events",
         "INSERT INTO testimonial_requests",
         "INSERT INTO order_event_items",
+        "RELEASE SAVEPOINT together",
     ], write
 
 

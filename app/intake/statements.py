@@ -60,9 +60,13 @@ _customer_erasures = (
 
 
 def _count_and_max(table, *where):
+    # max(id + 0), not max(id): PostgreSQL answers max(id) by walking the primary key down
+    # from the newest row until one matches ``where``; for a new customer nothing does, so
+    # it read the whole table on every webhook (0.9 ms at 4,400 requests, growing with it).
+    # With an expression it uses ``where``'s indexes, as for the count.
     return (
         select(func.count(table.c.id)).where(*where).scalar_subquery(),
-        select(func.coalesce(func.max(table.c.id), 0)).where(*where).scalar_subquery(),
+        select(func.coalesce(func.max(table.c.id + 0), 0)).where(*where).scalar_subquery(),
     )
 
 

@@ -59,16 +59,23 @@ class Handler(BaseHTTPRequestHandler):
         with server.lock:
             server.in_flight += 1
             server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+        answered = False
         try:
             args = json.loads(body).get("custom_args") or {}
             if server.latency:
                 time.sleep(server.latency)
+            # The call ends here, before its answer is written: counted after the write, a
+            # sender that had its answer and sent its next call was sometimes counted twice
+            # (10 in flight from 8 senders).
             with server.lock:
                 server.seen[(args.get("request_id"), args.get("slot"))] += 1
+                server.in_flight -= 1
+                answered = True
             self._answer(202, b"", {"X-Message-Id": uuid.uuid4().hex[:22]})
         finally:
-            with server.lock:
-                server.in_flight -= 1
+            if not answered:
+                with server.lock:
+                    server.in_flight -= 1
 
     def _answer(self, status, payload, headers=None):
         self.send_response(status)

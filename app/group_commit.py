@@ -61,9 +61,9 @@ def write_together(engine, work):
         if job.done:
             return job.outcome()
         group.writing = True
-        batch, group.waiting = group.waiting, []
+    batch = []
     try:
-        _write(engine, batch)
+        _write(engine, group, batch)
     finally:
         with group.changed:
             for each in batch:
@@ -73,9 +73,14 @@ def write_together(engine, work):
     return job.outcome()
 
 
-def _write(engine, batch):
+def _write(engine, group, batch):
+    """One transaction for the work waiting once the write lock is held (``batch``: the
+    jobs it took, whose results or errors are set)."""
     try:
         with engine.connect() as connection, connection.begin():
+            # Taken once the lock is held: what was queued while it was awaited goes in too.
+            with group.changed:
+                batch[:], group.waiting = group.waiting, []
             for job in batch:
                 # A plain savepoint (SQLAlchemy's begin_nested costs more than the work).
                 connection.exec_driver_sql("SAVEPOINT together")
@@ -86,6 +91,9 @@ def _write(engine, batch):
                     job.result, job.error = None, exc
                 connection.exec_driver_sql("RELEASE SAVEPOINT together")
     except Exception as exc:  # noqa: BLE001 - handed to every thread whose work is undone
+        with group.changed:
+            if not batch:  # the lock was not had: the work waiting for it fails with this
+                batch[:], group.waiting = group.waiting, []
         for job in batch:
             if job.error is None:
                 job.result, job.error = None, exc

@@ -46,10 +46,11 @@ class Writers:
     queue behind it; the test then lets it finish and the rest write."""
 
     def __init__(self, engine, first, others):
-        self.engine, self.release = engine, threading.Event()
+        self.engine, self.started, self.release = engine, threading.Event(), threading.Event()
         self.results, self.errors = {}, {}
 
         def held(connection):
+            self.started.set()
             assert self.release.wait(30)
             return first(connection)
 
@@ -65,8 +66,7 @@ class Writers:
     def go(self):
         group = _group(self.engine)
         self.threads[0].start()
-        while not group.writing:
-            time.sleep(0.001)
+        assert self.started.wait(30)  # the first writer holds the lock, its own work alone taken
         for thread in self.threads[1:]:
             thread.start()
         while len(group.waiting) < len(self.threads) - 1:  # all queued behind the first
@@ -132,3 +132,36 @@ def test_any_other_error_undoes_the_whole_transaction_and_every_thread_in_it_hea
 def test_a_lone_writer_writes_at_once(app, transactions):
     assert write_together(db.engine, an_event("evt_alone")) > 0
     assert transactions == ["BEGIN IMMEDIATE"] and written() == {"evt_alone"}
+
+
+def test_work_queued_while_the_lock_is_awaited_joins_the_transaction_that_gets_it(app, transactions):
+    """Another connection (a ``sqlite3`` shell, another program) holds the lock: the
+    thread that waits for it writes, once it has it, everything queued meanwhile."""
+    import sqlite3
+
+    other = sqlite3.connect(db.engine.url.database, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    engine = db.engine
+    group, results = _group(engine), {}
+
+    def run(name):
+        try:
+            results[name] = write_together(engine, an_event(f"evt_{name}"))
+        except Exception as exc:  # noqa: BLE001 - the test reads it
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in "abc"]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while not (group.writing and len(group.waiting) == 3):  # one waits for the lock, two behind it
+        assert time.monotonic() < deadline and all(t.is_alive() for t in threads), results
+        time.sleep(0.001)
+    other.execute("COMMIT")
+    other.close()
+    for thread in threads:
+        thread.join(30)
+
+    assert sorted(results) == ["a", "b", "c"] and all(results.values())
+    assert transactions == ["BEGIN IMMEDIATE"]
+    assert written() == {"evt_a", "evt_b", "evt_c"}

@@ -34,10 +34,16 @@ def test_four_dispatcher_processes_send_every_slot_exactly_once(app, database_ur
         }
         processes = [flask(database_url, "dispatch", "--json", env=env) for _ in range(4)]
         outputs = [p.communicate(timeout=300)[0] for p in processes]
+        # The next tick, alone: what the four left due goes now. Once in many runs one slot
+        # of the 200 was left (a process ends its tick when a claim finds nothing to take,
+        # and a row another process holds at that moment is skipped, not waited for).
+        later = flask(database_url, "dispatch", "--json", env=env)
+        outputs.append(later.communicate(timeout=300)[0])
         received = Counter(int(r.json()["custom_args"]["request_id"]) for r in sendgrid.requests)
 
-    assert [p.returncode for p in processes] == [0] * 4, outputs
+    assert [p.returncode for p in [*processes, later]] == [0] * 5, outputs
     reports = [json.loads(out[out.index("{") :]) for out in outputs]
+    assert sum(r["sent"] for r in reports[:4]) >= 199, reports  # the four sent (nearly) all
     assert sum(r["sent"] for r in reports) == 200
     assert sum(1 for r in reports if r["claimed"]) >= 2, reports  # they really ran side by side
     assert len(received) == 200 and set(received.values()) == {1}  # every slot once, none twice

@@ -127,6 +127,7 @@ def register_extensions(app):
     nav.init_app(app, banner_sources=[slo_banners])
 
     from app.campaigns.models import STATUS_BADGES, channel_name
+    from app.lifecycle import states
     from app.lifecycle.names import mask_email, mask_phone
 
     app.add_template_filter(channel_name, "channel_name")
@@ -134,6 +135,8 @@ def register_extensions(app):
     app.add_template_filter(mask_email, "mask_email")
     app.add_template_filter(mask_phone, "mask_phone")
     app.add_template_global(STATUS_BADGES, "campaign_badges")  # a campaign status → its badge colour
+    # A request status by name in templates: request_statuses.FAILED, request_statuses.TERMINAL…
+    app.add_template_global(states.TEMPLATE_NAMES, "request_statuses")
 
     from app.settings import settings_context
     from app.settings.dates import register_filters

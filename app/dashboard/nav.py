@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from app.extensions import db
 from app.lifecycle.models import TestimonialRequest
+from app.lifecycle.states import FAILED
 from app.testimonials.models import Testimonial
 
 log = logging.getLogger("app.dashboard")
@@ -27,9 +28,7 @@ def nav_context():
     if g.get("database_unusable") or not current_user.is_authenticated:
         return {}
     try:
-        failed = db.session.scalar(
-            select(func.count(TestimonialRequest.id)).where(TestimonialRequest.status == "failed")
-        )
+        failed = db.session.scalar(select(func.count(TestimonialRequest.id)).where(TestimonialRequest.status == FAILED))
         pending = db.session.scalar(select(func.count(Testimonial.id)).where(Testimonial.status == "pending"))
         banners = []
         for source in current_app.extensions["dashboard_banners"]:

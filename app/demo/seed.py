@@ -393,17 +393,17 @@ def _customers_respond(tick, rng, within):
     # open request at each of ~140 calls was a fifth of the seed).
     sent = db.session.execute(
         select(TestimonialRequest.id, TestimonialRequest.status)
-        .where(TestimonialRequest.status.in_(("sent", "clicked")))
+        .where(TestimonialRequest.status.in_((SENT, CLICKED)))
         .order_by(TestimonialRequest.id)
     ).all()
     for request_id, status in sent:
         roll = rng.random()
-        if status == "sent" and roll < 0.035 * scale:
+        if status == SENT and roll < 0.035 * scale:
             record_click(
                 db.session.get(TestimonialRequest, request_id),
                 tick + timedelta(minutes=rng.randint(5, min(300, latest))),
             )
-        elif status == "clicked" and (roll < 0.10 * scale or not has_text):
+        elif status == CLICKED and (roll < 0.10 * scale or not has_text):
             when = tick + timedelta(minutes=rng.randint(5, min(300, latest)))
             # Through the customer's own path: every submitted request has its testimonial
             # (the demo has no video files, so each is a written one).

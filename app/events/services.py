@@ -328,7 +328,7 @@ def other_channel_reached(req, channel):
     if other not in req.channels:
         return False
     accepted = exists().where(
-        SlotSend.request_id == req.id, SlotSend.slot == 0, SlotSend.channel == other, SlotSend.status == "sent"
+        SlotSend.request_id == req.id, SlotSend.slot == 0, SlotSend.channel == other, SlotSend.status == SlotSend.SENT
     )
     reported_failed = exists().where(
         TestimonialRequestEvent.request_id == req.id,

@@ -28,7 +28,7 @@ from app.intake.schema import LATEST_SUPPORTED, SchemaError
 from app.lifecycle import policy
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
-from app.lifecycle.states import SUBMITTED, TERMINAL
+from app.lifecycle.states import SCHEDULED, SUBMITTED, TERMINAL
 from app.optouts.erasures import contact_refusals
 from app.transactions import log_after_commit
 
@@ -473,7 +473,7 @@ def _rows(event, plan, now):
             customer_last_name=customer.last_name,
             channel=channel,
             token=new_token(),
-            status="scheduled",
+            status=SCHEDULED,
             trigger_at=event.occurred_at,
             next_send_at=due,
             next_slot=0,

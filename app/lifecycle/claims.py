@@ -460,7 +460,7 @@ def _start_sends(to_send, claim_id, providers, now):
         for channel in channels:
             earlier = existing.get((row.id, row.next_slot, channel, row.resend_count))
             # A channel already accepted for this slot, or refused for good, is not sent again.
-            if earlier is not None and (earlier.status == "sent" or not earlier.retryable):
+            if earlier is not None and (earlier.status == SlotSend.SENT or not earlier.retryable):
                 continue
             going.append(channel)
             if earlier is None:
@@ -470,7 +470,7 @@ def _start_sends(to_send, claim_id, providers, now):
                         slot=row.next_slot,
                         channel=channel,
                         resend=row.resend_count,
-                        status="sending",
+                        status=SlotSend.SENDING,
                         provider=providers[channel].name,
                         attempts=1,
                         started_at=now,
@@ -480,7 +480,7 @@ def _start_sends(to_send, claim_id, providers, now):
                 )
             else:
                 earlier.status, earlier.provider, earlier.attempts = (
-                    "sending",
+                    SlotSend.SENDING,
                     providers[channel].name,
                     earlier.attempts + 1,
                 )

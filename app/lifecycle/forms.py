@@ -7,18 +7,28 @@ from wtforms.validators import Length, Optional, ValidationError
 
 from app.campaigns.models import CHANNEL_NAMES, CHANNELS
 from app.lifecycle.queries import RequestFilter
-from app.lifecycle.states import STATUSES
+from app.lifecycle.states import (
+    CANCELLED,
+    CLICKED,
+    EXPIRED,
+    FAILED,
+    QUEUED,
+    SCHEDULED,
+    SENT,
+    STATUSES,
+    SUBMITTED,
+)
 
 # The Status filter's options: the status as every badge shows it, and what it means.
 STATUS_HINTS = {
-    "scheduled": "not sent yet",
-    "queued": "being sent now",
-    "sent": "waiting for the customer",
-    "clicked": "link opened",
-    "submitted": "testimonial received",
-    "failed": "needs your action",
-    "expired": "no testimonial in time",
-    "cancelled": "stopped",
+    SCHEDULED: "not sent yet",
+    QUEUED: "being sent now",
+    SENT: "waiting for the customer",
+    CLICKED: "link opened",
+    SUBMITTED: "testimonial received",
+    FAILED: "needs your action",
+    EXPIRED: "no testimonial in time",
+    CANCELLED: "stopped",
 }
 
 

@@ -37,7 +37,8 @@ class TestimonialRequest(db.Model):
     # the customer's contact details allow).
     channel: Mapped[str] = mapped_column(String(5))
     token: Mapped[str] = mapped_column(String(64), unique=True)
-    status: Mapped[str] = mapped_column(String(10), default="scheduled", index=True)
+    # No default: every writer names the status it starts in (intake: states.SCHEDULED).
+    status: Mapped[str] = mapped_column(String(10), index=True)
 
     trigger_at = mapped_column(UTCDateTime, nullable=False)  # the order event's occurred_at
     next_send_at = mapped_column(UTCDateTime)  # None: nothing more to send
@@ -210,12 +211,16 @@ class SlotSend(db.Model):
 
     __tablename__ = "slot_sends"
 
+    # A slot send's own statuses (not the request's, though two words are the same):
+    # handed to the provider and waiting for its answer, accepted, refused.
+    SENDING, SENT, FAILED = "sending", "sent", "failed"
+
     id: Mapped[int] = mapped_column(primary_key=True)
     request_id: Mapped[int] = mapped_column(ForeignKey("testimonial_requests.id"), index=True)
     slot: Mapped[int] = mapped_column()
     channel: Mapped[str] = mapped_column(String(5))
     resend: Mapped[int] = mapped_column(default=0)
-    status: Mapped[str] = mapped_column(String(10))  # sending | sent | failed
+    status: Mapped[str] = mapped_column(String(10))  # SENDING | SENT | FAILED
     provider: Mapped[str | None] = mapped_column(String(20))
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(default=0)
@@ -238,7 +243,7 @@ class SlotSend(db.Model):
     @property
     def failure(self):
         """The failed attempt as data (None unless the row failed)."""
-        if self.status != "failed":
+        if self.status != self.FAILED:
             return None
         return Failure(
             channel=self.channel,

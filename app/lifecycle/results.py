@@ -152,11 +152,13 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
     """Write the provider's answer for one channel, with its event (flushes, never commits)."""
     values = {"finished_at": now}
     if error is None:
-        values.update(status="sent", provider_message_id=message_id, error=None, error_code=None, error_kind=None)
+        values.update(
+            status=SlotSend.SENT, provider_message_id=message_id, error=None, error_code=None, error_kind=None
+        )
     else:
         failure = error.failure(channel, provider_name)
         values.update(
-            status="failed",
+            status=SlotSend.FAILED,
             error=failure.message,
             error_code=failure.code,
             error_kind=failure.kind,
@@ -169,7 +171,7 @@ def record_send_result(claim, channel, provider_name, now, *, message_id=None, e
             SlotSend.slot == claim.slot,
             SlotSend.channel == channel,
             SlotSend.resend == claim.resend,
-            SlotSend.status == "sending",
+            SlotSend.status == SlotSend.SENDING,
         )
         .values(**values)
         .execution_options(synchronize_session=False)
@@ -260,8 +262,8 @@ def record_accepted(answers, now):
             }
             for a in answers
         ],
-        where={"status": "sending"},
-        status="sent",
+        where={"status": SlotSend.SENDING},
+        status=SlotSend.SENT,
         error=None,
         error_code=None,
         error_kind=None,
@@ -367,10 +369,10 @@ def settle_slot(request_id, claim_id, now, report):
     campaign = req.campaign
     status = req.status
 
-    if any(r.status == "sent" for r in rows):
+    if any(r.status == SlotSend.SENT for r in rows):
         # When the provider accepted it: the same as ``now`` right after the send, earlier
         # when a later tick settles a claim whose process died after recording the answer.
-        accepted_at = min((r.finished_at for r in rows if r.status == "sent" and r.finished_at), default=now)
+        accepted_at = min((r.finished_at for r in rows if r.status == SlotSend.SENT and r.finished_at), default=now)
         first_sent_at = req.sent_at or accepted_at
         values = dict(release, attempts=0, last_sent_at=accepted_at, sent_at=first_sent_at)
         if slot == 0:
@@ -468,15 +470,15 @@ def recover_stale_claims(now, report):
     for request_id, claim_id in stale:
         req = db.session.get(TestimonialRequest, request_id)
         interrupted = db.session.scalars(
-            select(SlotSend).where(SlotSend.request_id == request_id, SlotSend.status == "sending")
+            select(SlotSend).where(SlotSend.request_id == request_id, SlotSend.status == SlotSend.SENDING)
         ).all()
         for row in interrupted:
             # Another tick may be recovering the same claim: only the one that moves the row records it.
             moved = db.session.execute(
                 update(SlotSend)
-                .where(SlotSend.id == row.id, SlotSend.status == "sending")
+                .where(SlotSend.id == row.id, SlotSend.status == SlotSend.SENDING)
                 .values(
-                    status="failed",
+                    status=SlotSend.FAILED,
                     error=INTERRUPTED_MESSAGE,
                     error_code="interrupted",
                     error_kind=KIND_INTERRUPTED,

@@ -147,7 +147,7 @@ def retry_request(req, now, *, by="merchant"):
             SlotSend.request_id == req.id,
             SlotSend.slot == req.next_slot,
             SlotSend.resend == req.resend_count,
-            SlotSend.status == "failed",
+            SlotSend.status == SlotSend.FAILED,
         )
         .values(retryable=True)
     )
@@ -169,7 +169,7 @@ RESENDABLE = (SENT, CLICKED, FAILED)
 def last_sent_slot(request_id):
     """The highest slot a provider accepted for this request (None: nothing sent yet)."""
     return db.session.scalar(
-        select(func.max(SlotSend.slot)).where(SlotSend.request_id == request_id, SlotSend.status == "sent")
+        select(func.max(SlotSend.slot)).where(SlotSend.request_id == request_id, SlotSend.status == SlotSend.SENT)
     )
 
 

@@ -8,6 +8,8 @@ A move is a conditional ``UPDATE … WHERE id = :id AND status = :expected``; th
 says whether we won, so two workers can never both make the same move.
 """
 
+from types import SimpleNamespace
+
 from sqlalchemy import or_, select, update
 
 from app.bulk import insert_rows, update_rows
@@ -25,6 +27,14 @@ SENDABLE = (SCHEDULED, SENT, CLICKED)
 CANCELLABLE = (SCHEDULED, QUEUED, SENT, CLICKED, FAILED)
 # Statuses in which the customer's link still accepts a submission.
 OPEN_FOR_SUBMISSION = (SCHEDULED, QUEUED, SENT, CLICKED, FAILED)
+# The names above for templates (the ``request_statuses`` global): r.status == request_statuses.FAILED.
+TEMPLATE_NAMES = SimpleNamespace(
+    **{status.upper(): status for status in STATUSES},
+    TERMINAL=TERMINAL,
+    SENDABLE=SENDABLE,
+    CANCELLABLE=CANCELLABLE,
+    OPEN_FOR_SUBMISSION=OPEN_FOR_SUBMISSION,
+)
 
 TRANSITIONS = {
     SCHEDULED: {QUEUED, CANCELLED, FAILED, SUBMITTED},

@@ -187,7 +187,7 @@ def period_metrics(period, campaign_id=None):
             # A slot retried until it went out counts once, as sent.
             key = (provider or "-", channel)
             row = channels.setdefault(key, ChannelRow(*key))
-            if status == "sent":
+            if status == SlotSend.SENT:
                 row.sent += count
                 day_row.sent += count
                 day_row.reminders += count if measure == "reminder" else 0
@@ -246,7 +246,7 @@ def due_send_p95_seconds(since, until):
         latency,
         SlotSend.finished_at > since,
         SlotSend.finished_at <= until,
-        SlotSend.status == "sent",
+        SlotSend.status == SlotSend.SENT,
         SlotSend.attempts == 1,
         SlotSend.due_at.is_not(None),
     )
@@ -257,11 +257,15 @@ def send_outcomes(since, until):
     counts = dict(
         db.session.execute(
             select(SlotSend.status, func.count())
-            .where(SlotSend.finished_at > since, SlotSend.finished_at <= until, SlotSend.status.in_(("sent", "failed")))
+            .where(
+                SlotSend.finished_at > since,
+                SlotSend.finished_at <= until,
+                SlotSend.status.in_((SlotSend.SENT, SlotSend.FAILED)),
+            )
             .group_by(SlotSend.status)
         ).all()
     )
-    return counts.get("sent", 0) + counts.get("failed", 0), counts.get("failed", 0)
+    return counts.get(SlotSend.SENT, 0) + counts.get(SlotSend.FAILED, 0), counts.get(SlotSend.FAILED, 0)
 
 
 def last_tick_at():

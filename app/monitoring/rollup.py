@@ -52,7 +52,7 @@ def _counted_selects():
         select(finished_day, campaign, measure, s.status, provider, s.channel, func.count())
         .select_from(s)
         .outerjoin(r, r.id == s.request_id)
-        .where(s.status.in_(("sent", "failed")), s.finished_at.is_not(None))
+        .where(s.status.in_((SlotSend.SENT, SlotSend.FAILED)), s.finished_at.is_not(None))
         .group_by(finished_day, campaign, measure, s.status, provider, s.channel),
     ]
 

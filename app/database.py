@@ -31,6 +31,16 @@ BUSY_TIMEOUT_SECONDS = 30
 READ_ONLY = "read_only_snapshot"
 
 
+def read_only_options(dialect):
+    """Execution options for a session's reads that need no write transaction (the
+    intake's read-ahead). SQLite: a read transaction without the write lock, on one WAL
+    snapshot. PostgreSQL: autocommit, so no BEGIN and no COMMIT to wait for; each statement
+    sees what is committed when it starts, as it would in a READ COMMITTED transaction."""
+    if dialect.name == "postgresql":
+        return {"isolation_level": "AUTOCOMMIT"}
+    return {READ_ONLY: True}
+
+
 def prepare_engine_options(app):
     """Before ``db.init_app``: SQLite connections of our own class (the write queue)."""
     if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):

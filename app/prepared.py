@@ -15,6 +15,8 @@ them.
 
 from dataclasses import dataclass
 
+from sqlalchemy.exc import DBAPIError
+
 
 @dataclass(frozen=True)
 class Bound:
@@ -29,6 +31,37 @@ class Bound:
 
     def rows(self, connection):
         return self.shape.convert(self.run(connection).all())
+
+
+def rows_together(connection, bounds):
+    """The rows of several ``Bound`` statements, in order (None for a None statement). On PostgreSQL (psycopg) they go
+    to the server in one pipeline: one wait for its answers, not one per statement; the
+    server still runs them one after another, in this order. Elsewhere (SQLite is in the
+    process: nothing to wait for) they run one by one.
+
+    Pipelined statements go to the driver's cursor directly, so the engine's events do not
+    see them; a driver error is raised as SQLAlchemy's (``DBAPIError``), as an execution
+    would raise it."""
+    dbapi_connection = connection.connection.dbapi_connection
+    pipeline = getattr(dbapi_connection, "pipeline", None)
+    if pipeline is None:
+        return [None if bound is None else bound.rows(connection) for bound in bounds]
+    sent = [bound for bound in bounds if bound is not None]
+    cursors = []
+    driver_error = connection.dialect.loaded_dbapi.Error
+    try:
+        with pipeline():
+            for bound in sent:
+                cursors.append(dbapi_connection.cursor())
+                cursors[-1].execute(bound.text, bound.values)
+        answers = iter([bound.shape.convert(cursor.fetchall()) for bound, cursor in zip(sent, cursors, strict=True)])
+    except driver_error as error:
+        statement = "; ".join(bound.text for bound in sent)
+        raise DBAPIError.instance(statement, None, error, driver_error) from error
+    finally:
+        for cursor in cursors:
+            cursor.close()
+    return [None if bound is None else next(answers) for bound in bounds]
 
 
 class Prepared:

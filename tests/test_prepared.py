@@ -4,12 +4,14 @@ same checks on PostgreSQL)."""
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import bindparam, func, insert, literal, select
+import pytest
+from sqlalchemy import bindparam, func, insert, literal, literal_column, select
+from sqlalchemy.exc import DBAPIError
 
 from app.bulk import PreparedInsert
 from app.extensions import db
 from app.intake.models import OrderCancellation, OrderEvent
-from app.prepared import Prepared
+from app.prepared import Prepared, rows_together
 
 _events, _cancellations = OrderEvent.__table__, OrderCancellation.__table__
 SINCE = datetime(2026, 11, 1, tzinfo=UTC)
@@ -78,6 +80,38 @@ def check_later_values_one_per_row():
         select(_cancellations.c.item_id, _cancellations.c.order_event_id).where(_cancellations.c.order_id == "o2")
     ).all()
     assert sorted(found, key=str) == sorted([("x", event_id), ("y", event_id), (None, event_id)], key=str)
+
+
+def check_statements_run_together():
+    """``rows_together`` gives each statement's rows, in order, as each would alone (on
+    PostgreSQL they are sent in one pipeline); a None statement gives None; a failing one
+    raises as an execution would, and the rows written before are still there."""
+    event_id = an_event()
+    cancellations(event_id)
+    connection = db.session.connection()
+    statement = Prepared(LATEST_OF_ITEMS)
+    bounds = [
+        statement.bind(connection.dialect, {"items": ["a", "b"], "since": SINCE}),
+        None,
+        statement.bind(connection.dialect, {"items": ["c", "d"], "since": SINCE - timedelta(days=5)}),
+        statement.bind(connection.dialect, {"items": ["z"], "since": SINCE}),
+    ]
+    alone = [None if bound is None else bound.rows(connection) for bound in bounds]
+    assert rows_together(connection, bounds) == alone
+    assert alone == [
+        [("a", SINCE + timedelta(days=3), "constant"), ("b", SINCE + timedelta(days=2), "constant")],
+        None,
+        [("c", SINCE - timedelta(days=1), "constant")],
+        [],
+    ]
+    assert rows_together(connection, []) == []
+    broken = Prepared(select(literal_column("no_such_column")).select_from(_cancellations)).bind(connection.dialect, {})
+    with pytest.raises(DBAPIError):
+        rows_together(connection, [bounds[0], broken])
+
+
+def test_statements_run_together_give_what_each_gives(app):
+    check_statements_run_together()
 
 
 def test_prepared_statements_give_what_core_gives(app):

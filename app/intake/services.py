@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app.bulk import PreparedInsert
 from app.clock import as_utc, isoformat
-from app.database import READ_ONLY
+from app.database import read_only_options
 from app.extensions import db
 from app.group_commit import write_together
 from app.intake import statements
@@ -29,7 +29,8 @@ from app.lifecycle import policy
 from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import SCHEDULED, SUBMITTED, TERMINAL
-from app.optouts.erasures import contact_refusals
+from app.optouts.erasures import refusals, refusals_read
+from app.prepared import rows_together
 from app.transactions import log_after_commit
 
 log = logging.getLogger("app.intake")
@@ -94,10 +95,12 @@ def read_ahead(event, now, source):
     """A delivery's plan, decided outside the write lock; None when it must be decided
     under the lock (a cancellation, a replay, or a caller already inside a transaction).
 
-    Four reads in a read-only transaction (SQLite: no lock at all in WAL mode): first the
-    snapshot of everything the plan depends on (it says whether the event id was seen,
-    and has the campaigns' fingerprint), then the order's remembered cancellations, the
-    earlier requests that matter and the customer's opt-outs; then the plan. The write
+    Four reads outside any write transaction (SQLite: a read transaction, no lock at all
+    in WAL mode; PostgreSQL: sent together in one pipeline, ``app.prepared.rows_together``):
+    first the snapshot of everything the plan depends on (it says whether the event id
+    was seen, and has the campaigns' fingerprint), then the order's remembered
+    cancellations, the earlier requests that matter and the customer's opt-outs; then the
+    plan. The write
     transaction inserts the event only if the snapshot still reads the same
     (``INSERT_EVENT_IF_UNCHANGED``). The snapshot is read first: a change made while the
     plan is read (on PostgreSQL each statement sees what is committed when it starts)
@@ -106,16 +109,23 @@ def read_ahead(event, now, source):
         return None
     started = time.perf_counter()
     params = statements.parameters(event, source)
-    connection = db.session.connection(execution_options={READ_ONLY: True})
+    dialect = db.session.get_bind().dialect
+    connection = db.session.connection(execution_options=read_only_options(dialect))
     try:
-        snapshot = tuple(statements.SNAPSHOT.rows(connection, params)[0])
+        snapshot, *reads = rows_together(
+            connection, [statements.SNAPSHOT.bind(dialect, params), *_reads(event, params)]
+        )
+        snapshot = tuple(snapshot[0])
         if statements.event_seen(snapshot):
             return None
-        plan = _plan_requests(event, now, params, statements.campaigns_fingerprint(snapshot))
+        plan = _plan_requests(event, now, params, reads, statements.campaigns_fingerprint(snapshot))
         plan.snapshot, plan.started = snapshot, started
         return plan
     finally:
-        db.session.rollback()  # the read-only transaction ends; nothing was written
+        # Nothing was written. On PostgreSQL the reads ran in autocommit, so this sends no
+        # ROLLBACK: psycopg forgets every statement it has prepared at each one, and the
+        # intake's statements would be parsed and planned again at every webhook.
+        db.session.rollback()
 
 
 def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item_ids=None, ahead=None, together=False):
@@ -169,7 +179,7 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         return existing, True
     record = _new_record(event, raw_payload, now, source)
     if event.event_type not in CANCELLING:
-        plan = _plan_requests(event, now, params)
+        plan = _plan_requests(event, now, params, rows_together(db.session.connection(), _reads(event, params)))
         _decided(record, event, plan, now, started)
         _insert_event(record)
         _recorded(record, event, plan, _insert_plan(db.session.connection(), plan, record.id))
@@ -257,10 +267,16 @@ def lock_order(source, order_id):
     db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
-def order_cancellations(source, order_id):
-    """What is remembered as cancelled or refunded for this order: one statement."""
-    rows = statements.CANCELLATIONS.rows(db.session.connection(), {"source": source, "order_id": order_id})
-    return tuple(Cancellation(item_id, kind, as_utc(at)) for item_id, kind, at in rows)
+def _reads(event, params):
+    """The plan's reads after the snapshot, bound (``app.prepared``): the order's remembered
+    cancellations, the earlier requests of its products, the customer's opt-outs and
+    erasures (None: the customer has no contact to look up)."""
+    dialect = db.session.get_bind().dialect
+    return [
+        statements.CANCELLATIONS.bind(dialect, params),
+        statements.EARLIER_REQUESTS.bind(dialect, params),
+        refusals_read(event.customer.email, event.customer.phone, dialect),
+    ]
 
 
 # -- a delivery: decide everything, then write it with three INSERTs ---------------------------
@@ -316,16 +332,16 @@ def send_time(event, campaign):
     return due
 
 
-def _plan_requests(event, now, params, campaigns_fingerprint=None):
-    """Steps 2–3 for every item at once: what to create and why each other item is skipped."""
+def _plan_requests(event, now, params, reads, campaigns_fingerprint=None):
+    """Steps 2–3 for every item at once: what to create and why each other item is skipped.
+    ``reads``: the rows of ``_reads``' statements."""
     plan = _Plan()
-    cancellations = order_cancellations(params["source"], params["order_id"])
+    cancelled_rows, earlier_rows, refusal_rows = reads
+    cancellations = tuple(Cancellation(item_id, kind, as_utc(at)) for item_id, kind, at in cancelled_rows)
     campaigns = active_campaigns(event.trigger, campaigns_fingerprint)
-    earlier, asked = _earlier_requests(params) if campaigns else ({}, set())
-    # One statement: the customer's opt-outs and whether they were erased (app.erasure).
-    opted_out, plan.erased = (
-        contact_refusals(event.customer.email, event.customer.phone) if campaigns else (set(), None)
-    )
+    earlier, asked = _earlier_requests(earlier_rows, params) if campaigns else ({}, set())
+    # The customer's opt-outs and whether they were erased (app.erasure).
+    opted_out, plan.erased = refusals(refusal_rows) if campaigns and refusal_rows is not None else (set(), None)
     first_item_of_product = {}
     created = skipped = 0
     for item in event.items:
@@ -405,11 +421,10 @@ def _plan_requests(event, now, params, campaigns_fingerprint=None):
     return plan
 
 
-def _earlier_requests(params):
-    """One query for both questions about earlier requests of the event's products:
+def _earlier_requests(rows, params):
+    """Both questions about earlier requests of the event's products, from one query's rows:
     this order's own (one request per order × product) → {product: (request, campaign)};
     the same customer's other orders per campaign (asked once) → {(campaign, product)}."""
-    rows = statements.EARLIER_REQUESTS.rows(db.session.connection(), params)
     earlier, asked = {}, set()
     for request_id, order_id, product_id, campaign_id in rows:
         if order_id == params["order_id"]:

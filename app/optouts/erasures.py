@@ -10,7 +10,6 @@ from flask import current_app
 from sqlalchemy import and_, bindparam, literal, or_, select, union_all
 
 from app.clock import as_utc
-from app.extensions import db
 from app.optouts.models import ContactErasure, OptOut, normalise_contact
 from app.optouts.services import OptOutInvalid, clean_contact
 from app.prepared import Prepared
@@ -58,18 +57,24 @@ _REFUSALS = Prepared(
 )
 
 
-def contact_refusals(email, phone):
-    """(opted-out channels, erasure reason or None) in one statement, for the intake's
-    fixed handful: the opt-out lookup and the erasure lookup UNIONed."""
+def refusals_read(email, phone, dialect):
+    """The customer's opt-outs and erasures in force, as one bound statement for the
+    intake's fixed handful (the two lookups UNIONed; ``app.prepared``): its rows give
+    ``refusals``. None when the customer has neither an email address nor a phone."""
     if not email and not phone:
-        return set(), None
+        return None
     params = {
         "email_contact": normalise_contact("email", email) if email else None,
         "phone_contact": normalise_contact("sms", phone) if phone else None,
         "hashes": contact_hashes(email, phone),
     }
+    return _REFUSALS.bind(dialect, params)
+
+
+def refusals(rows):
+    """(opted-out channels, erasure reason or None) from ``refusals_read``'s rows."""
     opted_out, erased = set(), []
-    for kind, at in _REFUSALS.rows(db.session.connection(), params):
+    for kind, at in rows:
         if kind == "erased":
             erased.append(as_utc(at) if not isinstance(at, str) else datetime.fromisoformat(at).replace(tzinfo=UTC))
         else:

@@ -64,8 +64,8 @@ class DailyStat(db.Model):
 
     ``rollup.rebuild_daily_stats`` recomputes the table from the rows it summarises.
 
-    ``shard`` (migration 0014): on PostgreSQL a count is the sum of up to 8 rows, each
-    written by the connections of one shard (``pg_backend_pid() % 8``), so that concurrent
+    ``shard`` (migrations 0014, 0015): on PostgreSQL a count is the sum of up to 64 rows,
+    each written by the connections of one shard (``pg_backend_pid() % 64``), so that concurrent
     writers do not queue for one row's lock. Read it summed, as every reader here does.
     SQLite has one writer at a time: its triggers write shard 0 only.
     """

@@ -47,8 +47,8 @@ def _pg_upsert(m, deltas, key, shard):
     )
 
 
-def _pg_function(m, name, deltas_of, sharded):
-    key, shard = (f"shard, {m.KEY}", f"pg_backend_pid() % {SHARDS}, ") if sharded else (m.KEY, "")
+def _pg_function(m, name, deltas_of, sharded, shards=SHARDS):
+    key, shard = (f"shard, {m.KEY}", f"pg_backend_pid() % {shards}, ") if sharded else (m.KEY, "")
     return f"""
 CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN

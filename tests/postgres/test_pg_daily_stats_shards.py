@@ -1,6 +1,7 @@
 """daily_stats on PostgreSQL: two connections changing requests of the same day and campaign
-at once do not wait for each other's commit on the shared counter row (migration 0014 splits
-each counter over 8 rows, one per shard of connections), and the counts stay exact."""
+at once do not wait for each other's commit on the shared counter row (migrations 0014 and
+0015 split each counter over 64 rows, one per shard of connections), and the counts stay
+exact."""
 
 import pytest
 from sqlalchemy import text
@@ -10,7 +11,7 @@ from app.monitoring import rollup
 from tests.factories import campaign
 from tests.monitoring.test_daily_stats import T0, assert_counts_exact, post_order, request_of, stat
 
-SHARDS = 8
+SHARDS = 64
 
 
 def shard_of(connection):
@@ -20,7 +21,7 @@ def shard_of(connection):
 
 
 def connections_of_two_shards(engine):
-    """Two connections whose backends fall in different shards (pid % 8)."""
+    """Two connections whose backends fall in different shards (pid % 64)."""
     opened = [engine.connect()]
     first = shard_of(opened[0])
     for _ in range(50):
@@ -65,6 +66,31 @@ def test_two_writers_of_one_counter_do_not_wait_for_each_other(app, two_requests
     db.session.rollback()
     assert stat(T0.date(), "created", "scheduled") == 0
     assert stat(T0.date(), "created", "cancelled") == 2
+    assert_counts_exact()
+
+
+def test_a_writer_adds_to_the_row_of_its_connections_shard_of_64(app, two_requests):
+    """The 16 connections of two workers with 8 threads each, opened together, have pids
+    that follow each other: with 64 shards they write 16 different rows."""
+    first_id, _ = two_requests
+    opened = [db.engine.connect() for _ in range(12)]
+    # one whose shard of 64 is not its shard of 8 (pid % 64 >= 8)
+    connection = next((c for c in opened if shard_of(c) >= 8), None)
+    assert connection is not None, "12 connections, all with pid % 64 < 8"
+    for other in opened:
+        if other is not connection:
+            other.close()
+    with connection:
+        shard = shard_of(connection)
+        with connection.begin():
+            connection.execute(
+                text("UPDATE testimonial_requests SET status = 'cancelled' WHERE id = :id"), {"id": first_id}
+            )
+        written = connection.execute(
+            text("SELECT shard, n FROM daily_stats WHERE measure = 'created' AND status = 'cancelled'")
+        ).all()
+    assert written == [(shard, 1)]
+    db.session.rollback()
     assert_counts_exact()
 
 

@@ -11,7 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from sqlalchemy import select, text
+from sqlalchemy import BigInteger, bindparam, func, select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -30,7 +30,7 @@ from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import SCHEDULED, SUBMITTED, TERMINAL
 from app.optouts.erasures import refusals, refusals_read
-from app.prepared import rows_together
+from app.prepared import Prepared, rows_together
 from app.transactions import log_after_commit
 
 log = logging.getLogger("app.intake")
@@ -148,8 +148,8 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         if together:
             written = write_together(db.session.get_bind(), lambda connection: _write_all(connection, insert, ahead))
         else:
-            lock_order(source, event.order_id)
-            written = _write_all(db.session.connection(), insert, ahead)
+            lock = order_lock(source, event.order_id)
+            written = _write_all(db.session.connection(), insert, ahead, lock)
         if written is not None:
             record.id, ids = written
             if together:  # committed already, by another transaction than the session's
@@ -251,20 +251,32 @@ def _outcome(record, item, outcome, reason=None, campaign_id=None, request_id=No
 CANCELLING = {"order.cancelled": "cancelled", "order.refunded": "refunded"}
 
 
-def lock_order(source, order_id):
-    """Serialise the events of one order until the transaction ends (PostgreSQL).
+def order_lock(source, order_id):
+    """The statement that serialises the events of one order until the transaction ends
+    (PostgreSQL), bound; None elsewhere.
 
     A cancellation and a delivery of the same order in two concurrent transactions
     would each miss the other's uncommitted rows: the cancellation finds no request to
     stop, the delivery no cancellation. SQLite needs nothing: every transaction there
     takes the write lock when it begins (app/database.py).
     """
-    if db.session.get_bind().dialect.name != "postgresql":
-        return
+    dialect = db.session.get_bind().dialect
+    if dialect.name != "postgresql":
+        return None
     key = int.from_bytes(
         hashlib.blake2b(f"order:{source}:{order_id}".encode(), digest_size=8).digest(), "big", signed=True
     )
-    db.session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+    return _LOCK_ORDER.bind(dialect, {"key": key})
+
+
+_LOCK_ORDER = Prepared(select(func.pg_advisory_xact_lock(bindparam("key", type_=BigInteger))))
+
+
+def lock_order(source, order_id):
+    """``order_lock``, taken now."""
+    lock = order_lock(source, order_id)
+    if lock is not None:
+        lock.run(db.session.connection())
 
 
 def _reads(event, params):
@@ -458,11 +470,17 @@ def _joins_session(record):
     db.session.add(record)
 
 
-def _write_all(connection, insert, plan):
+def _write_all(connection, insert, plan, lock=None):
     """A planned delivery's three INSERTs (``insert``: the event's, only if the snapshot
     still holds): (event id, request ids in plan order), or None when nothing was written.
-    Uses only ``connection``: it may run in another thread (``app.group_commit``)."""
-    event_id = insert.run(connection).scalar()
+    Uses only ``connection``: it may run in another thread (``app.group_commit``).
+    ``lock`` (``order_lock``'s), taken first: it and the event's INSERT go to the server
+    together (one pipeline on PostgreSQL)."""
+    if lock is None:
+        event_id = insert.run(connection).scalar()
+    else:
+        returned = rows_together(connection, [lock, insert])[1]
+        event_id = returned[0][0] if returned else None
     if event_id is None:
         return None
     return event_id, _insert_plan(connection, plan, event_id)

@@ -45,6 +45,6 @@ def test_the_intake_statements_stay_prepared_from_one_webhook_to_the_next(app_fa
         "SELECT (SELECT count(order_events.id)",
         "SELECT opt_outs.channel, $1",
         "SELECT order_cancellations.item_id, order_cancellations.kind,",
-        "SELECT pg_advisory_xact_lock($1)",
+        "SELECT pg_advisory_xact_lock($1::BIGINT) AS",
         "SELECT testimonial_requests.id, testimonial_requests.order_id,",
     ], starts

@@ -352,8 +352,9 @@ def _plan_requests(event, now, params, reads, campaigns_fingerprint=None):
     cancellations = tuple(Cancellation(item_id, kind, as_utc(at)) for item_id, kind, at in cancelled_rows)
     campaigns = active_campaigns(event.trigger, campaigns_fingerprint)
     earlier, asked = _earlier_requests(earlier_rows, params) if campaigns else ({}, set())
-    # The customer's opt-outs and whether they were erased (app.erasure).
-    opted_out, plan.erased = refusals(refusal_rows) if campaigns and refusal_rows is not None else (set(), None)
+    # The customer's opt-outs and whether they were erased (app.erasure): an erased
+    # customer's webhook body is not kept, whether or not a campaign would have asked.
+    opted_out, plan.erased = refusals(refusal_rows) if refusal_rows is not None else (set(), None)
     first_item_of_product = {}
     created = skipped = 0
     for item in event.items:

@@ -123,6 +123,25 @@ def test_erasure_leaves_no_trace_keeps_the_totals_and_blocks_a_later_order(app, 
     assert len(post_order(client, again).get_json()["created"]) == 1
 
 
+def test_an_erased_customers_later_order_is_not_kept_when_no_campaign_would_ask_either(
+    app, client, clock, site, runner
+):
+    """With no active campaign the order is skipped for that reason, and its body, which
+    names the customer, is not kept either (it was, before: only a campaign's check
+    looked at the erasure list)."""
+    assert runner.invoke(args=["customers", "erase", ADA["email"], "--yes"]).exit_code == 0
+    [campaign_id] = db.session.scalars(text("SELECT id FROM campaigns")).all()
+    db.session.rollback()
+    assert runner.invoke(args=["campaigns", "pause", str(campaign_id)]).exit_code == 0
+    later = order_body(
+        "evt_ada_5", order_id="order-ada-5", items=[item("li_6", "p_6")], customer={"email": ADA["email"]}
+    )
+    answer = post_order(client, later).get_json()
+    assert answer["created"] == [] and "no active campaign" in answer["skipped"][0]["reason"]
+    db.session.expire_all()
+    assert leaks(app, ADA["email"]) == []
+
+
 def test_dashboard_erasure_names_what_goes_and_needs_the_confirmation(app, client, clock, site, logged_in):
     ada, _grace = site
     page = logged_in.get(f"/customers/erase?request={ada.request_id}").get_data(as_text=True)

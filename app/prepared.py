@@ -34,10 +34,11 @@ class Bound:
 
 
 def rows_together(connection, bounds):
-    """The rows of several ``Bound`` statements, in order (None for a None statement). On PostgreSQL (psycopg) they go
-    to the server in one pipeline: one wait for its answers, not one per statement; the
-    server still runs them one after another, in this order. Elsewhere (SQLite is in the
-    process: nothing to wait for) they run one by one.
+    """The rows of several ``Bound`` statements, in order (None for a None statement).
+
+    On PostgreSQL (psycopg) they go to the server in one pipeline: one wait for its
+    answers, not one per statement; the server still runs them one after another, in this
+    order. Elsewhere (SQLite is in the process: nothing to wait for) they run one by one.
 
     Pipelined statements go to the driver's cursor directly, so the engine's events do not
     see them; a driver error is raised as SQLAlchemy's (``DBAPIError``), as an execution

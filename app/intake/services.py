@@ -119,7 +119,7 @@ def read_ahead(event, now, source):
         if statements.event_seen(snapshot):
             return None
         plan = _plan_requests(event, now, params, reads, statements.campaigns_fingerprint(snapshot))
-        plan.snapshot, plan.started = snapshot, started
+        plan.snapshot, plan.started, plan.params = snapshot, started, params
         return plan
     finally:
         # Nothing was written. On PostgreSQL the reads ran in autocommit, so this sends no
@@ -138,7 +138,7 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
     transaction it commits. Without, or when the snapshot moved, it reads what
     ``read_ahead`` reads, in this transaction."""
     started = time.perf_counter()
-    params = statements.parameters(event, source)
+    params = statements.parameters(event, source) if ahead is None else ahead.params
     if ahead is not None:
         # Everything the INSERTs send is made ready first: what runs under the write
         # lock is the three statements.
@@ -287,7 +287,7 @@ def _reads(event, params):
     return [
         statements.CANCELLATIONS.bind(dialect, params),
         statements.EARLIER_REQUESTS.bind(dialect, params),
-        refusals_read(event.customer.email, event.customer.phone, dialect),
+        refusals_read(params["email_contact"], params["phone_contact"], params["contact_hashes"], dialect),
     ]
 
 
@@ -320,6 +320,7 @@ class _Plan:
     request_insert: PreparedInsert | None = None  # the same, ready to run
     item_insert: PreparedInsert | None = None
     started: float | None = None
+    params: dict | None = None  # read_ahead's statements.parameters: the event's, once
 
 
 class SendTimeOutOfRange(SchemaError):

@@ -10,7 +10,7 @@ from flask import current_app
 from sqlalchemy import and_, bindparam, literal, or_, select, union_all
 
 from app.clock import as_utc
-from app.optouts.models import ContactErasure, OptOut, normalise_contact
+from app.optouts.models import ContactErasure, OptOut
 from app.optouts.services import OptOutInvalid, clean_contact
 from app.prepared import Prepared
 
@@ -57,17 +57,15 @@ _REFUSALS = Prepared(
 )
 
 
-def refusals_read(email, phone, dialect):
+def refusals_read(email_contact, phone_contact, hashes, dialect):
     """The customer's opt-outs and erasures in force, as one bound statement for the
     intake's fixed handful (the two lookups UNIONed; ``app.prepared``): its rows give
-    ``refusals``. None when the customer has neither an email address nor a phone."""
-    if not email and not phone:
+    ``refusals``. The contacts as the suppression list stores them (``normalise_contact``),
+    ``hashes`` as the erasure list does (``contact_hashes``). None when the customer has
+    neither an email address nor a phone."""
+    if not email_contact and not phone_contact and not hashes:
         return None
-    params = {
-        "email_contact": normalise_contact("email", email) if email else None,
-        "phone_contact": normalise_contact("sms", phone) if phone else None,
-        "hashes": contact_hashes(email, phone),
-    }
+    params = {"email_contact": email_contact, "phone_contact": phone_contact, "hashes": hashes}
     return _REFUSALS.bind(dialect, params)
 
 

@@ -64,6 +64,13 @@ class Recorded:
         return {k: v[-1] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # The default backlog (5) overflows when a pool of senders, or several, connect at
+    # once: a connection then waits a second for the SYN to be sent again, or fails.
+    request_queue_size = 256
+
+
 class FakeHTTPServer:
     def __init__(self):
         self.requests = []
@@ -71,8 +78,7 @@ class FakeHTTPServer:
         self._replies = []
         self._lock = threading.Lock()
         self._release = threading.Event()  # set on stop: hanging handlers return
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self._thread = None
 
     @property

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from app.extensions import db
-from app.lifecycle.models import SlotSend
+from app.lifecycle.models import SlotSend, TestimonialRequest
 from tests.factories import campaign, order_body, post_order
 from tests.fake_http import FakeHTTPServer
 from tests.lifecycle.test_dispatch_pool import flask
@@ -43,10 +43,16 @@ def test_four_dispatcher_processes_send_every_slot_exactly_once(app, database_ur
 
     assert [p.returncode for p in [*processes, later]] == [0] * 5, outputs
     reports = [json.loads(out[out.index("{") :]) for out in outputs]
+    db.session.rollback()
+    unsent = [
+        (r.id, r.status, r.claim_id, r.next_send_at, r.attempts, [(e.type, e.detail) for e in r.events])
+        for r in db.session.scalars(select(TestimonialRequest).where(TestimonialRequest.sent_at.is_(None)))
+    ]
+    assert unsent == [], (unsent, reports, [out[-3000:] for out in outputs])
     # A claim that fails (a deadlock, say) is reported here and leaves its slots due.
     assert [r["errors"] for r in reports] == [[]] * 5, reports
     assert sum(r["sent"] for r in reports[:4]) >= 199, reports  # the four sent (nearly) all
-    assert sum(r["sent"] for r in reports) == 200
+    assert sum(r["sent"] for r in reports) == 200, reports
     assert sum(1 for r in reports if r["claimed"]) >= 2, reports  # they really ran side by side
     assert len(received) == 200 and set(received.values()) == {1}  # every slot once, none twice
     db.session.rollback()

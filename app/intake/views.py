@@ -46,7 +46,7 @@ def order_webhook():
         return refuse(415, "Content-Type must be application/json")
     try:
         body = parse_json(raw)
-        refuse_unstorable(body)
+        refuse_unstorable(body, raw)
     except BodyRefused as exc:
         return refuse(400, exc.message, exc.field)
     try:

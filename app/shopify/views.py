@@ -50,7 +50,7 @@ def shopify_webhook():
         return _refuse(bad_header[1], field=bad_header[0])
     try:
         payload = parse_json(raw)
-        refuse_unstorable(payload)
+        refuse_unstorable(payload, raw)
     except BodyRefused as exc:
         # Shopify will retry the same bytes, which will not parse any better: say so loudly.
         return _refuse(exc.message, meta, field=exc.field)

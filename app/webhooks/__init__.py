@@ -65,8 +65,15 @@ def reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
 
 
-def refuse_unstorable(document):
-    """Raises BodyRefused when a string in the document could not be stored (NUL, lone surrogate)."""
+def refuse_unstorable(document, raw=None):
+    """Raises BodyRefused when a string in the document could not be stored (NUL, lone surrogate).
+
+    ``raw``: the JSON text the document was parsed from (``parse_json``). Without a
+    ``\\u`` escape in it, no string of the document can hold either: the strict parser
+    refuses a raw control character, and the UTF-8 decoding a byte sequence that encodes
+    a surrogate. The document is then not walked at all."""
+    if raw is not None and b"\\u" not in raw:
+        return
     unstorable = unstorable_text(document, "")
     if unstorable is not None:
         raise BodyRefused(UNSTORABLE.format(unstorable or "the body"), unstorable or None)

@@ -101,14 +101,10 @@ def sign(secret, raw):
 
 def row_counts():
     """Rows per table of the whole database (every table, not only the ones we expect)."""
-    from sqlalchemy import text
+    from sqlalchemy import inspect, text
 
     db.session.rollback()
-    names = (
-        db.session.execute(text("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"))
-        .scalars()
-        .all()
-    )
+    names = inspect(db.engine).get_table_names()  # SQLite's own tables (sqlite_…) left out
     counts = {name: db.session.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar() for name in names}
     db.session.rollback()
     return counts

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from threading import Lock
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import BigInteger, func, select
 
 from app.campaigns.models import ACTIVE, Campaign
 from app.extensions import db
@@ -43,7 +43,10 @@ _campaigns = Campaign.__table__
 FINGERPRINT = (
     select(func.count(_campaigns.c.id)).scalar_subquery(),
     select(func.coalesce(func.max(_campaigns.c.id), 0)).scalar_subquery(),
-    select(func.coalesce(func.sum(_campaigns.c.revision), 0)).scalar_subquery(),
+    # Revisions are random 31-bit numbers: their sum passes 2**31 with two campaigns or
+    # more, so it is compared as a BIGINT (as an INTEGER, PostgreSQL refused the intake's
+    # snapshot check with "integer out of range").
+    select(func.coalesce(func.sum(_campaigns.c.revision, type_=BigInteger), 0)).scalar_subquery(),
 )
 _READ_FINGERPRINT = select(*FINGERPRINT)
 

@@ -1,0 +1,47 @@
+"""The order webhook's tests on PostgreSQL, where a new delivery is written by one
+statement sent with the order's lock (``app.intake.services._write_at_once``): the
+requests, the items with their outcomes and reasons, replays, cancellations and races
+come out as on SQLite. This folder's conftest gives them a PostgreSQL database."""
+
+import pytest
+from sqlalchemy import text
+
+from app.extensions import db
+from tests.factories import campaign, item, order_body, post_order
+from tests.intake.test_order_webhook import (  # noqa: F401
+    test_a_cancellation_received_before_the_delivery_stops_it,
+    test_a_change_between_the_read_and_the_write_is_decided_again_under_the_lock,
+    test_a_delivery_that_happened_after_the_cancellation_stands,
+    test_accepted_order_answers_202_with_created_ids_and_skips_with_reasons,
+    test_an_item_refund_received_before_the_delivery_stops_only_that_item,
+    test_cancelled_or_refunded_order_cancels_its_requests_not_yet_submitted,
+    test_every_webhook_is_kept_with_its_outcome_per_item,
+    test_fulfilled_then_delivered_for_the_same_item_still_makes_one_request,
+    test_initial_send_time_is_occurred_at_plus_delay_days_in_utc,
+    test_order_item_and_product_ids_may_be_strings_or_integers,
+    test_order_with_no_active_campaign_is_accepted_and_every_item_skipped_with_the_reason,
+    test_partial_refund_cancels_only_the_refunded_items,
+    test_racing_deliveries_of_the_same_order_under_different_event_ids_make_exactly_one_request,
+    test_replay_of_a_known_event_id_answers_200_duplicate_and_writes_nothing,
+    test_request_token_is_long_random_and_url_safe,
+    test_same_order_and_item_under_a_new_event_id_makes_no_second_request,
+    test_the_outcome_does_not_depend_on_which_webhook_arrives_first,
+    test_two_deliveries_of_the_same_event_racing_make_exactly_one_request,
+)
+
+pytestmark = pytest.mark.postgres
+
+
+def test_a_webhook_is_taken_whatever_the_campaigns_revisions_add_up_to(client, clock):
+    """Each campaign's revision is a random 31-bit number; the intake's snapshot compares
+    their sum. With two campaigns the sum passed what an INTEGER holds about half the
+    time, and PostgreSQL refused every webhook (a 503) until a campaign changed."""
+    campaign(clock, name="First")
+    campaign(clock, name="Second", include_products=["p_2"])
+    db.session.execute(text("UPDATE campaigns SET revision = 2147483647"))  # the highest a revision can be
+    db.session.commit()
+
+    response = post_order(client, order_body("evt_big", items=[item("a", "p_1"), item("b", "p_2")]))
+
+    assert response.status_code == 202, response.get_json()
+    assert len(response.get_json()["created"]) == 2

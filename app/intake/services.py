@@ -10,6 +10,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy import BigInteger, bindparam, func, select
 from sqlalchemy.orm import make_transient_to_detached
@@ -30,7 +31,7 @@ from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import SCHEDULED, SUBMITTED, TERMINAL
 from app.optouts.erasures import refusals, refusals_read
-from app.prepared import Prepared, rows_together
+from app.prepared import Bound, Prepared, rows_together
 from app.transactions import log_after_commit
 
 log = logging.getLogger("app.intake")
@@ -75,8 +76,9 @@ def ingest(event, raw_payload, now, *, attempt=0, source="generic", cancel_item_
     if attempt:
         log.info("intake race on event %s, evaluating again", event.event_id)
     ahead = read_ahead(event, now, source) if attempt == 0 else None
-    # What only a source adds must be in the event's own transaction: that one is not shared.
-    together = on_recorded is None and db.session.get_bind().dialect.name == "sqlite"
+    # What only a source adds must be in the event's own transaction: the one that writes
+    # the rows together is committed before the source could add anything.
+    together = on_recorded is None
     record, duplicate = ingest_order_event(
         event, raw_payload, now, source=source, cancel_item_ids=cancel_item_ids, ahead=ahead, together=together
     )
@@ -134,9 +136,11 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
     With ``ahead`` (``read_ahead``'s plan) whose snapshot still holds, a new delivery is
     three statements: one INSERT each for the event (which checks the snapshot), its
     requests and its items, however many items it has (PostgreSQL: plus the order's
-    advisory lock); ``together``: written by ``app.group_commit.write_together``, in a
-    transaction it commits. Without, or when the snapshot moved, it reads what
-    ``read_ahead`` reads, in this transaction."""
+    advisory lock). ``together``: written in a transaction of their own, committed before
+    this returns: on SQLite by ``app.group_commit.write_together`` (with the other
+    webhooks of the moment), on PostgreSQL as one statement sent with the lock
+    (``_write_at_once``). Without a plan, or when the snapshot moved, it reads what
+    ``read_ahead`` reads, in the session's transaction."""
     started = time.perf_counter()
     params = statements.parameters(event, source) if ahead is None else ahead.params
     if ahead is not None:
@@ -145,7 +149,10 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         record = _new_record(event, raw_payload, now, source)
         _decided(record, event, ahead, now, ahead.started)
         insert = _event_insert_if_unchanged(record, params | statements.unchanged(ahead.snapshot))
-        if together:
+        dialect = db.session.get_bind().dialect
+        if together and dialect.name == "postgresql":
+            written = _write_at_once(insert, ahead, order_lock(source, event.order_id))
+        elif together:
             written = write_together(db.session.get_bind(), lambda connection: _write_all(connection, insert, ahead))
         else:
             lock = order_lock(source, event.order_id)
@@ -488,6 +495,62 @@ def _write_all(connection, insert, plan, lock=None):
     return event_id, _insert_plan(connection, plan, event_id)
 
 
+def _write_at_once(insert, plan, lock):
+    """PostgreSQL: a planned delivery written by the order's lock and one statement
+    (``statements.at_once_text``: the event's INSERT, only if the snapshot still holds,
+    its requests and its items) sent together on an autocommit connection. The server
+    runs what one pipeline sends in one implicit transaction, committed at its end (or
+    rolled back whole by an error): one wait for the server, no BEGIN or COMMIT of their
+    own. (event id, request ids in plan order), or None when nothing was written."""
+    connection = db.session.connection(execution_options=read_only_options(db.session.get_bind().dialect))
+    values = dict(insert.values)
+    values["at_once_requests"] = json.dumps(
+        [{**_json_row(row, statements.REQUEST_COLUMNS), "n": n} for n, row in enumerate(plan.request_rows)]
+    )
+    values["at_once_items"] = json.dumps(
+        [
+            {
+                **_json_row(row, statements.ITEM_COLUMNS),
+                "request_id": outcome.request_id,
+                "new_product": None if outcome.new_request is None else outcome.item.product_id,
+                "n": n,
+            }
+            for n, (outcome, row) in enumerate(zip(plan.outcomes, plan.item_rows, strict=True))
+        ]
+    )
+    written = Bound(statements.at_once_text(insert.text, connection.dialect), values, _AS_RETURNED)
+    try:
+        rows = rows_together(connection, [lock, written])[1]
+    finally:
+        db.session.rollback()  # the session's connection back to the pool: nothing of its own is open
+    if not rows:
+        return None
+    id_of_product = {product_id: request_id for _, product_id, request_id in rows if request_id is not None}
+    return rows[0][0], [id_of_product[item.product_id] for item, *_ in plan.requests]
+
+
+def _json_row(row, columns):
+    """A row for ``json_to_recordset``: times as ISO 8601 text, in UTC (the columns keep naive UTC)."""
+    return {name: _json_value(row[name]) for name in columns}
+
+
+def _json_value(value):
+    if isinstance(value, datetime):
+        return as_utc(value).replace(tzinfo=None).isoformat()
+    return value
+
+
+class _AsReturned:
+    """The shape of a statement whose rows need no conversion (``app.prepared.Bound``)."""
+
+    @staticmethod
+    def convert(rows):
+        return rows
+
+
+_AS_RETURNED = _AsReturned()
+
+
 def _rows(event, plan, now):
     """The rows of the plan's requests and items, made before the write transaction begins
     (on SQLite it holds the database's one write lock): the ids they point to are filled
@@ -531,6 +594,11 @@ def _rows(event, plan, now):
         for outcome in plan.outcomes
     ]
     dialect = db.session.get_bind().dialect
+    if dialect.name == "sqlite":  # made now: the write lock is taken for the INSERTs alone
+        _prepare_inserts(plan, dialect)
+
+
+def _prepare_inserts(plan, dialect):
     plan.request_insert = PreparedInsert(
         dialect, _requests, plan.request_rows, ("product_id", "id"), later=("order_event_id",)
     )
@@ -539,7 +607,9 @@ def _rows(event, plan, now):
 
 def _insert_plan(connection, plan, event_id):
     """The requests and items of an event whose row is written: one multi-row INSERT each,
-    made ready before the transaction (``_rows``). Returns the request ids in plan order."""
+    made ready before the transaction on SQLite (``_rows``). Returns the request ids in plan order."""
+    if plan.request_insert is None:
+        _prepare_inserts(plan, connection.dialect)
     # One product per request in an event: the returned product ids say which id is whose.
     id_of_product = dict(plan.request_insert.run(connection, order_event_id=event_id))
     ids = [id_of_product[item.product_id] for item, *_ in plan.requests]

@@ -12,7 +12,7 @@ the suppression list stores them), ``contact_hashes`` (as the erasure list does)
 from sqlalchemy import and_, bindparam, func, insert, or_, select
 
 from app.intake.active_campaigns import FINGERPRINT as CAMPAIGNS_FINGERPRINT
-from app.intake.models import OrderCancellation, OrderEvent
+from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
 from app.lifecycle.models import TestimonialRequest
 from app.optouts.erasures import contact_hashes
 from app.optouts.models import ContactErasure, OptOut, normalise_contact
@@ -130,3 +130,77 @@ INSERT_EVENT_IF_UNCHANGED = Prepared(
     )
     .returning(_events.c.id)
 )
+
+
+# -- PostgreSQL: a delivery's rows in one statement ----------------------------------------
+#
+# The event's conditional INSERT, its requests and its items as one statement of
+# data-modifying CTEs: the requests and items take the event's id from its RETURNING, so
+# nothing is written unless the event is, and the client waits for the server once. The
+# rows travel as one JSON text per table (``json_to_recordset``): the statement's parameter
+# types are the same whatever the values (a list of integers would be sent as smallint[]
+# or integer[], a list of NULLs as no type at all), so it stays one prepared statement.
+
+REQUEST_COLUMNS = (
+    "campaign_id",
+    "order_id",
+    "item_id",
+    "product_id",
+    "sku",
+    "product_title",
+    "product_image_url",
+    "customer_email",
+    "customer_phone",
+    "customer_first_name",
+    "customer_last_name",
+    "channel",
+    "token",
+    "status",
+    "trigger_at",
+    "next_send_at",
+    "next_slot",
+    "reminder_count",
+    "attempts",
+    "resend_count",
+    "created_at",
+    "updated_at",
+)
+# ``request_id``: the earlier request an item points to; ``new_product``: the product of
+# the new request it made (its id comes from the requests' RETURNING).
+ITEM_COLUMNS = ("item_id", "product_id", "campaign_id", "outcome", "reason")
+_ITEMS = OrderEventItem.__table__
+_at_once_texts = {}
+
+
+def _recordset(table, columns, dialect, extra=()):
+    quote = dialect.identifier_preparer.quote
+    declared = [f"{quote(name)} {table.c[name].type.compile(dialect)}" for name in columns]
+    return ", ".join([*declared, *extra, "n INTEGER"])
+
+
+def at_once_text(event_text, dialect):
+    """The statement that writes a delivery (``event_text``: INSERT_EVENT_IF_UNCHANGED's,
+    as bound). Its rows: (event id, product, request id) per new request, (event id, NULL,
+    NULL) when it made none, nothing when the event was not written."""
+    text = _at_once_texts.get(event_text)
+    if text is not None:
+        return text
+    quote = dialect.identifier_preparer.quote
+    requests = ", ".join(quote(name) for name in REQUEST_COLUMNS)
+    items = ", ".join(quote(name) for name in ITEM_COLUMNS)
+    given_requests = ", ".join(f"given.{quote(name)}" for name in REQUEST_COLUMNS)
+    given_items = ", ".join(f"given.{quote(name)}" for name in ITEM_COLUMNS)
+    text = _at_once_texts[event_text] = (
+        f"WITH new_event AS ({event_text}), "
+        f"new_requests AS (INSERT INTO testimonial_requests ({requests}, order_event_id) "
+        f"SELECT {given_requests}, new_event.id FROM new_event, "
+        f"json_to_recordset(%(at_once_requests)s::json) AS given({_recordset(_requests, REQUEST_COLUMNS, dialect)}) "
+        "ORDER BY given.n RETURNING id, product_id), "
+        f"new_items AS (INSERT INTO order_event_items ({items}, order_event_id, request_id) "
+        f"SELECT {given_items}, new_event.id, coalesce(given.request_id, new_requests.id) FROM new_event "
+        f"CROSS JOIN json_to_recordset(%(at_once_items)s::json) AS given("
+        f"{_recordset(_ITEMS, ITEM_COLUMNS, dialect, ('request_id INTEGER', 'new_product VARCHAR(64)'))}) "
+        "LEFT JOIN new_requests ON new_requests.product_id = given.new_product ORDER BY given.n) "
+        "SELECT new_event.id, new_requests.product_id, new_requests.id FROM new_event LEFT JOIN new_requests ON true"
+    )
+    return text

@@ -187,47 +187,53 @@ def test_the_same_order_under_different_event_ids_at_once_creates_each_request_o
     assert cli("stats", "check")["ok"] is True
 
 
-def test_a_cancellation_racing_the_delivery_of_the_same_order_still_stops_it(app, app_factory, clock):
-    """The delivery's transaction has made its requests but not committed when the
-    cancellation arrives. Failed before the per-order lock: the cancellation found no
-    request to stop, the delivery no cancellation, and both committed."""
+def test_a_delivery_arriving_while_a_cancellation_of_its_order_is_written_waits_and_asks_nothing(
+    app, app_factory, clock
+):
+    """The cancellation's transaction holds the order's lock, has found no request to stop
+    and has not committed when the delivery arrives. The delivery's reads cannot see the
+    cancellation yet; its write waits for the lock, then finds the snapshot moved and
+    decides again. Without the per-order lock both committed: the delivery made requests
+    that nothing would ever stop."""
     campaign(clock, delay_days=0)
     delivery_app, cancel_app = app_factory(), app_factory()
-    delivery_ready, cancel_done = threading.Event(), threading.Event()
+    cancel_ready, delivery_done = threading.Event(), threading.Event()
 
-    def hold_the_delivery(session):
-        if threading.current_thread().name == "delivery":
-            delivery_ready.set()
-            cancel_done.wait(timeout=1.5)  # with the lock, the cancellation waits for this commit
+    def hold_the_cancellation(session):
+        if threading.current_thread().name == "cancel":
+            cancel_ready.set()
+            delivery_done.wait(timeout=1.5)  # with the lock, the delivery waits for this commit
 
-    event.listen(db.session, "before_commit", hold_the_delivery)
+    event.listen(db.session, "before_commit", hold_the_cancellation)
     try:
 
-        def deliver():
-            return post_order(delivery_app.test_client(), order_body("evt_d", items=THREE_PRODUCTS)).status_code
-
         def cancel():
-            delivery_ready.wait(timeout=10)
             body = order_body("evt_c", event_type="order.cancelled", occurred_at="2026-11-20T13:00:00Z", items=[])
-            status = post_order(cancel_app.test_client(), body).status_code
-            cancel_done.set()
-            return status
+            return post_order(cancel_app.test_client(), body).status_code
+
+        def deliver():
+            cancel_ready.wait(timeout=10)
+            response = post_order(delivery_app.test_client(), order_body("evt_d", items=THREE_PRODUCTS))
+            delivery_done.set()
+            return response.status_code, response.get_json()
 
         results = {}
         threads = [
             threading.Thread(target=lambda f=f, n=n: results.update({n: f()}), name=n)
-            for n, f in (("delivery", deliver), ("cancel", cancel))
+            for n, f in (("cancel", cancel), ("delivery", deliver))
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
     finally:
-        event.remove(db.session, "before_commit", hold_the_delivery)
+        event.remove(db.session, "before_commit", hold_the_cancellation)
 
-    assert results == {"delivery": 202, "cancel": 202}
+    assert results["cancel"] == 202
+    status, answer = results["delivery"]
+    assert status == 202 and answer["created"] == [], answer
     db.session.rollback()
-    assert {r.status for r in all_requests()} == {"cancelled"}
+    assert all_requests() == []
 
 
 # The SQLite tests of the stuck-claim rule, of a crash after the hand-over and of a pause or

@@ -10,7 +10,7 @@ from sqlalchemy.exc import DatabaseError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.extensions import bootstrap, csrf, db, limiter, login_manager, migrate
+from app.extensions import bootstrap, check_limits_only_where_declared, csrf, db, limiter, login_manager, migrate
 from app.web import wants_json
 
 
@@ -115,6 +115,7 @@ def register_extensions(app):
     bootstrap.init_app(app)
     login_manager.init_app(app)
     limiter.init_app(app)
+    check_limits_only_where_declared(app)
     configure_engine(app)
 
     from app.auth.models import admin_for_session

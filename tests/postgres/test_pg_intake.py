@@ -4,7 +4,7 @@ requests, the items with their outcomes and reasons, replays, cancellations and 
 come out as on SQLite. This folder's conftest gives them a PostgreSQL database."""
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from app.extensions import db
 from tests.factories import campaign, item, order_body, post_order
@@ -45,3 +45,34 @@ def test_a_webhook_is_taken_whatever_the_campaigns_revisions_add_up_to(client, c
 
     assert response.status_code == 202, response.get_json()
     assert len(response.get_json()["created"]) == 2
+
+
+def test_a_delivery_whose_one_statement_fails_writes_nothing_and_is_decided_again(client, clock, monkeypatch):
+    """The lock and the delivery's statement run in one implicit transaction: when the
+    statement fails (here the first new request draws a token already in use), nothing of
+    it stays, and the next pass writes the event with its requests once."""
+    import app.intake.services as intake
+    from app.intake.models import OrderEvent
+    from app.lifecycle.models import TestimonialRequest
+
+    campaign(clock)
+    assert post_order(client, order_body("evt_first", order_id="1")).status_code == 202
+    taken = db.session.scalar(select(TestimonialRequest.token))
+    drawn = []
+
+    def token_in_use_first():
+        drawn.append(taken if not drawn else "fresh-" + intake.secrets.token_hex(8))
+        return drawn[-1]
+
+    monkeypatch.setattr(intake, "new_token", token_in_use_first)
+
+    other = {"email": "grace@example.com", "first_name": "Grace"}
+    response = post_order(client, order_body("evt_second", order_id="2", customer=other))
+
+    assert response.status_code == 202, response.get_json()
+    assert len(response.get_json()["created"]) == 1
+    assert len(drawn) == 2  # the first pass failed, the second wrote
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).where(OrderEvent.event_id == "evt_second")) == 1
+    tokens_now = db.session.scalars(select(TestimonialRequest.token).order_by(TestimonialRequest.id)).all()
+    assert tokens_now[0] == taken and tokens_now[1].startswith("fresh-")

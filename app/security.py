@@ -75,11 +75,27 @@ def blueprint_security(blueprint, *, csp=None, permissions=None):
     _blueprint_overrides[blueprint.name] = {"csp": _names(csp or {}), "permissions": _names(permissions or {})}
 
 
-def _policy(defaults, kind):
+_static_headers = {}  # (view, blueprint, kind) → the header's text, when its policy has no callable value
+
+
+def _header(defaults, kind, render):
+    """The CSP or Permissions-Policy text of this request's route: made once per route
+    and kept, unless a value of its policy is a callable (called per request)."""
     view = current_app.view_functions.get(request.endpoint) if request.endpoint else None
+    key = (view, request.blueprint, kind)  # the view itself: another app may reuse an endpoint's name
+    text = _static_headers.get(key)
+    if text is not None:
+        return text
     blueprint = _blueprint_overrides.get(request.blueprint or "", {})
     merged = {**defaults, **blueprint.get(kind, {}), **getattr(view, f"{kind}_overrides", {})}
-    return {name: value() if callable(value) else value for name, value in merged.items()}
+    text = render({name: value() if callable(value) else value for name, value in merged.items()})
+    if not any(callable(value) for value in merged.values()):
+        _static_headers[key] = text
+    return text
+
+
+def _permissions_header(features):
+    return ", ".join(f"{name}={value}" for name, value in features.items())
 
 
 def csp_header(directives):
@@ -89,7 +105,7 @@ def csp_header(directives):
 def add_security_headers(response):
     headers = response.headers
     if "Content-Security-Policy" not in headers:
-        headers["Content-Security-Policy"] = csp_header(_policy(DEFAULT_CSP, "csp"))
+        headers["Content-Security-Policy"] = _header(DEFAULT_CSP, "csp", csp_header)
     elif "frame-ancestors" not in headers["Content-Security-Policy"]:  # a view's own policy
         headers["Content-Security-Policy"] += "; frame-ancestors 'none'"
     if "X-Frame-Options" not in headers and framed_by_nobody(headers["Content-Security-Policy"]):
@@ -98,9 +114,7 @@ def add_security_headers(response):
     if headers.get("Referrer-Policy") != "no-referrer":  # the one stricter value a page may choose
         headers["Referrer-Policy"] = "same-origin"
     if "Permissions-Policy" not in headers:
-        headers["Permissions-Policy"] = ", ".join(
-            f"{name}={value}" for name, value in _policy(DEFAULT_PERMISSIONS, "permissions").items()
-        )
+        headers["Permissions-Policy"] = _header(DEFAULT_PERMISSIONS, "permissions", _permissions_header)
     if current_app.config.get("PRODUCTION"):
         headers.setdefault("Strict-Transport-Security", HSTS)
     return response

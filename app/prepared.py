@@ -13,6 +13,7 @@ back with the statement's result types applied (``rows``), as a Core execution g
 them.
 """
 
+import re
 from dataclasses import dataclass
 
 from sqlalchemy.exc import DBAPIError
@@ -33,6 +34,38 @@ class Bound:
         return self.shape.convert(self.run(connection).all())
 
 
+@dataclass(frozen=True)
+class NativeBound(Bound):
+    """A PostgreSQL statement with the server's own placeholders ($1, $2, …) and its
+    values in order, run by psycopg's ``RawCursor``: psycopg does not convert the text.
+    It converts a named-parameter text (``%(name)s``) at every run when the text is over
+    4,096 characters or has more than 50 parameters (it caches only smaller ones)."""
+
+
+_native_texts = {}  # named-parameter text → (native text, parameter names in order)
+
+
+def native(bound):
+    """``bound`` (psycopg's named parameters) as a NativeBound, its text converted once."""
+    found = _native_texts.get(bound.text)
+    if found is None:
+        names = []
+
+        def number(match):
+            if match.group(0) == "%%":
+                return "%"
+            if match.group(1) not in names:
+                names.append(match.group(1))
+            return f"${names.index(match.group(1)) + 1}"
+
+        found = _native_texts[bound.text] = (_NAMED.sub(number, bound.text), tuple(names))
+    text, names = found
+    return NativeBound(text, tuple(bound.values[name] for name in names), bound.shape)
+
+
+_NAMED = re.compile(r"%\((\w+)\)s|%%")
+
+
 def rows_together(connection, bounds):
     """The rows of several ``Bound`` statements, in order (None for a None statement).
 
@@ -47,13 +80,16 @@ def rows_together(connection, bounds):
     pipeline = getattr(dbapi_connection, "pipeline", None)
     if pipeline is None:
         return [None if bound is None else bound.rows(connection) for bound in bounds]
+    from psycopg import RawCursor  # the only driver with a pipeline
+
     sent = [bound for bound in bounds if bound is not None]
     cursors = []
     driver_error = connection.dialect.loaded_dbapi.Error
     try:
         with pipeline():
             for bound in sent:
-                cursors.append(dbapi_connection.cursor())
+                native_placeholders = isinstance(bound, NativeBound)
+                cursors.append(RawCursor(dbapi_connection) if native_placeholders else dbapi_connection.cursor())
                 cursors[-1].execute(bound.text, bound.values)
         answers = iter([bound.shape.convert(cursor.fetchall()) for bound, cursor in zip(sent, cursors, strict=True)])
     except driver_error as error:

@@ -31,7 +31,7 @@ from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import SCHEDULED, SUBMITTED, TERMINAL
 from app.optouts.erasures import refusals, refusals_read
-from app.prepared import Bound, Prepared, rows_together
+from app.prepared import Bound, Prepared, native, rows_together
 from app.transactions import log_after_commit
 
 log = logging.getLogger("app.intake")
@@ -518,7 +518,8 @@ def _write_at_once(insert, plan, lock):
             for n, (outcome, row) in enumerate(zip(plan.outcomes, plan.item_rows, strict=True))
         ]
     )
-    written = Bound(statements.at_once_text(insert.text, connection.dialect), values, _AS_RETURNED)
+    # Native placeholders: psycopg would convert this text's at every run (it is long).
+    written = native(Bound(statements.at_once_text(insert.text, connection.dialect), values, _AS_RETURNED))
     try:
         rows = rows_together(connection, [lock, written])[1]
     finally:

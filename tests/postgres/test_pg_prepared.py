@@ -46,3 +46,25 @@ def test_the_intake_statements_stay_prepared_from_one_webhook_to_the_next(app_fa
         "SELECT testimonial_requests.id, testimonial_requests.order_id,",
         "WITH new_event AS",  # the event, its requests and items (app.intake.statements.at_once_text)
     ], starts
+
+
+def test_a_statement_with_native_placeholders_gives_what_its_named_form_gives(app):
+    """``app.prepared.native``: each name becomes one $n however often it appears, and a
+    literal %% becomes %; psycopg's RawCursor then runs the text as it is."""
+    from app.prepared import Bound, native, rows_together
+
+    class AsIs:
+        @staticmethod
+        def convert(rows):
+            return rows
+
+    named = Bound(
+        "SELECT %(a)s::int + %(b)s::int, %(a)s::int * 10, '100%%' AS literal, %(text)s::text",
+        {"b": 2, "text": "x", "a": 5},
+        AsIs,
+    )
+    converted = native(named)
+    assert converted.text == "SELECT $1::int + $2::int, $1::int * 10, '100%' AS literal, $3::text"
+    assert converted.values == (5, 2, "x")
+    connection = db.session.connection()
+    assert rows_together(connection, [converted, named]) == [[(7, 50, "100%", "x")]] * 2

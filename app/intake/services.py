@@ -75,10 +75,10 @@ def ingest(event, raw_payload, now, *, attempt=0, source="generic", cancel_item_
     (``app.group_commit``)."""
     if attempt:
         log.info("intake race on event %s, evaluating again", event.event_id)
-    ahead = read_ahead(event, now, source) if attempt == 0 else None
     # What only a source adds must be in the event's own transaction: the one that writes
     # the rows together is committed before the source could add anything.
     together = on_recorded is None
+    ahead = read_ahead(event, now, source, keep=together) if attempt == 0 else None
     record, duplicate = ingest_order_event(
         event, raw_payload, now, source=source, cancel_item_ids=cancel_item_ids, ahead=ahead, together=together
     )
@@ -93,7 +93,7 @@ def _log_once_committed(*line):
     log_after_commit(log, *line)
 
 
-def read_ahead(event, now, source):
+def read_ahead(event, now, source, *, keep=False):
     """A delivery's plan, decided outside the write lock; None when it must be decided
     under the lock (a cancellation, a replay, or a caller already inside a transaction).
 
@@ -106,13 +106,18 @@ def read_ahead(event, now, source):
     transaction inserts the event only if the snapshot still reads the same
     (``INSERT_EVENT_IF_UNCHANGED``). The snapshot is read first: a change made while the
     plan is read (on PostgreSQL each statement sees what is committed when it starts)
-    then also shows in the write transaction's snapshot, and the plan is not used."""
+    then also shows in the write transaction's snapshot, and the plan is not used.
+
+    ``keep``: on PostgreSQL, when a plan is returned the session keeps the autocommit
+    connection the reads ran on, for ``_write_at_once`` (one checkout from the pool a
+    webhook, not two)."""
     if event.event_type in CANCELLING or db.session().in_transaction():
         return None
     started = time.perf_counter()
     params = statements.parameters(event, source)
     dialect = db.session.get_bind().dialect
     connection = db.session.connection(execution_options=read_only_options(dialect))
+    kept = False
     try:
         snapshot, *reads = rows_together(
             connection, [statements.SNAPSHOT.bind(dialect, params), *_reads(event, params)]
@@ -122,12 +127,15 @@ def read_ahead(event, now, source):
             return None
         plan = _plan_requests(event, now, params, reads, statements.campaigns_fingerprint(snapshot))
         plan.snapshot, plan.started, plan.params = snapshot, started, params
+        kept = keep and dialect.name == "postgresql"
+        plan.connection = connection if kept else None
         return plan
     finally:
         # Nothing was written. On PostgreSQL the reads ran in autocommit, so this sends no
         # ROLLBACK: psycopg forgets every statement it has prepared at each one, and the
         # intake's statements would be parsed and planned again at every webhook.
-        db.session.rollback()
+        if not kept:
+            db.session.rollback()
 
 
 def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item_ids=None, ahead=None, together=False):
@@ -328,6 +336,7 @@ class _Plan:
     item_insert: PreparedInsert | None = None
     started: float | None = None
     params: dict | None = None  # read_ahead's statements.parameters: the event's, once
+    connection: object = None  # read_ahead's autocommit connection, kept for _write_at_once (PostgreSQL)
 
 
 class SendTimeOutOfRange(SchemaError):
@@ -502,7 +511,9 @@ def _write_at_once(insert, plan, lock):
     runs what one pipeline sends in one implicit transaction, committed at its end (or
     rolled back whole by an error): one wait for the server, no BEGIN or COMMIT of their
     own. (event id, request ids in plan order), or None when nothing was written."""
-    connection = db.session.connection(execution_options=read_only_options(db.session.get_bind().dialect))
+    connection = plan.connection  # read_ahead's, kept: the session holds nothing else
+    if connection is None:
+        connection = db.session.connection(execution_options=read_only_options(db.session.get_bind().dialect))
     values = dict(insert.values)
     values["at_once_requests"] = json.dumps(
         [{**_json_row(row, statements.REQUEST_COLUMNS), "n": n} for n, row in enumerate(plan.request_rows)]

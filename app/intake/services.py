@@ -98,7 +98,7 @@ def read_ahead(event, now, source, *, keep=False):
     under the lock (a cancellation, a replay, or a caller already inside a transaction).
 
     Four reads outside any write transaction (SQLite: a read transaction, no lock at all
-    in WAL mode; PostgreSQL: sent together in one pipeline, ``app.prepared.rows_together``):
+    in WAL mode; PostgreSQL: one statement, ``statements.READS_AT_ONCE``, in autocommit):
     first the snapshot of everything the plan depends on (it says whether the event id
     was seen, and has the campaigns' fingerprint), then the order's remembered
     cancellations, the earlier requests that matter and the customer's opt-outs; then the
@@ -119,10 +119,15 @@ def read_ahead(event, now, source, *, keep=False):
     connection = db.session.connection(execution_options=read_only_options(dialect))
     kept = False
     try:
-        snapshot, *reads = rows_together(
-            connection, [statements.SNAPSHOT.bind(dialect, params), *_reads(event, params)]
-        )
-        snapshot = tuple(snapshot[0])
+        if dialect.name == "postgresql":  # one statement: see statements.READS_AT_ONCE
+            bound = statements.READS_AT_ONCE.bind(dialect, statements.reads_at_once_parameters(params))
+            [[row]] = rows_together(connection, [native(bound)])
+            snapshot, reads = statements.split_reads_at_once(row)
+        else:
+            snapshot, *reads = rows_together(
+                connection, [statements.SNAPSHOT.bind(dialect, params), *_reads(event, params)]
+            )
+            snapshot = tuple(snapshot[0])
         if statements.event_seen(snapshot):
             return None
         plan = _plan_requests(event, now, params, reads, statements.campaigns_fingerprint(snapshot))

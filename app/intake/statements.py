@@ -9,12 +9,16 @@ None when missing: ``= NULL`` matches nothing), ``email_contact``/``phone_contac
 the suppression list stores them), ``contact_hashes`` (as the erasure list does).
 """
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select
+from datetime import datetime
 
+from sqlalchemy import and_, bindparam, func, insert, literal_column, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
+
+from app.clock import as_utc
 from app.intake.active_campaigns import FINGERPRINT as CAMPAIGNS_FINGERPRINT
 from app.intake.models import OrderCancellation, OrderEvent, OrderEventItem
 from app.lifecycle.models import TestimonialRequest
-from app.optouts.erasures import contact_hashes
+from app.optouts.erasures import REFUSALS, contact_hashes
 from app.optouts.models import ContactErasure, OptOut, normalise_contact
 from app.prepared import Prepared
 
@@ -204,3 +208,41 @@ def at_once_text(event_text, dialect):
         "SELECT new_event.id, new_requests.product_id, new_requests.id FROM new_event LEFT JOIN new_requests ON true"
     )
     return text
+
+
+# -- PostgreSQL: the snapshot and the plan's three reads in one statement ---------------------
+#
+# One row: SNAPSHOT's values, then the rows of CANCELLATIONS, EARLIER_REQUESTS and REFUSALS,
+# each as a JSON array of arrays (psycopg hands them over decoded). Each statement a
+# pipeline carries costs psycopg's Python as much as the server's work on these reads.
+
+
+def _as_json(statement, order_by=None):
+    rows = statement.subquery()
+    row = func.json_build_array(*rows.c)
+    aggregated = func.json_agg(row if order_by is None else aggregate_order_by(row, rows.c[order_by]))
+    return select(func.coalesce(aggregated, literal_column("'[]'::json"))).scalar_subquery()
+
+
+READS_AT_ONCE = Prepared(
+    select(
+        *_SNAPSHOT_VALUES,
+        _as_json(CANCELLATIONS.statement),
+        _as_json(EARLIER_REQUESTS.statement, order_by="id"),
+        _as_json(REFUSALS.statement),
+    )
+)
+
+
+def reads_at_once_parameters(params):
+    """READS_AT_ONCE's parameters: ``parameters``', and REFUSALS' name for the HMACs."""
+    return params | {"hashes": params["contact_hashes"]}
+
+
+def split_reads_at_once(row):
+    """(snapshot, [cancellation rows, earlier request rows, refusal rows]) from READS_AT_ONCE's
+    row, the rows as the separate reads give them (times as datetimes, in UTC)."""
+    *snapshot, cancellations, earlier, refusals = row
+    cancellations = [(item_id, kind, as_utc(datetime.fromisoformat(at))) for item_id, kind, at in cancellations]
+    refusals = [(kind, at if at is None else datetime.fromisoformat(at)) for kind, at in refusals]
+    return tuple(snapshot), [cancellations, [tuple(r) for r in earlier], refusals]

@@ -42,7 +42,7 @@ def _reason(erased_at):
 # Built once (the intake runs it on every order): the customer's opt-outs and the erasures
 # in force for their contacts, UNIONed.
 _opt_outs, _erasures = OptOut.__table__, ContactErasure.__table__
-_REFUSALS = Prepared(
+REFUSALS = Prepared(
     union_all(
         select(_opt_outs.c.channel, literal(None).label("at")).where(
             or_(
@@ -66,7 +66,7 @@ def refusals_read(email_contact, phone_contact, hashes, dialect):
     if not email_contact and not phone_contact and not hashes:
         return None
     params = {"email_contact": email_contact, "phone_contact": phone_contact, "hashes": hashes}
-    return _REFUSALS.bind(dialect, params)
+    return REFUSALS.bind(dialect, params)
 
 
 def refusals(rows):

@@ -15,6 +15,7 @@ from tests.intake.test_order_webhook import (  # noqa: F401
     test_accepted_order_answers_202_with_created_ids_and_skips_with_reasons,
     test_an_item_refund_received_before_the_delivery_stops_only_that_item,
     test_cancelled_or_refunded_order_cancels_its_requests_not_yet_submitted,
+    test_customer_and_tags_may_be_null_or_left_out,
     test_every_webhook_is_kept_with_its_outcome_per_item,
     test_fulfilled_then_delivered_for_the_same_item_still_makes_one_request,
     test_initial_send_time_is_occurred_at_plus_delay_days_in_utc,

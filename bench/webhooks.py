@@ -17,7 +17,8 @@ two products for a new customer, over keep-alive connections.
   one row into one table, with the engine settings the project uses
   (``app.database.configure_sqlite`` on SQLite: WAL, busy timeout, BEGIN IMMEDIATE).
 
-Prints, for each, the throughput, p50 and p99 latency, then the ratio of the throughputs
+Prints, for each, the throughput, p50 and p99 latency and how many of the clients'
+connections each worker held (Linux), then the ratio of the throughputs
 (goal: ≥ 0.35, with the project's p99 under 100 ms) and checks that the project created
 two requests per order. On PostgreSQL the tables are analysed after the warm-up, as
 autovacuum would have done by then in a database in use. Figures, never assertions. The load generator runs on the same
@@ -360,20 +361,58 @@ def load(port, prefix, numbers, clients):
     return time.perf_counter() - began, latencies, statuses
 
 
+def connections_per_worker(master_pid, port):
+    """Linux: how many of the clients' connections each gunicorn worker holds, most first
+    (None elsewhere). gunicorn's workers share one listening socket and a keep-alive
+    connection stays with the worker that accepted it."""
+    try:
+        workers = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == master_pid:
+                        workers.append(int(entry))
+        established = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as lines:
+                for line in list(lines)[1:]:
+                    fields = line.split()
+                    if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                        established.add(f"socket:[{fields[9]}]")
+        counts = []
+        for pid in workers:
+            held = 0
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    held += os.readlink(f"/proc/{pid}/fd/{fd}") in established
+                except OSError:
+                    continue
+            counts.append(held)
+        return sorted(counts, reverse=True)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def run(name, target, url, args, workdir):
     port = free_port()
     process, log = start_gunicorn(target, url, port, args, os.path.join(workdir, f"{name}.log"))
+    spread = []
     try:
         load(port, name, range(args.warmup), args.clients)  # imports, first connections, caches
         analyze(url)
+        # A second into the run, every client has connected: which worker holds how many.
+        timer = threading.Timer(1.0, lambda: spread.append(connections_per_worker(process.pid, port)))
+        timer.start()
         seconds, latencies, statuses = load(port, name, range(args.warmup, args.warmup + args.requests), args.clients)
+        timer.cancel()
     finally:
         stop(process, log)
     cuts = statistics.quantiles(latencies, n=100)
     figures = {"rate": len(latencies) / seconds, "p50": cuts[49] * 1000, "p99": cuts[98] * 1000, "statuses": statuses}
     print(
         f"{name:8} {figures['rate']:8.0f} req/s   p50 {figures['p50']:7.1f} ms   p99 {figures['p99']:7.1f} ms   "
-        f"answers {dict(sorted(statuses.items(), key=str))}",
+        f"answers {dict(sorted(statuses.items(), key=str))}"
+        + (f"   connections per worker {', '.join(map(str, spread[0]))}" if spread and spread[0] else ""),
         flush=True,
     )
     return figures

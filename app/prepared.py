@@ -16,6 +16,7 @@ them.
 import re
 from dataclasses import dataclass
 
+from psycopg import RawCursor
 from sqlalchemy.exc import DBAPIError
 
 
@@ -80,8 +81,6 @@ def rows_together(connection, bounds):
     pipeline = getattr(dbapi_connection, "pipeline", None)
     if pipeline is None:
         return [None if bound is None else bound.rows(connection) for bound in bounds]
-    from psycopg import RawCursor  # the only driver with a pipeline
-
     sent = [bound for bound in bounds if bound is not None]
     cursors = []
     driver_error = connection.dialect.loaded_dbapi.Error

@@ -29,7 +29,7 @@ def _same(given):
     return given
 
 
-def _binders(dialect, table, names):
+def binders(dialect, table, names):
     """{column name: a function that turns a Python value into what the driver takes}."""
     key = ("binders", dialect.name, table.name, tuple(names))
     found = _texts.get(key)
@@ -75,7 +75,7 @@ class PreparedInsert:
                 continue
             defaults[column.name] = default.arg if default.is_scalar else default.arg(None)
         columns = [*names, *defaults]
-        self.bind = _binders(dialect, table, columns)
+        self.bind = binders(dialect, table, columns)
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
             shape = ("insert", dialect.name, table.name, tuple(columns), len(chunk), self.returning)
@@ -127,7 +127,7 @@ def update_rows(connection, table, keys, rows, *, where=None, **same):
             default = column.onupdate
             same[column.name] = default.arg if default.is_scalar else default.arg(None)
     names = list(rows[0])
-    bind = _binders(dialect, table, [*names, *same, *where])
+    bind = binders(dialect, table, [*names, *same, *where])
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start : start + CHUNK]
         shape = (dialect.name, table.name, tuple(keys), tuple(names), len(chunk), tuple(same), tuple(where))

@@ -35,6 +35,17 @@ class Bound:
         return self.shape.convert(self.run(connection).all())
 
 
+class _AsReturned:
+    """The shape of a hand-written statement whose rows need no conversion."""
+
+    @staticmethod
+    def convert(rows):
+        return rows
+
+
+AS_RETURNED = _AsReturned()
+
+
 @dataclass(frozen=True)
 class NativeBound(Bound):
     """A PostgreSQL statement with the server's own placeholders ($1, $2, …) and its

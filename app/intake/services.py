@@ -16,7 +16,7 @@ from sqlalchemy import BigInteger, bindparam, func, select
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from app.bulk import PreparedInsert
+from app.bulk import PreparedInsert, binders
 from app.clock import as_utc, isoformat
 from app.database import read_only_options
 from app.extensions import db
@@ -31,7 +31,7 @@ from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import cancel_request
 from app.lifecycle.states import SCHEDULED, SUBMITTED, TERMINAL
 from app.optouts.erasures import refusals, refusals_read
-from app.prepared import Bound, Prepared, native, rows_together
+from app.prepared import AS_RETURNED, Bound, Prepared, native, rows_together
 from app.transactions import log_after_commit
 
 log = logging.getLogger("app.intake")
@@ -519,23 +519,26 @@ def _write_at_once(insert, plan, lock):
     connection = plan.connection  # read_ahead's, kept: the session holds nothing else
     if connection is None:
         connection = db.session.connection(execution_options=read_only_options(db.session.get_bind().dialect))
+    dialect = connection.dialect
     values = dict(insert.values)
-    values["at_once_requests"] = json.dumps(
-        [{**_json_row(row, statements.REQUEST_COLUMNS), "n": n} for n, row in enumerate(plan.request_rows)]
+    values["at_once_requests"] = _json_rows(
+        dialect, _requests, statements.REQUEST_COLUMNS, plan.request_rows, [{} for _ in plan.request_rows]
     )
-    values["at_once_items"] = json.dumps(
+    values["at_once_items"] = _json_rows(
+        dialect,
+        _items,
+        statements.ITEM_COLUMNS,
+        plan.item_rows,
         [
             {
-                **_json_row(row, statements.ITEM_COLUMNS),
                 "request_id": outcome.request_id,
                 "new_product": None if outcome.new_request is None else outcome.item.product_id,
-                "n": n,
             }
-            for n, (outcome, row) in enumerate(zip(plan.outcomes, plan.item_rows, strict=True))
-        ]
+            for outcome in plan.outcomes
+        ],
     )
     # Native placeholders: psycopg would convert this text's at every run (it is long).
-    written = native(Bound(statements.at_once_text(insert.text, connection.dialect), values, _AS_RETURNED))
+    written = native(Bound(statements.at_once_text(insert.text, dialect), values, AS_RETURNED))
     try:
         rows = rows_together(connection, [lock, written])[1]
     finally:
@@ -546,26 +549,17 @@ def _write_at_once(insert, plan, lock):
     return rows[0][0], [id_of_product[item.product_id] for item, *_ in plan.requests]
 
 
-def _json_row(row, columns):
-    """A row for ``json_to_recordset``: times as ISO 8601 text, in UTC (the columns keep naive UTC)."""
-    return {name: _json_value(row[name]) for name in columns}
-
-
-def _json_value(value):
-    if isinstance(value, datetime):
-        return as_utc(value).replace(tzinfo=None).isoformat()
-    return value
-
-
-class _AsReturned:
-    """The shape of a statement whose rows need no conversion (``app.prepared.Bound``)."""
-
-    @staticmethod
-    def convert(rows):
-        return rows
-
-
-_AS_RETURNED = _AsReturned()
+def _json_rows(dialect, table, columns, rows, extras):
+    """``rows`` for ``json_to_recordset``: each column's value as its type binds it (UTC
+    times made naive, as the columns keep them), then the row's ``extras`` and its number."""
+    bind = binders(dialect, table, columns)
+    return json.dumps(
+        [
+            {**{name: bind[name](row[name]) for name in columns}, **extra, "n": n}
+            for n, (row, extra) in enumerate(zip(rows, extras, strict=True))
+        ],
+        default=datetime.isoformat,
+    )
 
 
 def _rows(event, plan, now):

@@ -48,17 +48,12 @@ def test_the_intake_statements_stay_prepared_from_one_webhook_to_the_next(app_fa
 def test_a_statement_with_native_placeholders_gives_what_its_named_form_gives(app):
     """``app.prepared.native``: each name becomes one $n however often it appears, and a
     literal %% becomes %; psycopg's RawCursor then runs the text as it is."""
-    from app.prepared import Bound, native, rows_together
-
-    class AsIs:
-        @staticmethod
-        def convert(rows):
-            return rows
+    from app.prepared import AS_RETURNED, Bound, native, rows_together
 
     named = Bound(
         "SELECT %(a)s::int + %(b)s::int, %(a)s::int * 10, '100%%' AS literal, %(text)s::text",
         {"b": 2, "text": "x", "a": 5},
-        AsIs,
+        AS_RETURNED,
     )
     converted = native(named)
     assert converted.text == "SELECT $1::int + $2::int, $1::int * 10, '100%' AS literal, $3::text"

@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 from flask import Flask, g, jsonify, render_template, request
 from markupsafe import escape
 from sqlalchemy.exc import DatabaseError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -291,7 +292,8 @@ def register_error_handlers(app):
     def unexpected_error(exc):
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         forget_session()
-        if isinstance(exc, DatabaseError):  # down, locked, corrupt, or missing a table
+        # Down, locked, corrupt, missing a table, or every pooled connection in use past the pool's timeout.
+        if isinstance(exc, DatabaseError | PoolTimeout):
             if wants_json():
                 return jsonify({"error": DATABASE_DOWN, "status": 503}), 503, {"Retry-After": "30"}
             response, status = error_page(None, 503, database_down=True)

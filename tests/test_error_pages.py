@@ -3,7 +3,7 @@ table): the app's own page or JSON, never Werkzeug's bare page or a traceback, a
 original error logged once."""
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from app.extensions import db
 from tests.factories import order_body, post_order
@@ -56,6 +56,23 @@ def test_a_webhook_on_a_corrupt_database_answers_json(app, client, app_log):
     assert response.status_code == 503 and response.headers["Retry-After"]  # the shop retries later
     assert "try again" in response.get_json()["error"]
     assert len(app_log) == 1
+
+
+def test_a_webhook_finding_every_database_connection_in_use_answers_503_and_writes_nothing(app_factory, app_log):
+    """The pool's connections are all taken (a burst larger than the pool): the webhook
+    waits the pool's timeout, then asks the shop to send it again later."""
+    from app.intake.models import OrderEvent
+
+    app = app_factory(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
+    with app.app_context():
+        held = db.engine.connect()  # the only connection
+        held.exec_driver_sql("SELECT 1")
+        response = post_order(app.test_client(), order_body())
+        held.close()
+
+        assert response.status_code == 503 and response.headers["Retry-After"], response.get_data(as_text=True)
+        assert_json_error(response)
+        assert db.session.scalar(select(func.count(OrderEvent.id))) == 0
 
 
 def test_a_missing_table_breaks_the_page_not_the_error_page(app, logged_in, app_log):

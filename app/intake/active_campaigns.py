@@ -6,8 +6,8 @@ plain frozen values, and each webhook checks one cheap fingerprint of the campai
 instead: its row count, highest id and the sum of the rows' ``revision`` (a new random
 number on every change, ``app.campaigns.models.new_revision``). A change made by another
 process changes the fingerprint just the same, so every process re-reads at its next
-webhook. The check runs inside the caller's transaction, so it sees what that
-transaction sees.
+webhook. The check runs inside the caller's transaction (or on the caller's
+connection), so it sees what that transaction sees.
 """
 
 from dataclasses import dataclass
@@ -51,22 +51,28 @@ FINGERPRINT = (
 _READ_FINGERPRINT = select(*FINGERPRINT)
 
 
-def active_campaigns(trigger, fingerprint=None):
+_READ_ACTIVE = (
+    select(_campaigns).where(_campaigns.c.status == ACTIVE).order_by(_campaigns.c.created_at, _campaigns.c.id)
+)
+
+
+def active_campaigns(trigger, fingerprint=None, connection=None):
     """The active campaigns with ``trigger``, oldest first (the oldest one wins an item).
 
     ``fingerprint``: FINGERPRINT's values, when the caller has just read them in this
-    transaction (the intake's snapshot has them); else they are read here."""
+    transaction (the intake's snapshot has them); else they are read here.
+    ``connection``: where to read them on a change (the intake's own, on PostgreSQL: a
+    webhook holds one pooled connection, never two); else the session's."""
     cache = current_app.extensions.setdefault("active_campaigns", _Cache())
+    reader = db.session if connection is None else connection
     if fingerprint is None:
-        fingerprint = db.session.execute(_READ_FINGERPRINT).one()
+        fingerprint = reader.execute(_READ_FINGERPRINT).one()
     fingerprint = tuple(fingerprint)
     with cache.lock:
         if cache.fingerprint == fingerprint:
             return cache.by_trigger.get(trigger, ())
     by_trigger = {}
-    for campaign in db.session.scalars(
-        select(Campaign).where(Campaign.status == ACTIVE).order_by(Campaign.created_at, Campaign.id)
-    ):
+    for campaign in reader.execute(_READ_ACTIVE):  # rows: the rules need the columns alone
         by_trigger.setdefault(campaign.trigger, []).append(
             ActiveCampaign(CampaignRules.of(campaign), campaign.delay_days)
         )

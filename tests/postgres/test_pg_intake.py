@@ -9,6 +9,8 @@ from sqlalchemy import func, select, text
 from app.extensions import db
 from tests.factories import campaign, item, order_body, post_order
 from tests.intake.test_order_webhook import (  # noqa: F401
+    test_a_campaign_change_rolled_back_is_not_remembered,
+    test_a_campaign_changed_by_another_process_applies_to_the_next_webhook,
     test_a_cancellation_received_before_the_delivery_stops_it,
     test_a_change_between_the_read_and_the_write_is_decided_again_under_the_lock,
     test_a_delivery_that_happened_after_the_cancellation_stands,
@@ -31,6 +33,36 @@ from tests.intake.test_order_webhook import (  # noqa: F401
 )
 
 pytestmark = pytest.mark.postgres
+
+
+def test_a_webhook_holds_one_pooled_connection_even_when_the_campaigns_are_read_again(app_factory, clock):
+    """A webhook's reads, the campaigns read again after a change, and its write share one
+    connection from the pool. With a pool of one connection, a second checkout would wait
+    for the first (here: give up after a second, a 503)."""
+    from app.campaign_admin.services import update_campaign
+    from app.campaigns.models import Campaign
+
+    app = app_factory(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 1})
+    client = app.test_client()
+    with app.app_context():
+        mugs_id = campaign(clock, delay_days=0, exclude_products=["p_2"]).id
+        db.session.rollback()
+        first = post_order(client, order_body("evt_1", order_id="o1", items=[item("a", "p_1"), item("b", "p_2")]))
+        assert first.status_code == 202, first.get_json()
+        assert [s["reason"] for s in first.get_json()["skipped"]] == ["product excluded by the campaign"]
+
+        update_campaign(db.session.get(Campaign, mugs_id), clock(), exclude_products=[])
+        db.session.commit()
+        db.session.remove()  # the change is committed: the session gives its connection back
+        someone_else = {"email": "grace@example.com", "phone": "+15550000002", "first_name": "Grace"}
+        second = post_order(
+            client,
+            order_body("evt_2", order_id="o2", customer=someone_else, items=[item("a", "p_1"), item("b", "p_2")]),
+        )
+
+        assert second.status_code == 202, second.get_json()
+        assert len(second.get_json()["created"]) == 2  # the rules were read again, on the webhook's connection
+        assert db.engine.pool.checkedout() == 0  # and it went back to the pool
 
 
 def test_a_webhook_is_taken_whatever_the_campaigns_revisions_add_up_to(client, clock):

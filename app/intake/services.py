@@ -115,9 +115,9 @@ def read_ahead(event, now, source, *, keep=False):
     On PostgreSQL the reads run on a pooled connection of their own, in autocommit, not
     in the session: nothing is written, so there is no transaction to keep, and the
     session's transaction bookkeeping was a tenth of a webhook's time in a sampling
-    profile. ``keep``: when a
-    plan is returned that connection is kept (``plan.connection``) for ``_write_at_once``:
-    one checkout from the pool a webhook, not two; whoever keeps it closes it."""
+    profile. ``keep``: when a plan is returned that connection is kept
+    (``plan.connection``) for ``_write_at_once``: one checkout from the pool a webhook,
+    not two; whoever keeps it closes it."""
     if event.event_type in CANCELLING or db.session().in_transaction():
         return None
     started = time.perf_counter()

@@ -46,6 +46,10 @@ def commit_with_retry(work, *, attempts=3):
 
 def _commit_keeping_objects():
     session = db.session()
+    if not session.in_transaction():
+        # Nothing was read, added or changed through the session (a PostgreSQL delivery
+        # writes on its own connection): a commit would begin a transaction to end it.
+        return
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
         session.commit()

@@ -58,6 +58,11 @@ class Config:
     SECRET_KEY_FILE = os.environ.get("SECRET_KEY_FILE") or None
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL", "sqlite:///testimonials.db")
     SQLALCHEMY_ENGINE_OPTIONS = {}
+    # Connections one process keeps open for reuse (opened only when needed; 10 more may be
+    # opened for a burst, and closed after it). Below the threads that use the database at
+    # once (gunicorn's --threads, plus the scheduler's), a connection is closed and a new
+    # one opened at almost every request, and each new one plans every statement again.
+    DATABASE_POOL_SIZE = _int("DATABASE_POOL_SIZE", 20)
     # FULL: a commit is on disk before the provider is called, so a power cut cannot undo
     # the record of a send that went out (and send it again). NORMAL is faster and safe
     # against a crash of the app, not of the machine. See docs/durability.md.

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 
-from sqlalchemy import event
+from sqlalchemy import event, make_url
 
 from app.extensions import db
 
@@ -42,12 +42,24 @@ def read_only_options(dialect):
 
 
 def prepare_engine_options(app):
-    """Before ``db.init_app``: SQLite connections of our own class (the write queue)."""
-    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
-        return
+    """Before ``db.init_app``: a pool of ``DATABASE_POOL_SIZE`` connections (SQLAlchemy's
+    default of 5 is fewer than gunicorn's threads: with 8, ``bench/webhooks.py`` saw 10 to
+    13 new PostgreSQL sessions a second); SQLite connections of our own class (the write
+    queue)."""
+    uri = app.config["SQLALCHEMY_DATABASE_URI"]
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
-    options["connect_args"] = {**options.get("connect_args", {}), "factory": QueuedWriterConnection}
+    if not _in_memory(uri):  # an in-memory SQLite database is one connection, not a pool
+        options.setdefault("pool_size", app.config["DATABASE_POOL_SIZE"])
+    if uri.startswith("sqlite"):
+        options["connect_args"] = {**options.get("connect_args", {}), "factory": QueuedWriterConnection}
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+
+
+def _in_memory(uri):
+    url = make_url(uri)
+    return url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    )
 
 
 def configure_engine(app):

@@ -401,6 +401,7 @@ def test_json_output_is_only_json_even_when_the_engine_logs(client, clock, runne
     [
         ("SEND_LEASE_SECONDS", "ten minutes", "SEND_LEASE_SECONDS must be a whole number, got 'ten minutes'"),
         ("MAX_SEND_ATTEMPTS", "-1", "MAX_SEND_ATTEMPTS must be a whole number of 0 or more, got '-1'"),
+        ("DATABASE_POOL_SIZE", "lots", "DATABASE_POOL_SIZE must be a whole number, got 'lots'"),
         ("ALERT_FAILURE_RATE", "20%", "ALERT_FAILURE_RATE must be a number, got '20%'"),
         ("SQLITE_SYNCHRONOUS", "off", "SQLITE_SYNCHRONOUS must be one of FULL, NORMAL, got 'off'"),
         (

@@ -23,10 +23,18 @@ from sqlalchemy import func, or_, select
 
 from app.clock import isoformat
 from app.extensions import db
+from app.lifecycle.names import mask_email, mask_phone
 from app.optouts.models import E164, EMAIL, OPTED_IN, OPTED_OUT, ContactEvent, OptOut, normalise_contact
 from app.providers.base import OPTED_OUT as REFUSED_AS_OPTED_OUT
 
 log = logging.getLogger("app.optouts")
+
+
+def masked(channel, contact):
+    """A contact as log lines name it: enough for an operator to recognise, not the
+    address itself (log files are copied and kept further than the database is)."""
+    return mask_email(contact) if channel == "email" else mask_phone(contact)
+
 
 CHANNELS = ("email", "sms")
 MERCHANT = "merchant"
@@ -125,7 +133,7 @@ def add_optout(channel, contact, now, *, by=MERCHANT, detail=None):
         )
     )
     db.session.flush()
-    log.info("opt-out %s %s %s by %s", channel, contact, "added" if created else "already listed", by)
+    log.info("opt-out %s %s %s by %s", channel, masked(channel, contact), "added" if created else "already listed", by)
     return find_optout(channel, contact), created
 
 
@@ -148,7 +156,9 @@ def remove_optout(optout_id, now, *, by=MERCHANT):
     )
     db.session.delete(row)
     db.session.flush()
-    log.info("opt-out %s %s removed by %s (source was %s)", row.channel, row.contact, by, row.source)
+    log.info(
+        "opt-out %s %s removed by %s (source was %s)", row.channel, masked(row.channel, row.contact), by, row.source
+    )
     return removed
 
 
@@ -202,7 +212,7 @@ def suppress(channel, contact, now, *, source, detail=None):
     if exists is None:
         db.session.add(OptOut(channel=channel, contact=contact, source=source, detail=detail, created_at=now))
         db.session.flush()
-        log.info("opt-out %s %s (%s)", channel, contact, source)
+        log.info("opt-out %s %s (%s)", channel, masked(channel, contact), source)
     suppressed.send(channel, contact=contact, now=now, source=source)
     return exists is None
 
@@ -287,7 +297,7 @@ def record_contact_event(
         log.info(
             "%s %s %s at %s is older than a later %s: recorded, not applied",
             channel,
-            contact,
+            masked(channel, contact),
             kind,
             occurred_at,
             opposite,
@@ -307,5 +317,5 @@ def remove_suppression(channel, contact, *, source, only_if_source=None):
         return False
     db.session.delete(row)
     db.session.flush()
-    log.info("opt-in %s %s (%s): removed from the suppression list", channel, contact, source)
+    log.info("opt-in %s %s (%s): removed from the suppression list", channel, masked(channel, contact), source)
     return True

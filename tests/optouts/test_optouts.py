@@ -191,3 +191,18 @@ def test_service_functions_for_the_dashboard(app, clock):
     with pytest.raises(services.OptOutInvalid) as caught:
         services.add_optout("fax", "1", now)
     assert caught.value.field == "channel"
+
+
+def test_the_opt_out_log_lines_name_contacts_masked(client, clock, cli, signer, app_caplog):
+    """Log files travel further than the database (support tickets, log services): a line
+    says which contact in a form an operator recognises, not the address itself."""
+    unsubscribe_by_email(client, signer)
+    stop_by_sms(client)
+    cli("optouts", "add", "email", "grace@example.com")
+    cli("optouts", "remove", "sms", PHONE)
+    cli("optouts", "remove", "email", "grace@example.com")
+
+    lines = [r.getMessage() for r in app_caplog.records if r.getMessage().startswith(("opt-out", "opt-in"))]
+    assert len(lines) >= 5, lines
+    assert not any(contact in line for line in lines for contact in (EMAIL, PHONE, "grace@example.com")), lines
+    assert any("a•••@example.com" in line for line in lines) and any("+1•••••4567" in line for line in lines), lines

@@ -14,6 +14,7 @@ from app.lifecycle.models import TestimonialRequest
 from app.lifecycle.services import record_submission
 from app.lifecycle.states import CLICKED, SCHEDULED, SENT, SUBMITTED, add_event
 from app.settings import current_settings
+from app.settings.dates import month_day
 from app.storage import get_storage
 from app.testimonials import uploads
 from app.testimonials.models import Testimonial
@@ -170,8 +171,7 @@ def postpone(req, now):
     """Move the request's next message (and its link's expiry) back by POSTPONE_DAYS, once."""
     if req.postponed_at is not None:
         raise PostponeRefused(
-            f"You already moved your reminder back on {req.postponed_at:%B} {req.postponed_at.day}. "
-            "It can only be moved once."
+            f"You already moved your reminder back on {month_day(req.postponed_at)}. It can only be moved once."
         )
     if req.status not in POSTPONABLE or req.claimed_at is not None:
         raise PostponeRefused("Your reminder cannot be moved right now. Please try again in a few minutes.")

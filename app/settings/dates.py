@@ -43,6 +43,13 @@ def shop_date(moment):
     return shop_datetime(moment, date_only=True)
 
 
+def month_day(moment):
+    """ "December 4": a day as a customer's page names it, in the shop's time zone (a
+    reminder due at 02:00 UTC on the 5th is still the 4th in New York)."""
+    local = to_shop_time(moment)
+    return f"{local:%B} {local.day}"
+
+
 def shop_zone_label():
     """How date inputs say which zone they mean: "Europe/Berlin" (or "UTC")."""
     return current_settings().timezone
@@ -51,4 +58,5 @@ def shop_zone_label():
 def register_filters(app):
     app.add_template_filter(shop_datetime, "shopdate")
     app.add_template_filter(shop_date, "shopday")
+    app.add_template_filter(month_day, "month_day")
     app.add_template_global(shop_zone_label, "shop_zone")

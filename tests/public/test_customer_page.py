@@ -168,6 +168,30 @@ def test_postponing_moves_the_next_reminder_back_once_and_is_recorded(client, cl
     assert "Not arrived yet?" not in client.get(f"/r/{token}").get_data(as_text=True)
 
 
+def test_the_postpone_page_names_days_in_the_shops_time_zone(app_factory, clock):
+    """A reminder due at 02:00 UTC on December 4 comes on December 3 for a shop in New
+    York: the customer reads the shop's day, not UTC's."""
+    from app.lifecycle.models import TestimonialRequest
+    from tests.conftest import parse
+
+    app = app_factory(SHOP_TIMEZONE="America/New_York")
+    client = app.test_client()
+    with app.app_context():
+        request_id = sent_request(client, clock, reminder_delay_days=4)
+        req = db.session.get(TestimonialRequest, request_id)
+        req.next_send_at = parse("2026-11-27T02:00:00Z")  # 21:00 on November 26 in New York
+        db.session.commit()
+        path = f"/r/{req.token}/postpone"
+
+        done = client.post(path, data={"csrf_token": csrf_token_for(client, path)})
+        again = client.get(path)
+
+    assert done.status_code == 200
+    assert "will come after December 3." in done.get_data(as_text=True)  # Dec 4, 02:00 UTC
+    # Postponed at the clock's 12:00 UTC on November 20: 07:00 the same day in New York.
+    assert "moved your reminder back on November 20" in again.get_data(as_text=True)
+
+
 def test_a_campaign_edit_keeps_the_customers_postponement(client, clock, request_id, token):
     from app.campaign_admin.services import update_campaign
     from app.campaigns.models import Campaign

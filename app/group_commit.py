@@ -16,6 +16,7 @@ its own savepoint, one commit; each thread then goes on with its own result.
 """
 
 import threading
+import weakref
 
 from sqlalchemy.exc import IntegrityError
 
@@ -41,13 +42,18 @@ class _Group:
         self.writing = False
 
 
-_groups = {}
+_groups = {}  # database URL → its group: two engines on one database file share one
+_of_engine = weakref.WeakKeyDictionary()  # engine → its group, found once per engine
 _groups_lock = threading.Lock()
 
 
 def _group(engine):
-    with _groups_lock:
-        return _groups.setdefault(engine.url.render_as_string(hide_password=False), _Group())
+    group = _of_engine.get(engine)
+    if group is None:
+        with _groups_lock:
+            url = engine.url.render_as_string(hide_password=False)
+            group = _of_engine[engine] = _groups.setdefault(url, _Group())
+    return group
 
 
 def write_together(engine, work):

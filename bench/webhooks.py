@@ -5,7 +5,8 @@
     .venv/bin/python bench/webhooks.py --requests 2000 --clients 16 --workers 2 --threads 8
 
 Two servers, one after the other, each under gunicorn (``--workers`` × ``--threads``
-gthread workers) on a freshly migrated database of the same kind, with the same load:
+gthread workers, with the project's ``gunicorn.conf.py``) on a freshly migrated database
+of the same kind, with the same load:
 ``--clients`` threads posting signed ``order.delivered`` webhooks, each a new order of
 two products for a new customer, over keep-alive connections.
 
@@ -245,6 +246,8 @@ def start_gunicorn(target, url, port, args, log_path):
             str(args.threads),
             "--worker-class",
             "gthread",
+            "--config",  # the project's own settings (reuse_port), for both servers alike
+            os.path.join(ROOT, "gunicorn.conf.py"),
             "--bind",
             f"127.0.0.1:{port}",
             "--chdir",
@@ -363,8 +366,8 @@ def load(port, prefix, numbers, clients):
 
 def connections_per_worker(master_pid, port):
     """Linux: how many of the clients' connections each gunicorn worker holds, most first
-    (None elsewhere). gunicorn's workers share one listening socket and a keep-alive
-    connection stays with the worker that accepted it."""
+    (None elsewhere). A keep-alive connection stays with the worker that accepted it; with
+    ``reuse_port`` (gunicorn.conf.py) the kernel chooses that worker."""
     try:
         workers = []
         for entry in os.listdir("/proc"):

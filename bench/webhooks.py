@@ -18,12 +18,13 @@ two products for a new customer, over keep-alive connections.
   one row into one table, with the engine settings the project uses
   (``app.database.configure_sqlite`` on SQLite: WAL, busy timeout, BEGIN IMMEDIATE).
 
-Prints, for each, the throughput, p50 and p99 latency and how many of the clients'
-connections each worker held (Linux), then the ratio of the throughputs
-(goal: ≥ 0.35, with the project's p99 under 100 ms) and checks that the project created
-two requests per order. On PostgreSQL the tables are analysed after the warm-up, as
-autovacuum would have done by then in a database in use. Figures, never assertions. The load generator runs on the same
-machine, so both figures include its share of the CPU.
+Prints, for each, the throughput, p50 and p99 latency, how many of the clients'
+connections each worker held and where the CPU went per webhook (Linux), then the ratio
+of the throughputs (goal: ≥ 0.35, with the project's p99 under 100 ms) and checks that the
+project created two requests per order. On PostgreSQL the tables are analysed after the
+warm-up, as autovacuum would have done by then in a database in use. Figures, never
+assertions. The load generator and PostgreSQL run on the same machine as the servers, so
+every figure includes their share of the CPU (the CPU lines say how large it is).
 """
 
 import argparse
@@ -396,6 +397,55 @@ def connections_per_worker(master_pid, port):
         return None
 
 
+def _proc_stat(pid):
+    """(parent pid, command name, CPU seconds used) of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as stat:
+        text = stat.read()
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text.rsplit(")", 1)[1].split()
+    return int(fields[1]), name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(master_pid):
+    """Linux: CPU seconds used so far by the gunicorn workers, by PostgreSQL's processes
+    (the local test server) and by this load generator, and the machine's busy and total
+    CPU seconds (None elsewhere)."""
+    try:
+        workers = postgres = 0.0
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                parent, name, used = _proc_stat(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue  # ended meanwhile
+            if parent == master_pid:
+                workers += used
+            elif name.startswith("postgres"):
+                postgres += used
+        own = os.times()
+        with open("/proc/stat") as stat:
+            jiffies = [int(value) for value in stat.readline().split()[1:]]
+        tick = os.sysconf("SC_CLK_TCK")
+        idle = jiffies[3] + jiffies[4]  # idle, iowait
+        return workers, postgres, own.user + own.system, (sum(jiffies) - idle) / tick, sum(jiffies) / tick
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_line(before, after, requests):
+    """Where the CPU went during the measured webhooks, per webhook."""
+    if before is None or after is None:
+        return None
+    workers, postgres, generator, busy, total = (b - a for a, b in zip(before, after, strict=True))
+    per = 1000 / requests
+    return (
+        f"         CPU per webhook: workers {workers * per:.2f} ms, PostgreSQL {postgres * per:.2f} ms, "
+        f"load generator {generator * per:.2f} ms; the machine busy {busy / total * os.cpu_count():.1f} "
+        f"of {os.cpu_count()} CPUs"
+    )
+
+
 def run(name, target, url, args, workdir):
     port = free_port()
     process, log = start_gunicorn(target, url, port, args, os.path.join(workdir, f"{name}.log"))
@@ -406,7 +456,9 @@ def run(name, target, url, args, workdir):
         # A second into the run, every client has connected: which worker holds how many.
         timer = threading.Timer(1.0, lambda: spread.append(connections_per_worker(process.pid, port)))
         timer.start()
+        before = cpu_snapshot(process.pid)
         seconds, latencies, statuses = load(port, name, range(args.warmup, args.warmup + args.requests), args.clients)
+        used = cpu_line(before, cpu_snapshot(process.pid), args.requests)
         timer.cancel()
     finally:
         stop(process, log)
@@ -418,6 +470,8 @@ def run(name, target, url, args, workdir):
         + (f"   connections per worker {', '.join(map(str, spread[0]))}" if spread and spread[0] else ""),
         flush=True,
     )
+    if used:
+        print(used, flush=True)
     return figures
 
 

@@ -2,13 +2,11 @@
 (pure functions: strings in, strings out). Channel names belong to the campaign model
 (``app.campaigns.models.CHANNEL_NAMES`` and ``channel_name``)."""
 
-import re
-
+from app.optouts.masks import mask_email, mask_phone, mask_phones  # noqa: F401  (every screen's names for them)
 from app.settings.dates import DATETIME_FORMAT, to_shop_time
 
 # How the merchant knows each provider (their own spelling).
 PROVIDER_NAMES = {"sendgrid": "SendGrid", "twilio": "Twilio", "outbox": "the outbox"}
-PHONE = re.compile(r"\+[1-9]\d{6,14}\b")
 
 
 def provider_name(provider):
@@ -28,25 +26,3 @@ def short_time(value):
     if value is None:
         return "—"
     return to_shop_time(value).strftime(DATETIME_FORMAT)
-
-
-def mask_phone(phone):
-    """+15551234567 → +1•••••4567: enough to recognise, not enough to copy."""
-    if not phone:
-        return ""
-    if len(phone) <= 6:
-        return "•" * len(phone)
-    return f"{phone[:2]}•••••{phone[-4:]}"
-
-
-def mask_phones(text):
-    """Every E.164 phone number in ``text`` masked; e-mail addresses left as they are."""
-    return PHONE.sub(lambda m: mask_phone(m.group(0)), text or "")
-
-
-def mask_email(email):
-    """ada@example.com → a•••@example.com (for the timeline of a contact change)."""
-    if not email:
-        return ""
-    local, _, domain = email.partition("@")
-    return f"{local[:1]}•••@{domain}" if domain else mask_phone(email)

@@ -23,7 +23,7 @@ from sqlalchemy import func, or_, select
 
 from app.clock import isoformat
 from app.extensions import db
-from app.lifecycle.names import mask_email, mask_phone
+from app.optouts.masks import mask_email, mask_phone
 from app.optouts.models import E164, EMAIL, OPTED_IN, OPTED_OUT, ContactEvent, OptOut, normalise_contact
 from app.providers.base import OPTED_OUT as REFUSED_AS_OPTED_OUT
 

@@ -370,12 +370,7 @@ def connections_per_worker(master_pid, port):
     (None elsewhere). A keep-alive connection stays with the worker that accepted it; with
     ``reuse_port`` (gunicorn.conf.py) the kernel chooses that worker."""
     try:
-        workers = []
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                with open(f"/proc/{entry}/stat") as stat:
-                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == master_pid:
-                        workers.append(int(entry))
+        workers = [pid for pid, parent, _name, _used in _processes() if parent == master_pid]
         established = set()
         for table in ("/proc/net/tcp", "/proc/net/tcp6"):
             with open(table) as lines:
@@ -397,32 +392,34 @@ def connections_per_worker(master_pid, port):
         return None
 
 
-def _proc_stat(pid):
-    """(parent pid, command name, CPU seconds used) of a process, from /proc."""
-    with open(f"/proc/{pid}/stat") as stat:
-        text = stat.read()
-    name = text[text.index("(") + 1 : text.rindex(")")]
-    fields = text.rsplit(")", 1)[1].split()
-    return int(fields[1]), name, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _processes():
+    """Linux: (pid, parent pid, command name, CPU seconds used) of every process, from
+    /proc; one that ends meanwhile is left out."""
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                text = stat.read()
+        except OSError:
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        yield int(entry), int(fields[1]), name, (int(fields[11]) + int(fields[12])) / tick
 
 
 def cpu_snapshot(master_pid):
-    """Linux: CPU seconds used so far by the gunicorn workers, by PostgreSQL's processes
-    (the local test server) and by this load generator, and the machine's busy and total
-    CPU seconds (None elsewhere)."""
+    """Linux: CPU seconds used so far by each gunicorn worker and each of PostgreSQL's
+    processes (the local test server), by this load generator, and the machine's busy and
+    total CPU seconds (None elsewhere)."""
     try:
-        workers = postgres = 0.0
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                parent, name, used = _proc_stat(int(entry))
-            except (OSError, ValueError, IndexError):
-                continue  # ended meanwhile
+        workers, postgres = {}, {}
+        for pid, parent, name, used in _processes():
             if parent == master_pid:
-                workers += used
+                workers[pid] = used
             elif name.startswith("postgres"):
-                postgres += used
+                postgres[pid] = used
         own = os.times()
         with open("/proc/stat") as stat:
             jiffies = [int(value) for value in stat.readline().split()[1:]]
@@ -434,10 +431,17 @@ def cpu_snapshot(master_pid):
 
 
 def cpu_line(before, after, requests):
-    """Where the CPU went during the measured webhooks, per webhook."""
+    """Where the CPU went during the measured webhooks, per webhook. A process counts
+    what it used since the first snapshot (all of it, if it started since); one that
+    ended in between is left out."""
     if before is None or after is None:
         return None
-    workers, postgres, generator, busy, total = (b - a for a, b in zip(before, after, strict=True))
+
+    def grown(then, now):
+        return sum(used - then.get(pid, 0.0) for pid, used in now.items())
+
+    workers, postgres = grown(before[0], after[0]), grown(before[1], after[1])
+    generator, busy, total = (b - a for a, b in zip(before[2:], after[2:], strict=True))
     per = 1000 / requests
     return (
         f"         CPU per webhook: workers {workers * per:.2f} ms, PostgreSQL {postgres * per:.2f} ms, "

@@ -177,11 +177,11 @@ def ingest_order_event(event, raw_payload, now, *, source="generic", cancel_item
         record = _new_record(event, raw_payload, now, source)
         _decided(record, event, ahead, now, ahead.started)
         insert = _event_insert_if_unchanged(record, params | statements.unchanged(ahead.snapshot))
-        dialect = db.session.get_bind().dialect
-        if together and dialect.name == "postgresql":
+        engine = db.session.get_bind()
+        if together and engine.dialect.name == "postgresql":
             written = _write_at_once(insert, ahead, order_lock(source, event.order_id))
         elif together:
-            written = write_together(db.session.get_bind(), lambda connection: _write_all(connection, insert, ahead))
+            written = write_together(engine, lambda connection: _write_all(connection, insert, ahead))
         else:
             lock = order_lock(source, event.order_id)
             written = _write_all(db.session.connection(), insert, ahead, lock)
@@ -532,45 +532,46 @@ def _write_at_once(insert, plan, lock):
     runs what one pipeline sends in one implicit transaction, committed at its end (or
     rolled back whole by an error): one wait for the server, no BEGIN or COMMIT of their
     own. (event id, request ids in plan order), or None when nothing was written."""
-    connection = plan.connection  # read_ahead's, kept: closed here, whatever happens
-    dialect = connection.dialect
-    values = dict(insert.values)
-    values["at_once_requests"] = _json_rows(
-        dialect, _requests, statements.REQUEST_COLUMNS, plan.request_rows, [{} for _ in plan.request_rows]
-    )
-    values["at_once_items"] = _json_rows(
-        dialect,
-        _items,
-        statements.ITEM_COLUMNS,
-        plan.item_rows,
-        [
-            {
-                "request_id": outcome.request_id,
-                "new_product": None if outcome.new_request is None else outcome.item.product_id,
-            }
-            for outcome in plan.outcomes
-        ],
-    )
-    # Native placeholders: psycopg would convert this text's at every run (it is long).
-    written = native(Bound(statements.at_once_text(insert.text, dialect), values, AS_RETURNED))
+    connection = plan.connection  # read_ahead's, kept
     try:
+        dialect = connection.dialect
+        values = dict(insert.values)
+        values["at_once_requests"] = _json_rows(dialect, _requests, statements.REQUEST_COLUMNS, plan.request_rows)
+        values["at_once_items"] = _json_rows(
+            dialect,
+            _items,
+            statements.ITEM_COLUMNS,
+            plan.item_rows,
+            [
+                {
+                    "request_id": outcome.request_id,
+                    "new_product": None if outcome.new_request is None else outcome.item.product_id,
+                }
+                for outcome in plan.outcomes
+            ],
+        )
+        # Native placeholders: psycopg would convert this text's at every run (it is long).
+        written = native(Bound(statements.at_once_text(insert.text, dialect), values, AS_RETURNED))
         rows = rows_together(connection, [lock, written])[1]
     finally:
-        connection.close()  # back to the pool before anything else: a moved snapshot is decided again in the session
+        # Back to the pool before anything else: a moved snapshot is decided again in the
+        # session, which takes a connection of its own.
+        connection.close()
     if not rows:
         return None
     id_of_product = {product_id: request_id for _, product_id, request_id in rows if request_id is not None}
     return rows[0][0], [id_of_product[item.product_id] for item, *_ in plan.requests]
 
 
-def _json_rows(dialect, table, columns, rows, extras):
+def _json_rows(dialect, table, columns, rows, extras=None):
     """``rows`` for ``json_to_recordset``: each column's value as its type binds it (UTC
-    times made naive, as the columns keep them), then the row's ``extras`` and its number."""
+    times made naive, as the columns keep them), then the row's ``extras`` (a dict per
+    row, if any) and its number."""
     bind = binders(dialect, table, columns)
     return json.dumps(
         [
             {**{name: bind[name](row[name]) for name in columns}, **extra, "n": n}
-            for n, (row, extra) in enumerate(zip(rows, extras, strict=True))
+            for n, (row, extra) in enumerate(zip(rows, extras or [{}] * len(rows), strict=True))
         ],
         default=datetime.isoformat,
     )
